@@ -1,0 +1,112 @@
+"""The base experiment config and its validation.
+
+Experiment configs in `configs/` start from `base_config()` and change what they need;
+`validate` checks every field before any expensive work, with one clear message per error.
+"""
+
+import json
+import os
+
+import ml_collections
+from ml_collections import config_dict
+
+from aejax.errors import ConfigError
+
+PARALLELISM = ("jit",)
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """Every field the trainer reads, with defaults; presets override a few."""
+    c = ml_collections.ConfigDict()
+    c.seed = 0
+
+    c.data = ml_collections.ConfigDict()
+    c.data.source = "digits"  # digits | idx
+    c.data.name = ""  # for idx: the folder under data_dir (mnist, fashion_mnist)
+    c.data.data_dir = os.environ.get("AEJAX_DATA_DIR", "")
+    c.data.max_train = 0  # keep only the first N examples (0: all)
+    c.data.max_test = 0
+
+    c.model = ml_collections.ConfigDict()
+    c.model.name = "mlp"
+    c.model.encoder_widths = (128, 64, 16)  # hidden widths, then the code size
+    c.model.decoder_widths = config_dict.placeholder(tuple)  # None: mirror the encoder
+    c.model.activation = "relu"
+    c.model.code_activation = "linear"
+    c.model.output_activation = "sigmoid"
+    c.model.dropout = 0.0
+    c.model.batch_norm = False
+
+    c.corruption = ml_collections.ConfigDict()
+    c.corruption.name = "none"  # none | gaussian | masking | salt_and_pepper
+    c.corruption.sigma = 0.0  # gaussian: noise standard deviation
+    c.corruption.fraction = 0.0  # masking, salt_and_pepper: fraction of entries hit
+
+    c.loss = "mse"  # a recipe: terms joined by '+', e.g. "bce + 0.5*kl_normal"
+
+    c.optimizer = ml_collections.ConfigDict()
+    c.optimizer.name = "adam"  # adam | adamw | sgd
+    c.optimizer.learning_rate = 1e-3
+    c.optimizer.schedule = "cosine"  # cosine | constant
+    c.optimizer.warmup_steps = 0
+    c.optimizer.end_lr_fraction = 0.01  # cosine ends at this fraction of the peak rate
+    c.optimizer.weight_decay = 1e-4  # adamw only
+    c.optimizer.momentum = 0.9  # sgd only
+    c.optimizer.clip_norm = 0.0  # global-norm clipping (0: off)
+
+    c.batch_size = 128
+    c.num_epochs = 10
+    c.num_steps = 0  # if > 0, train this many steps instead of num_epochs
+    c.eval_every_steps = 0  # 0: once per epoch
+    c.eval_batch_size = 1000
+    c.log_every_steps = 50
+    c.checkpoint_every_steps = 0  # 0: once per epoch
+    c.keep_checkpoints = 3
+    c.steps_per_dispatch = 1  # steps run in one compiled call (lax.scan)
+    c.progress_bar = True
+    c.parallelism = "jit"
+    return c
+
+
+def _positive_int(config, field: str):
+    value = config[field]
+    if not isinstance(value, int) or value <= 0:
+        raise ConfigError(f"config.{field}={value!r} must be a positive integer")
+
+
+def validate(config: ml_collections.ConfigDict) -> None:
+    """Checks values the registries do not: sizes, rates, choices. Raises ConfigError.
+
+    Names (model, loss terms, corruption, data source, activations) are checked where they are
+    looked up, which also happens before any training work.
+    """
+    for field in ("batch_size", "eval_batch_size", "log_every_steps", "keep_checkpoints",
+                  "steps_per_dispatch"):
+        _positive_int(config, field)
+    for field in ("num_epochs", "num_steps", "eval_every_steps", "checkpoint_every_steps"):
+        if config[field] < 0:
+            raise ConfigError(f"config.{field}={config[field]} must be >= 0")
+    if config.num_epochs == 0 and config.num_steps == 0:
+        raise ConfigError("config.num_epochs and config.num_steps are both 0: nothing to train")
+    if not config.optimizer.learning_rate > 0:
+        raise ConfigError(
+            f"config.optimizer.learning_rate={config.optimizer.learning_rate} must be > 0"
+        )
+    if config.parallelism not in PARALLELISM:
+        raise ConfigError(
+            f"config.parallelism={config.parallelism!r} is not known; valid: "
+            + ", ".join(PARALLELISM)
+        )
+
+
+def to_json(config: ml_collections.ConfigDict) -> str:
+    """The resolved config as JSON (tuples become lists)."""
+    return json.dumps(config.to_dict(), indent=2, sort_keys=True)
+
+
+def from_json(text: str) -> ml_collections.ConfigDict:
+    """Rebuilds a ConfigDict saved by `to_json`, on top of the base config's defaults."""
+    config = base_config()
+    config.unlock()
+    config.update(json.loads(text))
+    return config

@@ -1,0 +1,57 @@
+"""Pure input corruptions for denoising autoencoders: functions of (key, x, **params).
+
+Each returns an array of x's shape and dtype; the loss still compares with the clean x.
+"""
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from aejax.errors import ConfigError, lookup
+
+
+def none(key: jax.Array, x: jax.Array, **_) -> jax.Array:
+    """The identity: no corruption."""
+    del key
+    return x
+
+
+def gaussian(key: jax.Array, x: jax.Array, *, sigma: float, **_) -> jax.Array:
+    """Additive isotropic Gaussian noise: x + σ·ε, ε ~ N(0, I) (Vincent et al., 2010)."""
+    return x + sigma * jax.random.normal(key, x.shape, x.dtype)
+
+
+def masking(key: jax.Array, x: jax.Array, *, fraction: float, **_) -> jax.Array:
+    """Masking noise: each entry is set to 0 independently with probability `fraction`."""
+    keep = jax.random.bernoulli(key, 1.0 - fraction, x.shape)
+    return jnp.where(keep, x, jnp.zeros_like(x))
+
+
+def salt_and_pepper(key: jax.Array, x: jax.Array, *, fraction: float, **_) -> jax.Array:
+    """Salt-and-pepper noise: each entry is, with probability `fraction`, set to 0 or 1
+    with equal probability (Vincent et al., 2010)."""
+    k_hit, k_value = jax.random.split(key)
+    hit = jax.random.bernoulli(k_hit, fraction, x.shape)
+    value = jax.random.bernoulli(k_value, 0.5, x.shape).astype(x.dtype)
+    return jnp.where(hit, value, x)
+
+
+CORRUPTIONS: dict[str, Callable[..., jax.Array]] = {
+    "none": none,
+    "gaussian": gaussian,
+    "masking": masking,
+    "salt_and_pepper": salt_and_pepper,
+}
+
+
+def get_corruption(config) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """Builds `corrupt(key, x)` from `config.corruption` (name, sigma, fraction)."""
+    name = config.name
+    fn = lookup(CORRUPTIONS, name, what="corruption", where="config.corruption.name")
+    if config.sigma < 0:
+        raise ConfigError(f"config.corruption.sigma={config.sigma} must be >= 0")
+    if not 0.0 <= config.fraction <= 1.0:
+        raise ConfigError(f"config.corruption.fraction={config.fraction} must be in [0, 1]")
+    sigma, fraction = float(config.sigma), float(config.fraction)
+    return lambda key, x: fn(key, x, sigma=sigma, fraction=fraction)

@@ -1,0 +1,53 @@
+"""Data sources (a plain dict of loaders) and batching."""
+
+from collections.abc import Callable
+
+import numpy as np
+
+from aejax.data.pipeline import batch_indices, epoch_permutation, steps_per_epoch
+from aejax.data.sources import Dataset, load_digits, load_idx, read_idx
+from aejax.errors import ConfigError, DataError, lookup
+
+__all__ = [
+    "SOURCES",
+    "Dataset",
+    "batch_indices",
+    "epoch_permutation",
+    "load_dataset",
+    "read_idx",
+    "steps_per_epoch",
+]
+
+SOURCES: dict[str, Callable[..., Dataset]] = {
+    "digits": load_digits,
+    "idx": load_idx,
+}
+
+
+def _limit(x, y, n: int):
+    return (x[:n], None if y is None else y[:n]) if n > 0 else (x, y)
+
+
+def load_dataset(cfg) -> Dataset:
+    """Loads `config.data`: the source, optional size limits, and sanity checks.
+
+    Args:
+      cfg: `config.data` with fields source, name, data_dir, max_train, max_test.
+    Returns:
+      A Dataset whose arrays are float32, finite and non-empty.
+    """
+    loader = lookup(SOURCES, cfg.source, what="data source", where="config.data.source")
+    for field in ("max_train", "max_test"):
+        if cfg[field] < 0:
+            raise ConfigError(f"config.data.{field}={cfg[field]} must be >= 0 (0 means all)")
+    ds = loader(cfg)
+    train_x, train_y = _limit(ds.train_x, ds.train_y, cfg.max_train)
+    test_x, test_y = _limit(ds.test_x, ds.test_y, cfg.max_test)
+    for split, x in (("train", train_x), ("test", test_x)):
+        if len(x) == 0:
+            raise DataError(f"dataset {ds.name!r}: the {split} split is empty")
+        if not np.all(np.isfinite(x)):
+            raise DataError(f"dataset {ds.name!r}: the {split} split holds NaN or Inf values")
+    return Dataset(
+        train_x.astype(np.float32), train_y, test_x.astype(np.float32), test_y, ds.name
+    )

@@ -1,0 +1,138 @@
+"""Pure per-example loss terms, the LOSSES registry and `total_loss`.
+
+Every term is keyword-only, takes the tensors it needs by name (`x`, `x_hat`, `logits`,
+`z`, ...) and ignores the rest (`**_`), and returns one value per example, shape [B].
+Reconstruction terms sum over all feature axes, so that they are negative log-likelihoods
+per example (up to constants) and weights such as a VAE's β mean what the papers say.
+Reduction over the batch and weighting happen once, in `total_loss`.
+"""
+
+import inspect
+import re
+from collections.abc import Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from aejax.errors import ConfigError, lookup
+
+
+def _sum_features(v: jax.Array) -> jax.Array:
+    """[B, ...] -> [B]: sums every axis but the first."""
+    return jnp.sum(v.reshape(v.shape[0], -1), axis=1)
+
+
+def mse(*, x: jax.Array, x_hat: jax.Array, **_) -> jax.Array:
+    """Squared reconstruction error summed over features: Σ_i (x̂_i − x_i)².
+
+    This is the per-image squared error of Hinton & Salakhutdinov (2006) and, up to a
+    constant, the negative log-likelihood of a unit-variance Gaussian decoder.
+
+    Args:
+      x: clean targets, [B, ...].
+      x_hat: reconstructions, same shape.
+    Returns:
+      [B] per-example squared error.
+    """
+    return _sum_features(jnp.square(x_hat - x))
+
+
+def bce(*, x: jax.Array, logits: jax.Array, **_) -> jax.Array:
+    """Binary cross-entropy from logits, summed over features.
+
+    −Σ_i [x_i log σ(l_i) + (1 − x_i) log(1 − σ(l_i))], computed stably from the logits l,
+    for targets x in [0, 1] (a Bernoulli decoder's negative log-likelihood when x ∈ {0, 1}).
+
+    Args:
+      x: targets in [0, 1], [B, ...].
+      logits: decoder outputs before the sigmoid, same shape.
+    Returns:
+      [B] per-example cross-entropy in nats.
+    """
+    return _sum_features(optax.sigmoid_binary_cross_entropy(logits, x))
+
+
+LOSSES: dict[str, Callable[..., jax.Array]] = {
+    "mse": mse,
+    "bce": bce,
+}
+
+
+def get_loss(name: str, where: str = "config.loss") -> Callable[..., jax.Array]:
+    """Returns the loss term called `name`; ConfigError listing the valid names otherwise."""
+    return lookup(LOSSES, name, what="loss term", where=where)
+
+
+def required_inputs(term: Callable[..., jax.Array]) -> tuple[str, ...]:
+    """The keyword-only arguments without defaults that `term` needs."""
+    params = inspect.signature(term).parameters.values()
+    return tuple(
+        p.name for p in params if p.kind is p.KEYWORD_ONLY and p.default is inspect.Parameter.empty
+    )
+
+
+_TERM = re.compile(r"^\s*(?:(?P<w>[0-9.eE+-]+)\s*\*\s*)?(?P<name>[A-Za-z_][A-Za-z0-9_.:]*)\s*$")
+
+
+def parse_recipe(recipe: str, where: str = "config.loss") -> dict[str, float]:
+    """Parses a loss recipe such as "bce + 0.5*kl_normal" into {"bce": 1.0, "kl_normal": 0.5}.
+
+    Every name must be a registered term; weights are plain numbers. Raises ConfigError.
+    """
+    weights: dict[str, float] = {}
+    if not isinstance(recipe, str) or not recipe.strip():
+        raise ConfigError(f"{where}={recipe!r} must be a recipe such as 'mse' or 'bce + 0.1*l1'")
+    for part in recipe.split("+"):
+        m = _TERM.match(part)
+        if m is None:
+            raise ConfigError(
+                f"{where}={recipe!r}: cannot read {part.strip()!r}; write terms as 'name' or "
+                "'weight*name' joined by '+'"
+            )
+        name = m["name"]
+        try:
+            w = float(m["w"]) if m["w"] else 1.0
+        except ValueError:
+            raise ConfigError(f"{where}={recipe!r}: {m['w']!r} is not a number") from None
+        get_loss(name, where)
+        if name in weights:
+            raise ConfigError(f"{where}={recipe!r} names {name!r} twice")
+        weights[name] = w
+    return weights
+
+
+def check_inputs(weights: Mapping[str, float], available: set[str], where: str = "config.loss"):
+    """Raises ConfigError if a term of `weights` needs a tensor that is not `available`."""
+    for name in weights:
+        missing = [k for k in required_inputs(get_loss(name, where)) if k not in available]
+        if missing:
+            raise ConfigError(
+                f"{where}: term {name!r} needs {', '.join(missing)}, which this model does not "
+                f"provide (it provides {', '.join(sorted(available))})"
+            )
+
+
+def total_loss(
+    weights: Mapping[str, float], **tensors: jax.Array
+) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Weighted sum of loss terms, averaged over the batch.
+
+    Args:
+      weights: term name -> weight, e.g. from `parse_recipe`.
+      **tensors: everything the terms may need: x (clean input, [B, ...]), x_hat, logits,
+        z, ... Each term picks what it needs by keyword.
+    Returns:
+      (total, metrics): the scalar loss Σ_t w_t · mean_b term_t[b], and a dict with each
+      term's unweighted batch mean under its own name plus "loss" for the total.
+    """
+    check_inputs(weights, set(tensors))
+    metrics = {}
+    total = jnp.zeros((), jnp.float32)
+    for name, w in weights.items():
+        per_example = get_loss(name)(**tensors)
+        value = jnp.mean(per_example)
+        metrics[name] = value
+        total = total + w * value
+    metrics["loss"] = total
+    return total, metrics

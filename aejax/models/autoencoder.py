@@ -1,0 +1,43 @@
+"""The autoencoder: an encoder, a code activation, a decoder and an output activation.
+
+Model families differ only in their encoder and decoder modules; everything a loss term
+may need is returned in the aux dict, so models never compute losses.
+"""
+
+import flax.linen as nn
+import jax
+
+from aejax.models.layers import get_activation
+
+
+class Autoencoder(nn.Module):
+    """x -> z = code_act(encoder(x)) -> x̂ = output_act(decoder(z)).
+
+    Attributes:
+      encoder: maps [B, *input_shape] to code pre-activations [B, code_dim] (or [B, h, w, c]).
+      decoder: maps codes to output logits [B, *input_shape].
+      code_activation: name of the activation applied to the code ("linear" by default).
+      output_activation: name of the activation applied to the decoder's logits.
+    """
+
+    encoder: nn.Module
+    decoder: nn.Module
+    code_activation: str = "linear"
+    output_activation: str = "sigmoid"
+
+    def encode(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+        """[B, *input_shape] -> code z."""
+        act = get_activation(self.code_activation, "config.model.code_activation")
+        return act(self.encoder(x, train=train))
+
+    def decode(self, z: jax.Array, *, train: bool = False) -> tuple[jax.Array, jax.Array]:
+        """code z -> (x̂, logits), both [B, *input_shape]."""
+        logits = self.decoder(z, train=train)
+        act = get_activation(self.output_activation, "config.model.output_activation")
+        return act(logits), logits
+
+    def __call__(self, x: jax.Array, *, train: bool = False) -> tuple[jax.Array, dict]:
+        """[B, *input_shape] -> (x̂ [B, *input_shape], aux {z, logits, x_hat})."""
+        z = self.encode(x, train=train)
+        x_hat, logits = self.decode(z, train=train)
+        return x_hat, {"z": z, "logits": logits, "x_hat": x_hat}

@@ -1,0 +1,64 @@
+"""Building blocks shared by the model families: activations by name and a dense stack."""
+
+from collections.abc import Callable, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from aejax.errors import lookup
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "linear": lambda x: x,
+    "relu": nn.relu,
+    "leaky_relu": nn.leaky_relu,
+    "elu": nn.elu,
+    "gelu": nn.gelu,
+    "sigmoid": nn.sigmoid,
+    "tanh": nn.tanh,
+    "softplus": nn.softplus,
+}
+
+
+def get_activation(name: str, where: str) -> Callable[[jax.Array], jax.Array]:
+    """Returns the activation called `name`; ConfigError naming `where` otherwise."""
+    return lookup(ACTIVATIONS, name, what="activation", where=where)
+
+
+class DenseStack(nn.Module):
+    """Dense layers with an activation (and optional batch norm, dropout) between them.
+
+    The last layer is left linear: the caller applies the code or output activation, so that
+    losses that want pre-activations (logits) can have them.
+
+    Attributes:
+      widths: output width of each Dense layer; the last is the stack's output width.
+      activation: name of the hidden activation.
+      dropout: dropout rate after each hidden activation (0 disables it).
+      batch_norm: batch norm before each hidden activation.
+    """
+
+    widths: Sequence[int]
+    activation: str = "relu"
+    dropout: float = 0.0
+    batch_norm: bool = False
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+        """[B, D] -> [B, widths[-1]]."""
+        act = get_activation(self.activation, "config.model.activation")
+        for i, width in enumerate(self.widths):
+            x = nn.Dense(width, name=f"dense_{i}")(x)
+            if i == len(self.widths) - 1:
+                break
+            if self.batch_norm:
+                x = nn.BatchNorm(use_running_average=not train, name=f"bn_{i}")(x)
+            x = act(x)
+            if self.dropout > 0:
+                x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        return x
+
+
+def flatten(x: jax.Array) -> jax.Array:
+    """[B, ...] -> [B, D]."""
+    return jnp.reshape(x, (x.shape[0], -1))

@@ -1,0 +1,40 @@
+"""PNG figures (matplotlib, Agg backend: no display needed)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _as_image(x: np.ndarray) -> np.ndarray:
+    """[H, W, 1] -> [H, W] for grayscale; [H, W, 3] stays; values clipped to [0, 1]."""
+    x = np.clip(np.asarray(x, np.float32), 0.0, 1.0)
+    return x[..., 0] if x.shape[-1] == 1 else x
+
+
+def save_image_rows(path: str, rows: dict[str, np.ndarray], title: str) -> None:
+    """Saves a grid with one labelled row per entry of `rows`, each [N, H, W, C] in [0, 1].
+
+    Used for test images beside their reconstructions (and later beside corrupted inputs).
+    """
+    names = list(rows)
+    n = min(len(v) for v in rows.values())
+    fig, axes = plt.subplots(len(names), n, figsize=(n * 1.0, len(names) * 1.1 + 0.5),
+                             squeeze=False)
+    for r, name in enumerate(names):
+        for c in range(n):
+            ax = axes[r, c]
+            ax.imshow(_as_image(rows[name][c]), cmap="gray", vmin=0.0, vmax=1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def is_image_shape(shape) -> bool:
+    """True for [H, W, C] with C in {1, 3}: what `save_image_rows` can draw."""
+    return len(shape) == 3 and shape[-1] in (1, 3)

@@ -1,0 +1,396 @@
+"""Training: the train state, the step body, the compiled steps and the loop.
+
+`train_and_evaluate(config, workdir)` is the one entry point. Everything random derives from
+`config.seed`: parameters from one key, the batch order from (seed, step) (see
+`aejax.data.pipeline`) and each step's noise, dropout and sampling keys from
+`fold_in(train_key, step)`; so a resumed run continues exactly as if it had never stopped.
+"""
+
+import dataclasses
+import os
+import time
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from tqdm import tqdm
+
+from aejax import config as config_lib
+from aejax import corruption, data, losses, models, optim, plots
+from aejax.checkpoint import Checkpointer
+from aejax.errors import AejaxError, ConfigError
+from aejax.evaluate import map_batches, reconstruction_metrics
+from aejax.writers import MetricWriter
+
+# Per-step keys are split by purpose with fixed constants, so adding a new purpose never
+# changes the draws of the existing ones.
+KEY_PURPOSES = {"noise": 0, "dropout": 1, "latent": 2}
+
+
+@flax.struct.dataclass
+class TrainState:
+    """Everything that changes during training; a pytree that orbax saves and restores.
+
+    Attributes:
+      step: int32 scalar, the number of updates applied.
+      params: the model's parameters.
+      batch_stats: batch-norm running statistics ({} without batch norm).
+      opt_state: the optax optimizer state.
+    """
+
+    step: jax.Array
+    params: Any
+    batch_stats: Any
+    opt_state: Any
+
+
+def step_keys(train_key: jax.Array, step: jax.Array) -> dict[str, jax.Array]:
+    """The keys of one step, one per purpose: {"noise", "dropout", "latent"}."""
+    key = jax.random.fold_in(train_key, step)
+    return {name: jax.random.fold_in(key, i) for name, i in KEY_PURPOSES.items()}
+
+
+def _variables(params, batch_stats) -> dict:
+    return {"params": params, "batch_stats": batch_stats} if batch_stats else {"params": params}
+
+
+def make_train_step(model, tx, weights, corrupt, axis_name: str | None = None):
+    """Builds `train_step(state, batch, key) -> (state, metrics)`, the one step body.
+
+    Args:
+      model: an Autoencoder; `model.apply(variables, x, train=True)` gives (x̂, aux).
+      tx: the optax optimizer.
+      weights: loss recipe, term name -> weight.
+      corrupt: `corrupt(key, x)`, the input corruption.
+      axis_name: when the body runs under `pmap`, the device axis to average gradients,
+        batch statistics and metrics over; None under `jit`.
+    Returns:
+      A pure function; `batch` is the clean [B, ...] input, `key` the step's base key.
+      metrics holds "loss", every loss term, and "grad_norm", each a scalar.
+    """
+
+    def train_step(state: TrainState, batch: jax.Array, key: jax.Array):
+        keys = step_keys(key, state.step)
+        x_in = corrupt(keys["noise"], batch)
+
+        def loss_fn(params):
+            (x_hat, aux), updates = model.apply(
+                _variables(params, state.batch_stats),
+                x_in,
+                train=True,
+                rngs={"dropout": keys["dropout"], "latent": keys["latent"]},
+                mutable=["batch_stats"],
+            )
+            loss, metrics = losses.total_loss(weights, x=batch, x_in=x_in, **aux)
+            return loss, (metrics, updates.get("batch_stats", state.batch_stats))
+
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+        (_, (metrics, batch_stats)), grads = grad_fn(state.params)
+        if axis_name is not None:
+            grads, batch_stats, metrics = jax.lax.pmean((grads, batch_stats, metrics), axis_name)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = {**metrics, "grad_norm": optax.global_norm(grads)}
+        new_state = state.replace(
+            step=state.step + 1, params=params, opt_state=opt_state, batch_stats=batch_stats
+        )
+        return new_state, metrics
+
+    return train_step
+
+
+def make_train_chunk(train_step):
+    """Compiles several steps into one call: the data stays on the device, each step
+    gathers its batch by index, and `lax.scan` runs the steps.
+
+    Returns:
+      `chunk(state, train_x, indices [K, B], train_key) -> (state, metrics of [K] arrays)`.
+    """
+
+    def chunk(state, train_x, indices, train_key):
+        def body(state, idx):
+            return train_step(state, train_x[idx], train_key)
+
+        return jax.lax.scan(body, state, indices)
+
+    return jax.jit(chunk, donate_argnums=0)
+
+
+def make_eval_step(model, weights):
+    """Builds a jitted `eval_step(variables, x) -> dict of [B] metrics`: every loss term of
+    the recipe on the clean input (deterministic model) and the reconstruction metrics."""
+
+    def eval_step(variables, x):
+        x_hat, aux = model.apply(variables, x, train=False)
+        tensors = dict(x=x, x_in=x, **aux)
+        out = {name: losses.get_loss(name)(**tensors) for name in weights}
+        out["loss"] = sum(w * out[name] for name, w in weights.items())
+        return {**out, **reconstruction_metrics(x, x_hat), "x_hat": x_hat}
+
+    return jax.jit(eval_step)
+
+
+@dataclasses.dataclass
+class Experiment:
+    """A config turned into objects: data, model, loss recipe, optimizer and schedule.
+
+    Building one checks the whole config, loads the data and traces the model once, so every
+    config error surfaces here, before any file is written.
+    """
+
+    config: ml_collections.ConfigDict
+    workdir: str
+    dataset: data.Dataset
+    model: Any
+    weights: dict[str, float]
+    corrupt: Any
+    tx: optax.GradientTransformation
+    total_steps: int
+    steps_per_epoch: int
+
+    @classmethod
+    def from_config(cls, config: ml_collections.ConfigDict, workdir: str) -> "Experiment":
+        config_lib.validate(config)
+        weights = losses.parse_recipe(config.loss)
+        corrupt = corruption.get_corruption(config.corruption)
+        dataset = data.load_dataset(config.data)
+        n_train = len(dataset.train_x)
+        if config.batch_size > n_train:
+            raise ConfigError(
+                f"config.batch_size={config.batch_size} is larger than the {n_train} training "
+                f"examples of {dataset.name!r}"
+            )
+        spe = data.steps_per_epoch(n_train, config.batch_size)
+        total = config.num_steps or config.num_epochs * spe
+        model = models.build_model(config.model, dataset.example_shape)
+        tx = optim.make_optimizer(config.optimizer, total)
+        exp = cls(config, workdir, dataset, model, weights, corrupt, tx, total, spe)
+        exp._check_loss_inputs()
+        return exp
+
+    @classmethod
+    def from_workdir(cls, workdir: str) -> "Experiment":
+        """Rebuilds the experiment a run saved in `workdir/config.json`."""
+        with open(os.path.join(workdir, "config.json")) as f:
+            config = config_lib.from_json(f.read())
+        return cls.from_config(config, workdir)
+
+    def _check_loss_inputs(self) -> None:
+        """Traces the model (no compute) to check that it provides what the terms need."""
+        x = jax.ShapeDtypeStruct((2, *self.dataset.example_shape), jnp.float32)
+        state = jax.eval_shape(self.init_state)
+        _, aux = jax.eval_shape(
+            lambda v, x: self.model.apply(v, x, train=False),
+            _variables(state.params, state.batch_stats),
+            x,
+        )
+        losses.check_inputs(self.weights, {"x", "x_in", *aux})
+
+    @property
+    def keys(self) -> tuple[jax.Array, jax.Array]:
+        """(init_key, train_key), both derived from config.seed."""
+        init_key, train_key = jax.random.split(jax.random.key(self.config.seed))
+        return init_key, train_key
+
+    def init_state(self) -> TrainState:
+        """Fresh parameters and optimizer state at step 0."""
+        init_key, _ = self.keys
+        x = jnp.zeros((1, *self.dataset.example_shape), jnp.float32)
+        variables = self.model.init(
+            {"params": init_key, "dropout": init_key, "latent": init_key}, x, train=False
+        )
+        params = variables["params"]
+        return TrainState(
+            step=jnp.zeros((), jnp.int32),
+            params=params,
+            batch_stats=variables.get("batch_stats", {}),
+            opt_state=self.tx.init(params),
+        )
+
+    def checkpointer(self) -> Checkpointer:
+        return Checkpointer(os.path.join(self.workdir, "checkpoints"), self.config.keep_checkpoints)
+
+    def restore_or_init(self, step: int | None = None, require_checkpoint: bool = False):
+        """The state of checkpoint `step` (default: latest) if there is one, else fresh."""
+        state = self.init_state()
+        ckpt_dir = os.path.join(self.workdir, "checkpoints")
+        if not os.path.isdir(ckpt_dir):
+            if require_checkpoint:
+                raise AejaxError(f"workdir {self.workdir} holds no checkpoints")
+            return state
+        ckpt = self.checkpointer()
+        try:
+            if ckpt.latest_step() is None:
+                if require_checkpoint:
+                    raise AejaxError(f"workdir {self.workdir} holds no checkpoints")
+                return state
+            return ckpt.restore(state, step)
+        finally:
+            ckpt.close()
+
+    def evaluate(self, state: TrainState, eval_step=None) -> dict[str, float]:
+        """Test-split means of every loss term, the total and the reconstruction metrics."""
+        eval_step = eval_step or make_eval_step(self.model, self.weights)
+        variables = _variables(state.params, state.batch_stats)
+        per_example = map_batches(
+            lambda x: {k: v for k, v in eval_step(variables, x).items() if k != "x_hat"},
+            self.dataset.test_x,
+            self.config.eval_batch_size,
+        )
+        return {f"eval/{k}": float(np.mean(v)) for k, v in per_example.items()}
+
+
+def _prepare_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """Creates the workdir and saves the resolved config, or checks that a saved one matches.
+
+    Fields that describe the machine rather than the experiment may differ on resume.
+    """
+    if os.path.exists(workdir) and not os.path.isdir(workdir):
+        raise AejaxError(f"workdir {workdir} exists and is not a folder")
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, "config.json")
+    new = config_lib.to_json(config)
+    if os.path.exists(path):
+        with open(path) as f:
+            old = config_lib.from_json(f.read())
+        differing = _config_diff(old.to_dict(), config_lib.from_json(new).to_dict())
+        if differing:
+            raise AejaxError(
+                f"workdir {workdir} holds a different experiment (differs in "
+                f"{', '.join(differing)}); use another workdir or delete this one"
+            )
+        return
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(new)
+    os.replace(tmp, path)
+
+
+_MACHINE_FIELDS = {"data.data_dir", "progress_bar", "eval_batch_size", "log_every_steps"}
+
+
+def _config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
+    out = []
+    for k in sorted(set(old) | set(new)):
+        name = prefix + k
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _config_diff(a, b, name + ".")
+        elif name not in _MACHINE_FIELDS and a != b:
+            out.append(f"config.{name}: {a!r} then, {b!r} now")
+    return out
+
+
+def _next_event(step: int, total: int, *intervals: int) -> int:
+    """The first step after `step` that is a multiple of an interval, or `total`."""
+    return min([total] + [(step // i + 1) * i for i in intervals])
+
+
+def _mean_metrics(chunks: list[dict[str, jax.Array]], prefix: str) -> dict[str, float]:
+    """Averages per-step metrics of several chunks ([K] arrays each) on the host."""
+    stacked = jax.device_get(chunks)
+    return {
+        f"{prefix}/{k}": float(np.mean(np.concatenate([c[k] for c in stacked])))
+        for k in stacked[0]
+    }
+
+
+def train_and_evaluate(
+    config: ml_collections.ConfigDict, workdir: str, *, stop_after: int | None = None
+) -> dict[str, float]:
+    """Trains the config's model, evaluating and checkpointing on the way; resumes from
+    the latest checkpoint in `workdir` if there is one.
+
+    Args:
+      config: an experiment config (see `aejax.config.base_config`).
+      workdir: where the config, checkpoints, metrics and figures go.
+      stop_after: stop (with a checkpoint) once this step is reached, as if the job had been
+        cut off there; a later call continues. For tests and time-limited jobs.
+    Returns:
+      The last evaluation's metrics ("eval/...") and the step reached.
+    """
+    exp = Experiment.from_config(config, workdir)  # every config error surfaces here
+    _prepare_workdir(config, workdir)
+    total = exp.total_steps
+    end = total if stop_after is None else min(stop_after, total)
+    eval_every = config.eval_every_steps or exp.steps_per_epoch
+    ckpt_every = config.checkpoint_every_steps or exp.steps_per_epoch
+
+    ckpt = exp.checkpointer()
+    state = exp.init_state()
+    if ckpt.latest_step() is not None:
+        state = ckpt.restore(state)
+    step = int(state.step)
+    _, train_key = exp.keys
+
+    train_step = make_train_step(exp.model, exp.tx, exp.weights, exp.corrupt)
+    train_chunk = make_train_chunk(train_step)
+    eval_step = make_eval_step(exp.model, exp.weights)
+    train_x = jax.device_put(exp.dataset.train_x)
+    n_train = len(exp.dataset.train_x)
+    writer = MetricWriter(workdir, enabled=jax.process_index() == 0)
+
+    bar = tqdm(total=total, initial=step, disable=not config.progress_bar, unit="step",
+               dynamic_ncols=True)
+    log_window, eval_window = [], []
+    eval_metrics: dict[str, float] = {}
+    t0 = time.perf_counter()
+    while step < end:
+        k = min(config.steps_per_dispatch,
+                _next_event(step, end, config.log_every_steps, eval_every, ckpt_every) - step)
+        idx = data.batch_indices(config.seed, step, k, n_train, config.batch_size)
+        state, metrics = train_chunk(state, train_x, idx, train_key)
+        step += k
+        log_window.append(metrics)
+        eval_window.append(metrics)
+        bar.update(k)
+
+        # Log (and check the loss) before every checkpoint, so no non-finite state is saved.
+        if step % config.log_every_steps == 0 or step % ckpt_every == 0 or step == end:
+            train_metrics = _mean_metrics(log_window, "train")
+            if not np.isfinite(train_metrics["train/loss"]):
+                raise FloatingPointError(f"the training loss is {train_metrics['train/loss']} "
+                                         f"at step {step}")
+            train_metrics["train/steps_per_s"] = sum(len(m["loss"]) for m in log_window) / max(
+                time.perf_counter() - t0, 1e-9)
+            writer.write_scalars(step, train_metrics)
+            bar.set_postfix(loss=f"{train_metrics['train/loss']:.4g}")
+            log_window, t0 = [], time.perf_counter()
+        if step % ckpt_every == 0 or step == end:
+            ckpt.save(step, state)
+        if step % eval_every == 0 or step == total:
+            eval_metrics = exp.evaluate(state, eval_step)
+            summary = _mean_metrics(eval_window, "train")
+            writer.write_scalars(step, eval_metrics)
+            eval_window = []
+            bar.write(
+                f"epoch {step / exp.steps_per_epoch:.4g} step {step}: "
+                f"train/loss={summary['train/loss']:.5g} eval/loss={eval_metrics['eval/loss']:.5g}"
+                f" eval/mse_per_pixel={eval_metrics['eval/mse_per_pixel']:.5g}"
+            )
+    bar.close()
+
+    if step >= total:
+        if not eval_metrics:
+            eval_metrics = exp.evaluate(state, eval_step)
+        _save_reconstructions(exp, state, eval_step, workdir)
+    ckpt.close()
+    writer.close()
+    return {"step": step, **eval_metrics}
+
+
+def _save_reconstructions(exp: Experiment, state: TrainState, eval_step, workdir: str) -> None:
+    """Saves `reconstructions.png`: the first test images above their reconstructions."""
+    if jax.process_index() != 0 or not plots.is_image_shape(exp.dataset.example_shape):
+        return
+    x = exp.dataset.test_x[:10]
+    x_hat = np.asarray(eval_step(_variables(state.params, state.batch_stats), x)["x_hat"])
+    plots.save_image_rows(
+        os.path.join(workdir, "reconstructions.png"),
+        {"test input": x, "reconstruction": x_hat},
+        f"{exp.dataset.name}: test images and their reconstructions (step {int(state.step)})",
+    )
