@@ -1,5 +1,7 @@
-"""What the scripts in experiments/ share: flag parsing and one-line errors with exit code 2."""
+"""What the scripts in experiments/ share: the --config flag, flag parsing, and user errors
+as one line on stderr with exit code 2 (the traceback only with --verbose)."""
 
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -8,26 +10,69 @@ from absl import app, flags, logging
 
 from aejax.errors import AejaxError
 
-__all__ = ["AejaxError", "run"]
+__all__ = ["AejaxError", "define_config", "run"]
 
 flags.DEFINE_bool("verbose", False, "Show the full traceback of an error.")
 
 
+def _verbose() -> bool:
+    return any(a in ("--verbose", "--verbose=true", "--verbose=True") for a in sys.argv)
+
+
 def _fail(message: str) -> None:
-    if "--verbose" in sys.argv or "--verbose=true" in sys.argv:
+    if _verbose():
         traceback.print_exc()
     print(f"error: {message}", file=sys.stderr)
     sys.exit(2)
+
+
+def _root_cause(e: BaseException) -> BaseException:
+    while (e.__cause__ or e.__context__) is not None:
+        e = e.__cause__ or e.__context__
+    return e
+
+
+def _config_error(e: BaseException) -> str:
+    """One line for an error raised while loading --config and its overrides."""
+    for arg in sys.argv[1:]:
+        if arg.startswith("--config="):
+            path = arg.split("=", 1)[1].split(":", 1)[0]
+            if not os.path.isfile(path):
+                return f"config file {path} (from {arg}) does not exist"
+    cause = _root_cause(e)
+    text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+    if isinstance(cause, KeyError | AttributeError):
+        key = text.strip("'\"")
+        overrides = [a.split("=")[0] for a in sys.argv[1:] if a.startswith("--config.")]
+        named = [o for o in overrides if key in o.split(".")] or overrides
+        return f"unknown config key {key!r} in {' '.join(named)}"
+    return f"bad --config: {type(cause).__name__}: {text}"
+
+
+def define_config(default: str) -> None:
+    """Defines --config (a config file, ':preset' optional) with --config.a.b=value overrides.
+
+    ml_collections applies the overrides while the flag is defined, so errors are caught here.
+    """
+    from ml_collections import config_flags
+
+    try:
+        config_flags.DEFINE_config_file(
+            "config", default, "Experiment config file[:preset].", lock_config=True
+        )
+    except Exception as e:
+        _fail(_config_error(e))
 
 
 def _parse_flags(argv: list[str]) -> list[str]:
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:
+        if (e.__cause__ or e.__context__) is not None:
+            _fail(f"{str(e).splitlines()[0]} {_config_error(e)}")
         _fail(str(e).splitlines()[0])
     except Exception as e:  # config files run as code: name what went wrong, in one line
-        cause = e.__cause__ or e
-        _fail(f"bad --config: {type(cause).__name__}: {str(cause).splitlines()[0]}")
+        _fail(_config_error(e))
 
 
 def run(main: Callable[[list[str]], None]) -> None:
@@ -36,6 +81,8 @@ def run(main: Callable[[list[str]], None]) -> None:
     def guarded(argv):
         if not flags.FLAGS.verbose:  # orbax logs every save at INFO level
             logging.set_verbosity(logging.WARNING)
+        if len(argv) > 1:
+            _fail(f"unexpected arguments: {' '.join(argv[1:])}")
         try:
             main(argv)
         except AejaxError as e:

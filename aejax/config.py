@@ -43,6 +43,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.corruption.fraction = 0.0  # masking, salt_and_pepper: fraction of entries hit
 
     c.loss = "mse"  # a recipe: terms joined by '+', e.g. "bce + 0.5*kl_normal"
+    c.loss_options = ml_collections.ConfigDict()  # term -> its options, e.g. kl_sparsity.rho
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"  # adam | adamw | sgd

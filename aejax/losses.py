@@ -65,7 +65,8 @@ def get_loss(name: str, where: str = "config.loss") -> Callable[..., jax.Array]:
 
 
 def required_inputs(term: Callable[..., jax.Array]) -> tuple[str, ...]:
-    """The keyword-only arguments without defaults that `term` needs."""
+    """The keyword-only arguments without defaults that `term` needs (its tensors; options
+    such as a target rate have defaults)."""
     params = inspect.signature(term).parameters.values()
     return tuple(
         p.name for p in params if p.kind is p.KEYWORD_ONLY and p.default is inspect.Parameter.empty
@@ -114,25 +115,54 @@ def check_inputs(weights: Mapping[str, float], available: set[str], where: str =
 
 
 def total_loss(
-    weights: Mapping[str, float], **tensors: jax.Array
+    weights: Mapping[str, float],
+    options: Mapping[str, Mapping] | None = None,
+    **tensors: jax.Array,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Weighted sum of loss terms, averaged over the batch.
 
     Args:
       weights: term name -> weight, e.g. from `parse_recipe`.
-      **tensors: everything the terms may need: x (clean input, [B, ...]), x_hat, logits,
-        z, ... Each term picks what it needs by keyword.
+      options: term name -> extra keyword arguments of that term (e.g. {"kl_sparsity":
+        {"rho": 0.05}}), from `config.loss_options`.
+      **tensors: everything the terms may need: x (clean input, [B, ...]), x_in (the
+        corrupted input the model saw), x_hat, logits, z, encode (the encoder as a function
+        of x), ... Each term picks what it needs by keyword.
     Returns:
       (total, metrics): the scalar loss Σ_t w_t · mean_b term_t[b], and a dict with each
       term's unweighted batch mean under its own name plus "loss" for the total.
     """
     check_inputs(weights, set(tensors))
+    options = options or {}
     metrics = {}
     total = jnp.zeros((), jnp.float32)
     for name, w in weights.items():
-        per_example = get_loss(name)(**tensors)
+        per_example = get_loss(name)(**tensors, **options.get(name, {}))
         value = jnp.mean(per_example)
         metrics[name] = value
         total = total + w * value
     metrics["loss"] = total
     return total, metrics
+
+
+def term_options(config_options, weights: Mapping[str, float]) -> dict[str, dict]:
+    """`config.loss_options` as plain dicts, checked against the recipe and the terms.
+
+    Raises ConfigError for options of a term that is not in the recipe, or an option the
+    term does not take.
+    """
+    out = {}
+    for name, opts in (config_options or {}).items():
+        opts = dict(opts)
+        if name not in weights:
+            if name in LOSSES:
+                continue  # options of a term the recipe does not use: harmless defaults
+            raise ConfigError(f"config.loss_options.{name}: {name!r} is not a known loss term")
+        params = inspect.signature(get_loss(name)).parameters
+        for key in opts:
+            if key not in params or params[key].kind is not params[key].KEYWORD_ONLY:
+                raise ConfigError(
+                    f"config.loss_options.{name}.{key}: term {name!r} takes no option {key!r}"
+                )
+        out[name] = opts
+    return out

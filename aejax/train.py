@@ -58,13 +58,21 @@ def _variables(params, batch_stats) -> dict:
     return {"params": params, "batch_stats": batch_stats} if batch_stats else {"params": params}
 
 
-def make_train_step(model, tx, weights, corrupt, axis_name: str | None = None):
+def model_tensors(model, variables, x_in, aux) -> dict:
+    """What loss terms may ask for besides x: the model's aux outputs, the input it saw,
+    and `encode`, the deterministic encoder as a function of its input (for Jacobians)."""
+    encode = lambda x: model.apply(variables, x, train=False, method="encode")
+    return dict(x_in=x_in, encode=encode, **aux)
+
+
+def make_train_step(model, tx, weights, corrupt, options=None, axis_name: str | None = None):
     """Builds `train_step(state, batch, key) -> (state, metrics)`, the one step body.
 
     Args:
       model: an Autoencoder; `model.apply(variables, x, train=True)` gives (x̂, aux).
       tx: the optax optimizer.
       weights: loss recipe, term name -> weight.
+      options: term name -> keyword options (`losses.term_options`).
       corrupt: `corrupt(key, x)`, the input corruption.
       axis_name: when the body runs under `pmap`, the device axis to average gradients,
         batch statistics and metrics over; None under `jit`.
@@ -78,14 +86,16 @@ def make_train_step(model, tx, weights, corrupt, axis_name: str | None = None):
         x_in = corrupt(keys["noise"], batch)
 
         def loss_fn(params):
+            variables = _variables(params, state.batch_stats)
             (x_hat, aux), updates = model.apply(
-                _variables(params, state.batch_stats),
+                variables,
                 x_in,
                 train=True,
                 rngs={"dropout": keys["dropout"], "latent": keys["latent"]},
                 mutable=["batch_stats"],
             )
-            loss, metrics = losses.total_loss(weights, x=batch, x_in=x_in, **aux)
+            tensors = model_tensors(model, variables, x_in, aux)
+            loss, metrics = losses.total_loss(weights, options, x=batch, **tensors)
             return loss, (metrics, updates.get("batch_stats", state.batch_stats))
 
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
@@ -120,14 +130,15 @@ def make_train_chunk(train_step):
     return jax.jit(chunk, donate_argnums=0)
 
 
-def make_eval_step(model, weights):
+def make_eval_step(model, weights, options=None):
     """Builds a jitted `eval_step(variables, x) -> dict of [B] metrics`: every loss term of
     the recipe on the clean input (deterministic model) and the reconstruction metrics."""
+    options = options or {}
 
     def eval_step(variables, x):
-        x_hat, aux = model.apply(variables, x, train=False)
-        tensors = dict(x=x, x_in=x, **aux)
-        out = {name: losses.get_loss(name)(**tensors) for name in weights}
+        x_hat, aux = model.apply(variables, x, train=False, rngs={"latent": jax.random.key(0)})
+        tensors = dict(x=x, **model_tensors(model, variables, x, aux))
+        out = {name: losses.get_loss(name)(**tensors, **options.get(name, {})) for name in weights}
         out["loss"] = sum(w * out[name] for name, w in weights.items())
         return {**out, **reconstruction_metrics(x, x_hat), "x_hat": x_hat}
 
@@ -147,6 +158,7 @@ class Experiment:
     dataset: data.Dataset
     model: Any
     weights: dict[str, float]
+    options: dict[str, dict]
     corrupt: Any
     tx: optax.GradientTransformation
     total_steps: int
@@ -156,6 +168,7 @@ class Experiment:
     def from_config(cls, config: ml_collections.ConfigDict, workdir: str) -> "Experiment":
         config_lib.validate(config)
         weights = losses.parse_recipe(config.loss)
+        options = losses.term_options(config.loss_options, weights)
         corrupt = corruption.get_corruption(config.corruption)
         dataset = data.load_dataset(config.data)
         n_train = len(dataset.train_x)
@@ -168,7 +181,7 @@ class Experiment:
         total = config.num_steps or config.num_epochs * spe
         model = models.build_model(config.model, dataset.example_shape)
         tx = optim.make_optimizer(config.optimizer, total)
-        exp = cls(config, workdir, dataset, model, weights, corrupt, tx, total, spe)
+        exp = cls(config, workdir, dataset, model, weights, options, corrupt, tx, total, spe)
         exp._check_loss_inputs()
         return exp
 
@@ -188,7 +201,7 @@ class Experiment:
             _variables(state.params, state.batch_stats),
             x,
         )
-        losses.check_inputs(self.weights, {"x", "x_in", *aux})
+        losses.check_inputs(self.weights, {"x", "x_in", "encode", *aux})
 
     @property
     def keys(self) -> tuple[jax.Array, jax.Array]:
@@ -234,7 +247,7 @@ class Experiment:
 
     def evaluate(self, state: TrainState, eval_step=None) -> dict[str, float]:
         """Test-split means of every loss term, the total and the reconstruction metrics."""
-        eval_step = eval_step or make_eval_step(self.model, self.weights)
+        eval_step = eval_step or make_eval_step(self.model, self.weights, self.options)
         variables = _variables(state.params, state.batch_stats)
         per_example = map_batches(
             lambda x: {k: v for k, v in eval_step(variables, x).items() if k != "x_hat"},
@@ -327,9 +340,9 @@ def train_and_evaluate(
     step = int(state.step)
     _, train_key = exp.keys
 
-    train_step = make_train_step(exp.model, exp.tx, exp.weights, exp.corrupt)
+    train_step = make_train_step(exp.model, exp.tx, exp.weights, exp.corrupt, exp.options)
     train_chunk = make_train_chunk(train_step)
-    eval_step = make_eval_step(exp.model, exp.weights)
+    eval_step = make_eval_step(exp.model, exp.weights, exp.options)
     train_x = jax.device_put(exp.dataset.train_x)
     n_train = len(exp.dataset.train_x)
     writer = MetricWriter(workdir, enabled=jax.process_index() == 0)

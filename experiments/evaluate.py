@@ -13,8 +13,7 @@ flags.DEFINE_integer("step", None, "Checkpoint step to evaluate (default: the la
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise cli.AejaxError(f"unexpected arguments: {' '.join(argv[1:])}")
+    del argv
     metrics = evaluate_run(flags.FLAGS.workdir, flags.FLAGS.step)
     for k, v in metrics.items():
         print(f"{k:28s} {v:.6g}")
