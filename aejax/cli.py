@@ -83,6 +83,11 @@ def run(main: Callable[[list[str]], None]) -> None:
             logging.set_verbosity(logging.WARNING)
         if len(argv) > 1:
             _fail(f"unexpected arguments: {' '.join(argv[1:])}")
+        if "config" in flags.FLAGS:
+            try:  # a config file that failed to load reports only when first read
+                flags.FLAGS.config.keys()
+            except Exception as e:
+                _fail(_config_error(e))
         try:
             main(argv)
         except AejaxError as e:

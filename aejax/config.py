@@ -81,8 +81,13 @@ def validate(config: ml_collections.ConfigDict) -> None:
     Names (model, loss terms, corruption, data source, activations) are checked where they are
     looked up, which also happens before any training work.
     """
-    for field in ("batch_size", "eval_batch_size", "log_every_steps", "keep_checkpoints",
-                  "steps_per_dispatch"):
+    for field in (
+        "batch_size",
+        "eval_batch_size",
+        "log_every_steps",
+        "keep_checkpoints",
+        "steps_per_dispatch",
+    ):
         _positive_int(config, field)
     for field in ("num_epochs", "num_steps", "eval_every_steps", "checkpoint_every_steps"):
         if config[field] < 0:

@@ -20,8 +20,9 @@ def save_image_rows(path: str, rows: dict[str, np.ndarray], title: str) -> None:
     """
     names = list(rows)
     n = min(len(v) for v in rows.values())
-    fig, axes = plt.subplots(len(names), n, figsize=(n * 1.0, len(names) * 1.1 + 0.5),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        len(names), n, figsize=(n * 1.0, len(names) * 1.1 + 0.5), squeeze=False
+    )
     for r, name in enumerate(names):
         for c in range(n):
             ax = axes[r, c]

@@ -307,8 +307,7 @@ def _mean_metrics(chunks: list[dict[str, jax.Array]], prefix: str) -> dict[str, 
     """Averages per-step metrics of several chunks ([K] arrays each) on the host."""
     stacked = jax.device_get(chunks)
     return {
-        f"{prefix}/{k}": float(np.mean(np.concatenate([c[k] for c in stacked])))
-        for k in stacked[0]
+        f"{prefix}/{k}": float(np.mean(np.concatenate([c[k] for c in stacked]))) for k in stacked[0]
     }
 
 
@@ -347,14 +346,17 @@ def train_and_evaluate(
     n_train = len(exp.dataset.train_x)
     writer = MetricWriter(workdir, enabled=jax.process_index() == 0)
 
-    bar = tqdm(total=total, initial=step, disable=not config.progress_bar, unit="step",
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=total, initial=step, disable=not config.progress_bar, unit="step", dynamic_ncols=True
+    )
     log_window, eval_window = [], []
     eval_metrics: dict[str, float] = {}
     t0 = time.perf_counter()
     while step < end:
-        k = min(config.steps_per_dispatch,
-                _next_event(step, end, config.log_every_steps, eval_every, ckpt_every) - step)
+        k = min(
+            config.steps_per_dispatch,
+            _next_event(step, end, config.log_every_steps, eval_every, ckpt_every) - step,
+        )
         idx = data.batch_indices(config.seed, step, k, n_train, config.batch_size)
         state, metrics = train_chunk(state, train_x, idx, train_key)
         step += k
@@ -366,10 +368,12 @@ def train_and_evaluate(
         if step % config.log_every_steps == 0 or step % ckpt_every == 0 or step == end:
             train_metrics = _mean_metrics(log_window, "train")
             if not np.isfinite(train_metrics["train/loss"]):
-                raise FloatingPointError(f"the training loss is {train_metrics['train/loss']} "
-                                         f"at step {step}")
+                raise FloatingPointError(
+                    f"the training loss is {train_metrics['train/loss']} at step {step}"
+                )
             train_metrics["train/steps_per_s"] = sum(len(m["loss"]) for m in log_window) / max(
-                time.perf_counter() - t0, 1e-9)
+                time.perf_counter() - t0, 1e-9
+            )
             writer.write_scalars(step, train_metrics)
             bar.set_postfix(loss=f"{train_metrics['train/loss']:.4g}")
             log_window, t0 = [], time.perf_counter()

@@ -1,6 +1,6 @@
 """Prints the test reconstruction metrics of a trained run.
 
-    python experiments/evaluate.py --workdir runs/ae_mnist [--step 4680]
+python experiments/evaluate.py --workdir runs/ae_mnist [--step 4680]
 """
 
 from absl import flags

@@ -48,6 +48,4 @@ def load_dataset(cfg) -> Dataset:
             raise DataError(f"dataset {ds.name!r}: the {split} split is empty")
         if not np.all(np.isfinite(x)):
             raise DataError(f"dataset {ds.name!r}: the {split} split holds NaN or Inf values")
-    return Dataset(
-        train_x.astype(np.float32), train_y, test_x.astype(np.float32), test_y, ds.name
-    )
+    return Dataset(train_x.astype(np.float32), train_y, test_x.astype(np.float32), test_y, ds.name)
