@@ -104,7 +104,7 @@ def make_train_step(model, tx, weights, corrupt, options=None, axis_name: str | 
             grads, batch_stats, metrics = jax.lax.pmean((grads, batch_stats, metrics), axis_name)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = {**metrics, "grad_norm": optax.global_norm(grads)}
+        metrics = {**metrics, "grad_norm": optax.tree.norm(grads)}
         new_state = state.replace(
             step=state.step + 1, params=params, opt_state=opt_state, batch_stats=batch_stats
         )

@@ -38,7 +38,7 @@ class Dataset:
 def load_digits(cfg) -> Dataset:
     """scikit-learn's 1797 handwritten digits, 8x8x1, scaled from 0..16 to [0, 1].
 
-    The split is fixed (a permutation seeded with 0, the last 20% as test: 1437 / 360), so it
+    The split is fixed (a permutation seeded with 0, the last 20% as test: 1438 / 359), so it
     does not move with the experiment's seed.
     """
     from sklearn.datasets import load_digits as sk_load_digits

@@ -1,0 +1,184 @@
+import json
+import os
+
+import jax
+import numpy as np
+import optax
+import pytest
+from conftest import tiny_config
+
+from aejax import optim, train
+from aejax.errors import AejaxError, ConfigError
+from aejax.evaluate import evaluate_run
+
+
+def _params(workdir):
+    """The parameters of a run's latest checkpoint, as numpy arrays."""
+    state = train.Experiment.from_workdir(workdir).restore_or_init(require_checkpoint=True)
+    return jax.tree.map(np.asarray, state), int(state.step)
+
+
+def _assert_trees_equal(a, b):
+    leaves_a, tree_a = jax.tree.flatten(a)
+    leaves_b, tree_b = jax.tree.flatten(b)
+    assert tree_a == tree_b
+    for x, y in zip(leaves_a, leaves_b, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_train_and_evaluate_writes_everything(tmp_path):
+    workdir = str(tmp_path / "run")
+    config = tiny_config()
+    metrics = train.train_and_evaluate(config, workdir)
+    assert metrics["step"] == 8
+    assert sorted(os.listdir(workdir)) == [
+        "checkpoints",
+        "config.json",
+        "metrics.jsonl",
+        "reconstructions.png",
+        "tb",
+    ]
+    assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["4", "8"]
+    with open(os.path.join(workdir, "config.json")) as f:
+        assert json.load(f)["model"]["encoder_widths"] == [32, 8]
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        rows = [json.loads(line) for line in f]
+    train_rows = [r for r in rows if "train/loss" in r]
+    assert [r["step"] for r in train_rows] == [2, 4, 6, 8]
+    assert {"train/mse", "train/grad_norm", "train/steps_per_s"} <= set(train_rows[0])
+    eval_rows = [r for r in rows if "eval/loss" in r]
+    assert [r["step"] for r in eval_rows] == [4, 8]
+    assert eval_rows[-1]["eval/mse_per_pixel"] == pytest.approx(metrics["eval/mse_per_pixel"])
+    assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(workdir, "tb")))
+    with open(os.path.join(workdir, "reconstructions.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    # The saved run evaluates to the metrics the training loop reported.
+    saved = evaluate_run(workdir)
+    assert saved["step"] == 8
+    assert saved["eval/loss"] == pytest.approx(metrics["eval/loss"], rel=1e-6)
+
+
+def test_training_reduces_the_test_loss(tmp_path):
+    config = tiny_config(
+        num_steps=100,
+        eval_every_steps=100,
+        checkpoint_every_steps=100,
+        **{"optimizer.learning_rate": 1e-2},
+    )
+    exp = train.Experiment.from_config(config, str(tmp_path))
+    before = exp.evaluate(exp.init_state())["eval/loss"]
+    after = train.train_and_evaluate(config, str(tmp_path / "run"))["eval/loss"]
+    assert after < 0.7 * before
+
+
+def test_same_seed_same_parameters_other_seed_other(tmp_path):
+    for name, seed in (("a", 0), ("b", 0), ("c", 1)):
+        train.train_and_evaluate(tiny_config(seed=seed, num_steps=4), str(tmp_path / name))
+    a, b, c = (_params(str(tmp_path / n))[0] for n in "abc")
+    _assert_trees_equal(a, b)
+    assert not np.array_equal(
+        a.params["encoder"]["DenseStack_0"]["dense_0"]["kernel"],
+        c.params["encoder"]["DenseStack_0"]["dense_0"]["kernel"],
+    )
+
+
+@pytest.mark.parametrize("steps_per_dispatch", [1, 3])
+def test_resume_is_bit_exact(tmp_path, steps_per_dispatch):
+    """N steps in one go equal N/2 steps, a stop, and N/2 more from the checkpoint."""
+    config = tiny_config(
+        num_steps=12,
+        checkpoint_every_steps=6,
+        eval_every_steps=6,
+        log_every_steps=3,
+        steps_per_dispatch=steps_per_dispatch,
+        **{"model.dropout": 0.2, "corruption.name": "gaussian", "corruption.sigma": 0.1},
+    )
+    straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
+    train.train_and_evaluate(config, straight)
+    first = train.train_and_evaluate(config, resumed, stop_after=6)
+    assert first["step"] == 6
+    assert not os.path.exists(os.path.join(resumed, "reconstructions.png"))
+    train.train_and_evaluate(config, resumed)
+    a, step_a = _params(straight)
+    b, step_b = _params(resumed)
+    assert step_a == step_b == 12
+    _assert_trees_equal(a, b)
+
+
+def test_resume_after_the_end_does_no_more_steps(tmp_path):
+    workdir = str(tmp_path / "run")
+    train.train_and_evaluate(tiny_config(), workdir)
+    before, _ = _params(workdir)
+    assert train.train_and_evaluate(tiny_config(), workdir)["step"] == 8
+    _assert_trees_equal(before, _params(workdir)[0])
+
+
+def test_workdir_with_another_experiment_is_refused(tmp_path):
+    workdir = str(tmp_path / "run")
+    train.train_and_evaluate(tiny_config(num_steps=4), workdir)
+    before = os.listdir(os.path.join(workdir, "checkpoints"))
+    with pytest.raises(AejaxError, match=r"different experiment .*config.model.encoder_widths"):
+        train.train_and_evaluate(
+            tiny_config(num_steps=4, **{"model.encoder_widths": (16, 4)}), workdir
+        )
+    assert os.listdir(os.path.join(workdir, "checkpoints")) == before
+    # A machine-specific field may differ.
+    train.train_and_evaluate(tiny_config(num_steps=4, progress_bar=True), workdir)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"model.name": "nope"}, "config.model.name='nope' is not a known model"),
+        ({"loss": "mse + klx"}, "'klx' is not a known loss term"),
+        ({"loss": "bce", "model.output_activation": "linear"}, None),  # bce from logits: fine
+        ({"corruption.name": "blur"}, "config.corruption.name='blur' is not a known corruption"),
+        ({"corruption.fraction": 1.5}, "fraction=1.5 must be in"),
+        ({"data.source": "cifar"}, "config.data.source='cifar' is not a known data source"),
+        ({"optimizer.name": "lbfgs"}, "config.optimizer.name='lbfgs' is not a known optimizer"),
+        ({"optimizer.schedule": "step"}, "schedule='step' is not known"),
+        ({"optimizer.learning_rate": 0.0}, "learning_rate=0.0 must be > 0"),
+        ({"batch_size": 0}, "config.batch_size=0 must be a positive integer"),
+        ({"batch_size": 5000}, "batch_size=5000 is larger than the 1438 training examples"),
+        ({"num_steps": 0, "num_epochs": 0}, "nothing to train"),
+        ({"parallelism": "tpu"}, "config.parallelism='tpu' is not known"),
+        ({"model.encoder_widths": (8, -1)}, "encoder_widths=.* positive integers"),
+    ],
+)
+def test_config_errors_before_any_work(tmp_path, overrides, message):
+    workdir = str(tmp_path / "run")
+    config = tiny_config(**{"num_steps": 2, **overrides})
+    if message is None:
+        train.train_and_evaluate(config, workdir)
+        return
+    with pytest.raises(ConfigError, match=message):
+        train.train_and_evaluate(config, workdir)
+    assert not os.path.exists(workdir)
+
+
+def test_workdir_that_is_a_file(tmp_path):
+    path = tmp_path / "file"
+    path.write_text("keep me")
+    with pytest.raises(AejaxError, match="exists and is not a folder"):
+        train.train_and_evaluate(tiny_config(), str(path))
+    assert path.read_text() == "keep me"
+
+
+def test_schedules_and_optimizers():
+    cfg = tiny_config().optimizer
+    cfg.warmup_steps = 10
+    schedule = optim.make_schedule(cfg, 110)
+    assert float(schedule(0)) == 0.0
+    assert float(schedule(5)) == pytest.approx(5e-4)
+    assert float(schedule(10)) == pytest.approx(1e-3)
+    assert float(schedule(110)) == pytest.approx(1e-5)  # end_lr_fraction 0.01
+    cfg.schedule, cfg.warmup_steps = "constant", 0
+    assert float(optim.make_schedule(cfg, 100)(77)) == pytest.approx(1e-3)
+    # Clipping bounds the update of a huge gradient: SGD step = lr * clipped gradient.
+    cfg.name, cfg.clip_norm, cfg.momentum = "sgd", 1.0, 0.0
+    tx = optim.make_optimizer(cfg, 100)
+    params = {"w": np.zeros(4, np.float32)}
+    updates, _ = tx.update({"w": np.full(4, 100.0, np.float32)}, tx.init(params), params)
+    assert float(optax.tree.norm(updates)) == pytest.approx(1e-3, rel=1e-5)
+    cfg.name = "adamw"
+    assert optim.make_optimizer(cfg, 100).init(params) is not None
