@@ -95,6 +95,8 @@ def load_idx(cfg) -> Dataset:
             "config.data.data_dir is empty: set it, or the AEJAX_DATA_DIR environment variable, "
             "to the folder that holds the IDX dataset folders"
         )
+    if not cfg.name:
+        raise DataError("config.data.name is empty: name the folder under data_dir (e.g. mnist)")
     folder = os.path.join(cfg.data_dir, cfg.name)
     if not os.path.isdir(folder):
         raise DataError(f"config.data: folder {folder} (data_dir/name) does not exist")
