@@ -10,10 +10,22 @@ import flax.linen as nn
 
 from aejax.errors import ConfigError, lookup
 from aejax.models.autoencoder import Autoencoder
+from aejax.models.conv import ConvDecoder, ConvEncoder, code_spatial_shape
 from aejax.models.layers import ACTIVATIONS, get_activation
 from aejax.models.mlp import MLPDecoder, MLPEncoder
+from aejax.models.vae import VAE, X_LOGVAR
 
-__all__ = ["MODELS", "Autoencoder", "MLPDecoder", "MLPEncoder", "build_model", "ACTIVATIONS"]
+__all__ = [
+    "MODELS",
+    "VAE",
+    "Autoencoder",
+    "ConvDecoder",
+    "ConvEncoder",
+    "MLPDecoder",
+    "MLPEncoder",
+    "build_model",
+    "ACTIVATIONS",
+]
 
 
 def _positive_widths(widths, where: str, allow_empty: bool = False) -> tuple[int, ...]:
@@ -46,8 +58,96 @@ def build_mlp(cfg, input_shape: Sequence[int]) -> nn.Module:
     )
 
 
+def _gaussian(cfg, encoder: nn.Module, decoder: nn.Module, latent_shape) -> VAE:
+    """Wraps an encoder that outputs 2x the latent's last axis in the one Gaussian latent."""
+    if cfg.code_activation != "linear":
+        raise ConfigError(
+            f"config.model.code_activation={cfg.code_activation!r}: a Gaussian latent takes "
+            "no code activation; set it to 'linear'"
+        )
+    x_logvar = cfg.get("x_logvar", "none")
+    if x_logvar not in X_LOGVAR:
+        raise ConfigError(
+            f"config.model.x_logvar={x_logvar!r} is not known; valid: {', '.join(X_LOGVAR)}"
+        )
+    get_activation(cfg.output_activation, "config.model.output_activation")
+    return VAE(
+        encoder=encoder,
+        decoder=decoder,
+        latent_shape=tuple(latent_shape),
+        output_activation=cfg.output_activation,
+        x_logvar=x_logvar,
+        sample_at_eval=bool(cfg.get("sample_at_eval", True)),
+    )
+
+
+def build_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """MLP VAE: `encoder_widths` = (hidden..., latent size); the last layer outputs the
+    means and log-variances, 2x the latent size."""
+    ae = build_mlp(cfg, input_shape)
+    *hidden, latent = ae.encoder.widths
+    encoder = ae.encoder.clone(widths=(*hidden, 2 * latent))
+    return _gaussian(cfg, encoder, ae.decoder, (latent,))
+
+
+def _conv_parts(cfg, input_shape: Sequence[int]):
+    """The conv encoder and decoder of `cfg` (features, latent_dim, kernel_size), checked."""
+    if len(input_shape) != 3:
+        raise ConfigError(
+            f"config.model.name={cfg.name!r} needs image examples (H, W, C); the data's are "
+            f"shaped {tuple(input_shape)}"
+        )
+    features = _positive_widths(cfg.get("features", (16, 32)), "config.model.features")
+    latent_dim, kernel = cfg.get("latent_dim", 0), cfg.get("kernel_size", 3)
+    if not isinstance(latent_dim, int) or latent_dim < 0:
+        raise ConfigError(f"config.model.latent_dim={latent_dim!r} must be an integer >= 0")
+    if not isinstance(kernel, int) or kernel <= 0:
+        raise ConfigError(f"config.model.kernel_size={kernel!r} must be a positive integer")
+    if cfg.dropout or cfg.batch_norm:
+        raise ConfigError("config.model.dropout and batch_norm are not supported by conv models")
+    for field in ("activation", "code_activation", "output_activation"):
+        get_activation(cfg[field], f"config.model.{field}")
+    common = dict(kernel_size=kernel, activation=cfg.activation)
+    code_shape = (*code_spatial_shape(input_shape, len(features)), features[-1])
+    encoder = ConvEncoder(features, latent_dim, **common)
+    decoder = ConvDecoder(
+        tuple(reversed(features[:-1])),
+        code_shape,
+        tuple(input_shape),
+        from_vector=latent_dim > 0,
+        **common,
+    )
+    return encoder, decoder, (latent_dim,) if latent_dim else code_shape
+
+
+def build_conv(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """Conv autoencoder: `features` per conv + pool stage (the seeds' (16, 32)), a spatial
+    code, or a vector of `latent_dim` > 0 through a Dense bottleneck; decoder mirrored."""
+    encoder, decoder, _ = _conv_parts(cfg, input_shape)
+    return Autoencoder(
+        encoder=encoder,
+        decoder=decoder,
+        code_activation=cfg.code_activation,
+        output_activation=cfg.output_activation,
+    )
+
+
+def build_conv_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """Conv VAE: the conv encoder with twice the latent channels (the means and
+    log-variances) of a latent vector (latent_dim > 0) or of a latent feature map."""
+    encoder, decoder, latent_shape = _conv_parts(cfg, input_shape)
+    if encoder.latent_dim:
+        encoder = encoder.clone(latent_dim=2 * encoder.latent_dim)
+    else:
+        encoder = encoder.clone(features=(*encoder.features[:-1], 2 * encoder.features[-1]))
+    return _gaussian(cfg, encoder, decoder, latent_shape)
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": build_mlp,
+    "vae": build_vae,
+    "conv": build_conv,
+    "conv_vae": build_conv_vae,
 }
 
 

@@ -1,0 +1,106 @@
+"""Convolutional encoders and decoders (the seeds' conv AE and deeper ones).
+
+Encoder: per entry of `features`, a 3x3 conv (SAME) and a 2x2 max-pool, so a 28x28 input
+with features (16, 32) gives the seeds' 7x7x32 code; optionally flattened and mapped by a
+Dense layer to a latent vector. Decoder: the mirror, each stage a nearest-neighbour 2x
+upsampling and a 3x3 transposed conv, then a crop to the input size, which the upsampling
+overshoots when a side is not divisible by 2^depth (28 with three pools: 4 -> 32 -> crop 28).
+"""
+
+import math
+from collections.abc import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from aejax.models.layers import get_activation
+
+
+def code_spatial_shape(input_shape: Sequence[int], depth: int) -> tuple[int, int]:
+    """(h, w) after `depth` SAME 2x2 max-pools of an (H, W, C) input: ceil-halved each time."""
+    h, w = input_shape[0], input_shape[1]
+    for _ in range(depth):
+        h, w = math.ceil(h / 2), math.ceil(w / 2)
+    return h, w
+
+
+def upsample2(x: jax.Array) -> jax.Array:
+    """[B, h, w, c] -> [B, 2h, 2w, c], nearest neighbour (each pixel repeated 2x2)."""
+    return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+class ConvEncoder(nn.Module):
+    """Conv + pool stages, then optionally a Dense bottleneck.
+
+    The last layer is left linear (the model applies the code activation; max-pooling
+    before a monotone activation equals pooling after it, so the seeds' Conv32 + ReLU + pool
+    is this encoder followed by a ReLU code activation).
+
+    Attributes:
+      features: output channels of each conv stage, e.g. (16, 32).
+      latent_dim: 0 for a spatial code [B, h, w, features[-1]]; else flatten and map by a
+        Dense layer to [B, latent_dim].
+      kernel_size: side of the square conv kernels.
+      activation: name of the hidden activation.
+    """
+
+    features: Sequence[int]
+    latent_dim: int = 0
+    kernel_size: int = 3
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
+        """[B, H, W, C] -> [B, ceil(H/2^d), ceil(W/2^d), features[-1]] or [B, latent_dim]."""
+        del train  # no dropout or batch norm here
+        act = get_activation(self.activation, "config.model.activation")
+        k = (self.kernel_size, self.kernel_size)
+        for i, f in enumerate(self.features):
+            x = nn.Conv(f, k, padding="SAME", name=f"conv_{i}")(x)
+            if i < len(self.features) - 1 or self.latent_dim:
+                x = act(x)
+            x = nn.max_pool(x, (2, 2), strides=(2, 2), padding="SAME")
+        if self.latent_dim:
+            x = nn.Dense(self.latent_dim, name="dense")(x.reshape(x.shape[0], -1))
+        return x
+
+
+class ConvDecoder(nn.Module):
+    """Optionally a Dense layer back to a feature map, then upsample + transposed-conv stages.
+
+    Attributes:
+      features: channels of the hidden stages, e.g. (16,); one more stage gives the output
+        channels, so there are len(features) + 1 upsamplings.
+      code_shape: (h, w, c) of the feature map the upsampling starts from.
+      output_shape: (H, W, C) of one example; the output is cropped to it.
+      from_vector: the code is a vector: map it by Dense + activation to `code_shape` first.
+      kernel_size: side of the square kernels.
+      activation: name of the hidden activation.
+    """
+
+    features: Sequence[int]
+    code_shape: Sequence[int]
+    output_shape: Sequence[int]
+    from_vector: bool = False
+    kernel_size: int = 3
+    activation: str = "relu"
+
+    @nn.compact
+    def __call__(self, z: jax.Array, *, train: bool = False) -> jax.Array:
+        """[B, latent_dim] or [B, *code_shape] -> [B, *output_shape] logits."""
+        del train
+        act = get_activation(self.activation, "config.model.activation")
+        k = (self.kernel_size, self.kernel_size)
+        x = z
+        if self.from_vector:
+            x = act(nn.Dense(math.prod(self.code_shape), name="dense")(z))
+            x = x.reshape(z.shape[0], *self.code_shape)
+        for i, f in enumerate(self.features):
+            x = act(nn.ConvTranspose(f, k, padding="SAME", name=f"deconv_{i}")(upsample2(x)))
+        x = nn.ConvTranspose(self.output_shape[-1], k, padding="SAME", name="deconv_out")(
+            upsample2(x)
+        )
+        h, w = self.output_shape[0], self.output_shape[1]
+        # SAME pooling pads at the bottom/right, so the overshoot is there: crop it off.
+        return x[:, :h, :w, :]
