@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from aejax.contractive import contractive
 from aejax.errors import ConfigError, lookup
 
 
@@ -113,12 +114,51 @@ def kl_normal(*, mean: jax.Array, logvar: jax.Array, **_) -> jax.Array:
     return _sum_features(0.5 * (jnp.square(mean) + jnp.exp(logvar) - 1.0 - logvar))
 
 
+def l1_activity(*, z: jax.Array, **_) -> jax.Array:
+    """L1 activity penalty of a sparse autoencoder: Σ_j |z_j| over the code units.
+
+    The sparsity regularizer of e.g. Goodfellow, Bengio & Courville (2016), "Deep Learning",
+    §14.2.1, Ω(h) = λ Σ_j |h_j|; the λ is the recipe weight ("mse + 1e-3*l1_activity").
+
+    Args:
+      z: codes, [B, ...].
+    Returns:
+      [B] per-example L1 norms of the code.
+    """
+    return _sum_features(jnp.abs(z))
+
+
+def kl_sparsity(*, z: jax.Array, rho: float = 0.05, eps: float = 1e-6, **_) -> jax.Array:
+    """KL sparsity penalty of a sparse autoencoder: Σ_j KL(ρ ‖ ρ̂_j).
+
+    KL(ρ ‖ ρ̂) = ρ log(ρ/ρ̂) + (1 − ρ) log((1 − ρ)/(1 − ρ̂)), with ρ̂_j the mean activation
+    of code unit j over the batch (Ng, 2011, "Sparse autoencoder", CS294A lecture notes,
+    §2.3); the recipe weight is Ng's β. The code units must be in (0, 1) (a sigmoid code);
+    ρ̂ is clipped to [eps, 1 − eps] so that a dead or saturated unit gives a large but finite
+    penalty. Options: `config.loss_options.kl_sparsity.rho` (the target rate) and `.eps`.
+
+    Args:
+      z: codes in (0, 1), [B, ...].
+      rho: the target mean activation ρ, in (0, 1).
+      eps: the clipping margin of ρ̂.
+    Returns:
+      [B]: the batch-level penalty repeated for every example, so that the batch mean that
+      `total_loss` takes is the penalty itself.
+    """
+    rho_hat = jnp.clip(jnp.mean(z.reshape(z.shape[0], -1), axis=0), eps, 1.0 - eps)
+    kl = rho * jnp.log(rho / rho_hat) + (1.0 - rho) * jnp.log((1.0 - rho) / (1.0 - rho_hat))
+    return jnp.broadcast_to(jnp.sum(kl), z.shape[:1])
+
+
 LOSSES: dict[str, Callable[..., jax.Array]] = {
     "mse": mse,
     "bce": bce,
     "gaussian_nll": gaussian_nll,
     "gaussian_nll_learned": gaussian_nll_learned,
     "kl_normal": kl_normal,
+    "l1_activity": l1_activity,
+    "kl_sparsity": kl_sparsity,
+    "contractive": contractive,
 }
 
 

@@ -49,12 +49,16 @@ def build_mlp(cfg, input_shape: Sequence[int]) -> nn.Module:
         raise ConfigError(f"config.model.dropout={cfg.dropout} must be in [0, 1)")
     for field in ("activation", "code_activation", "output_activation"):
         get_activation(cfg[field], f"config.model.{field}")
+    top_k = cfg.get("top_k", 0)  # a k-sparse code; set only by the configs that use it
+    if not isinstance(top_k, int) or not 0 <= top_k <= enc[-1]:
+        raise ConfigError(f"config.model.top_k={top_k!r} must be an integer in [0, {enc[-1]}]")
     common = dict(activation=cfg.activation, dropout=cfg.dropout, batch_norm=cfg.batch_norm)
     return Autoencoder(
         encoder=MLPEncoder(enc, **common),
         decoder=MLPDecoder(dec, tuple(input_shape), **common),
         code_activation=cfg.code_activation,
         output_activation=cfg.output_activation,
+        top_k=top_k,
     )
 
 

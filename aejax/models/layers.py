@@ -62,3 +62,27 @@ class DenseStack(nn.Module):
 def flatten(x: jax.Array) -> jax.Array:
     """[B, ...] -> [B, D]."""
     return jnp.reshape(x, (x.shape[0], -1))
+
+
+def top_k_mask(z: jax.Array, k: int) -> jax.Array:
+    """1 at the k largest entries of each example's code, 0 elsewhere.
+
+    Ties are broken by position (`lax.top_k`), so exactly k entries are kept.
+
+    Args:
+      z: codes, [B, ...].
+      k: how many entries to keep per example, 1 <= k <= prod(z.shape[1:]).
+    Returns:
+      mask of z's shape and dtype; it is built from indices, so no gradient flows through it.
+    """
+    flat = z.reshape(z.shape[0], -1)
+    _, idx = jax.lax.top_k(flat, k)
+    mask = jnp.zeros_like(flat).at[jnp.arange(flat.shape[0])[:, None], idx].set(1.0)
+    return mask.reshape(z.shape)
+
+
+def keep_top_k(z: jax.Array, k: int) -> jax.Array:
+    """The k-sparse code of Makhzani & Frey (2013), "k-Sparse Autoencoders": keeps the k
+    largest activations of each example and zeroes the rest; gradients flow through the
+    kept ones only. [B, ...] -> same shape."""
+    return z * top_k_mask(z, k)

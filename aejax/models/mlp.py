@@ -3,11 +3,32 @@
 import math
 from collections.abc import Sequence
 
+import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from aejax.models.layers import DenseStack, flatten
+
+
+@flax.struct.dataclass
+class DenseChain:
+    """An MLP encoder written out as data, for loss terms with a closed form (`contractive`).
+
+    The encoder it describes is h_0 = flatten(x), a_l = h_{l-1} W_l + b_l, h_l = φ_l(a_l)
+    for l = 1..L, and z = h_L (times the top-k mask when top_k > 0).
+
+    Attributes:
+      kernels: W_1..W_L, each [n_{l-1}, n_l] (flax's layout).
+      biases: b_1..b_L, each [n_l].
+      activations: names of φ_1..φ_L; the last is the code activation (static).
+      top_k: the k of a k-sparse code, 0 for none (static).
+    """
+
+    kernels: tuple[jax.Array, ...]
+    biases: tuple[jax.Array, ...]
+    activations: tuple[str, ...] = flax.struct.field(pytree_node=False)
+    top_k: int = flax.struct.field(pytree_node=False, default=0)
 
 
 class MLPEncoder(nn.Module):
@@ -27,6 +48,21 @@ class MLPEncoder(nn.Module):
         """[B, ...] -> [B, widths[-1]] code pre-activations."""
         stack = DenseStack(self.widths, self.activation, self.dropout, self.batch_norm)
         return stack(flatten(x), train=train)
+
+    def dense_chain(self, code_activation: str, top_k: int = 0) -> DenseChain | None:
+        """This encoder's weights and activations as a `DenseChain` (call after the encoder
+        has run); None with batch norm, which the chain does not describe. Dropout is left
+        out: it is off in the deterministic encoder that Jacobian penalties differentiate."""
+        if self.batch_norm:
+            return None
+        params = self.variables["params"]["DenseStack_0"]  # the stack's automatic name
+        layers = [params[f"dense_{i}"] for i in range(len(self.widths))]
+        return DenseChain(
+            kernels=tuple(p["kernel"] for p in layers),
+            biases=tuple(p["bias"] for p in layers),
+            activations=(self.activation,) * (len(self.widths) - 1) + (code_activation,),
+            top_k=top_k,
+        )
 
 
 class MLPDecoder(nn.Module):
