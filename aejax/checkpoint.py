@@ -5,6 +5,9 @@ from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+from absl import logging
+
+from aejax.errors import AejaxError
 
 
 class Checkpointer:
@@ -39,6 +42,47 @@ class Checkpointer:
         step = self.latest_step() if step is None else step
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
         return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+
+    def restore_newest(self, target: Any, step: int | None = None) -> Any | None:
+        """Restores checkpoint `step`, or else the newest one that reads; None if none exist.
+
+        A checkpoint that fails to read (a save cut short, a damaged file) is passed over
+        with a warning in favour of the one before it. A checkpoint whose arrays do not fit
+        `target` raises AejaxError: that is a config mismatch, not damage.
+        """
+        steps = sorted(self._manager.all_steps(), reverse=True)
+        if step is not None:
+            if step not in steps:
+                raise AejaxError(
+                    f"no checkpoint of step {step} in {self.directory}; there are {sorted(steps)}"
+                )
+            steps = [step]
+        for s in steps:
+            try:
+                return self.restore(target, s)
+            except ValueError as e:
+                text = str(e)
+                if "not compatible with the stored shape" in text or "do not match" in text:
+                    first = text.splitlines()[0]
+                    raise AejaxError(
+                        f"checkpoint {s} in {self.directory} does not fit the config's model: "
+                        f"{first}"
+                    ) from None
+                error = e
+            except Exception as e:  # damaged files: orbax and tensorstore raise many kinds
+                error = e
+            logging.warning(
+                "checkpoint %d in %s cannot be read (%s: %s); trying an older one",
+                s,
+                self.directory,
+                type(error).__name__,
+                str(error)[:200],
+            )
+        if steps and step is not None:
+            raise AejaxError(f"checkpoint {step} in {self.directory} cannot be read")
+        if steps:
+            raise AejaxError(f"no checkpoint in {self.directory} can be read")
+        return None
 
     def close(self) -> None:
         """Waits for pending saves, then releases the manager."""

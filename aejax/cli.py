@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from absl import app, flags, logging
 
-from aejax.errors import AejaxError
+from aejax.errors import AejaxError, TrainingDiverged
 
 __all__ = ["AejaxError", "define_config", "run"]
 
@@ -19,11 +19,11 @@ def _verbose() -> bool:
     return any(a in ("--verbose", "--verbose=true", "--verbose=True") for a in sys.argv)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, code: int = 2) -> None:
     if _verbose():
         traceback.print_exc()
     print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
+    sys.exit(code)
 
 
 def _root_cause(e: BaseException) -> BaseException:
@@ -76,7 +76,8 @@ def _parse_flags(argv: list[str]) -> list[str]:
 
 
 def run(main: Callable[[list[str]], None]) -> None:
-    """Runs `main` under absl; user errors (AejaxError) end in one line on stderr, exit 2."""
+    """Runs `main` under absl. A user error (AejaxError) ends in one line on stderr and exit
+    code 2; a diverged run (TrainingDiverged) in one line and exit code 1."""
 
     def guarded(argv):
         if not flags.FLAGS.verbose:  # orbax logs every save at INFO level
@@ -92,5 +93,7 @@ def run(main: Callable[[list[str]], None]) -> None:
             main(argv)
         except AejaxError as e:
             _fail(str(e))
+        except TrainingDiverged as e:
+            _fail(f"training diverged at {e}", code=1)
 
     app.run(guarded, flags_parser=_parse_flags)

@@ -66,6 +66,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.steps_per_dispatch = 1  # steps run in one compiled call (lax.scan)
     c.progress_bar = True
     c.parallelism = "jit"
+    c.on_nonfinite = "stop"  # stop | skip: what a NaN/Inf loss or gradient does
     return c
 
 
@@ -97,6 +98,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     if not config.optimizer.learning_rate > 0:
         raise ConfigError(
             f"config.optimizer.learning_rate={config.optimizer.learning_rate} must be > 0"
+        )
+    if config.on_nonfinite not in ("stop", "skip"):
+        raise ConfigError(
+            f"config.on_nonfinite={config.on_nonfinite!r} is not known; valid: skip, stop"
         )
     if config.parallelism not in PARALLELISM:
         raise ConfigError(

@@ -16,6 +16,10 @@ class DataError(AejaxError):
     """A data source that is missing, malformed or holds bad values."""
 
 
+class TrainingDiverged(RuntimeError):
+    """A loss term or the gradient became NaN or Inf, and config.on_nonfinite is 'stop'."""
+
+
 def lookup(registry: Mapping[str, Any], name: str, *, what: str, where: str) -> Any:
     """Returns `registry[name]`, or raises ConfigError naming `where` and the valid choices.
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from aejax import config as config_lib
 from aejax import corruption, data, losses, models, optim, plots
 from aejax.checkpoint import Checkpointer
-from aejax.errors import AejaxError, ConfigError
+from aejax.errors import AejaxError, ConfigError, TrainingDiverged
 from aejax.evaluate import map_batches, reconstruction_metrics
 from aejax.writers import MetricWriter
 
@@ -78,7 +78,9 @@ def make_train_step(model, tx, weights, corrupt, options=None, axis_name: str | 
         batch statistics and metrics over; None under `jit`.
     Returns:
       A pure function; `batch` is the clean [B, ...] input, `key` the step's base key.
-      metrics holds "loss", every loss term, and "grad_norm", each a scalar.
+      metrics holds "loss", every loss term, "grad_norm", and "nonfinite" (1.0 when the
+      loss or the gradient was NaN or Inf: then the step leaves the state as it was, apart
+      from the step counter, so a diverging run keeps its last good parameters).
     """
 
     def train_step(state: TrainState, batch: jax.Array, key: jax.Array):
@@ -104,11 +106,19 @@ def make_train_step(model, tx, weights, corrupt, options=None, axis_name: str | 
             grads, batch_stats, metrics = jax.lax.pmean((grads, batch_stats, metrics), axis_name)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = {**metrics, "grad_norm": optax.tree.norm(grads)}
-        new_state = state.replace(
-            step=state.step + 1, params=params, opt_state=opt_state, batch_stats=batch_stats
+        grad_norm = optax.tree.norm(grads)
+        finite = jnp.isfinite(grad_norm)
+        for value in metrics.values():
+            finite &= jnp.isfinite(value)
+        keep = lambda new, old: jnp.where(finite, new, old)
+        new_state = TrainState(
+            step=state.step + 1,
+            params=jax.tree.map(keep, params, state.params),
+            batch_stats=jax.tree.map(keep, batch_stats, state.batch_stats),
+            opt_state=jax.tree.map(keep, opt_state, state.opt_state),
         )
-        return new_state, metrics
+        nonfinite = 1.0 - finite.astype(jnp.float32)
+        return new_state, {**metrics, "grad_norm": grad_norm, "nonfinite": nonfinite}
 
     return train_step
 
@@ -228,22 +238,27 @@ class Experiment:
         return Checkpointer(os.path.join(self.workdir, "checkpoints"), self.config.keep_checkpoints)
 
     def restore_or_init(self, step: int | None = None, require_checkpoint: bool = False):
-        """The state of checkpoint `step` (default: latest) if there is one, else fresh."""
+        """The state of checkpoint `step` (default: the newest readable one), else fresh.
+
+        Writes nothing. Raises AejaxError when the checkpoint's arrays do not fit the
+        config's model, or when a checkpoint is required and there is none.
+        """
         state = self.init_state()
         ckpt_dir = os.path.join(self.workdir, "checkpoints")
-        if not os.path.isdir(ckpt_dir):
+        if not os.path.isdir(ckpt_dir) or not os.listdir(ckpt_dir):
             if require_checkpoint:
                 raise AejaxError(f"workdir {self.workdir} holds no checkpoints")
             return state
         ckpt = self.checkpointer()
         try:
-            if ckpt.latest_step() is None:
-                if require_checkpoint:
-                    raise AejaxError(f"workdir {self.workdir} holds no checkpoints")
-                return state
-            return ckpt.restore(state, step)
+            restored = ckpt.restore_newest(state, step)
         finally:
             ckpt.close()
+        if restored is None:
+            if require_checkpoint:
+                raise AejaxError(f"workdir {self.workdir} holds no checkpoints")
+            return state
+        return restored
 
     def evaluate(self, state: TrainState, eval_step=None) -> dict[str, float]:
         """Test-split means of every loss term, the total and the reconstruction metrics."""
@@ -257,30 +272,58 @@ class Experiment:
         return {f"eval/{k}": float(np.mean(v)) for k, v in per_example.items()}
 
 
-def _prepare_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """Creates the workdir and saves the resolved config, or checks that a saved one matches.
+def _check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """Checks, writing nothing, that the run may use `workdir`: a writable folder (or one that
+    can be made) that holds no config or the same experiment's. Raises AejaxError.
 
     Fields that describe the machine rather than the experiment may differ on resume.
     """
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise AejaxError(f"workdir {workdir} exists and is not a folder")
-    os.makedirs(workdir, exist_ok=True)
+    existing = workdir
+    while not os.path.exists(existing):  # the nearest existing ancestor gets the new folders
+        existing = os.path.dirname(os.path.abspath(existing))
+    if not os.path.isdir(existing):
+        raise AejaxError(f"workdir {workdir} cannot be made: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise AejaxError(f"workdir {workdir} is not writable ({existing} is not)")
     path = os.path.join(workdir, "config.json")
-    new = config_lib.to_json(config)
     if os.path.exists(path):
         with open(path) as f:
-            old = config_lib.from_json(f.read())
-        differing = _config_diff(old.to_dict(), config_lib.from_json(new).to_dict())
+            try:
+                old = config_lib.from_json(f.read())
+            except ValueError as e:
+                raise AejaxError(f"{path} is not a readable config: {e}") from None
+        new = config_lib.from_json(config_lib.to_json(config))
+        differing = _config_diff(old.to_dict(), new.to_dict())
         if differing:
             raise AejaxError(
                 f"workdir {workdir} holds a different experiment (differs in "
-                f"{', '.join(differing)}); use another workdir or delete this one"
+                f"{'; '.join(differing)}); use another workdir, or --start_over to move the "
+                "old run aside"
             )
-        return
+
+
+def _save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
+    """Saves the resolved config as `workdir/config.json` (atomically)."""
+    os.makedirs(workdir, exist_ok=True)
+    path = os.path.join(workdir, "config.json")
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        f.write(new)
+        f.write(config_lib.to_json(config))
     os.replace(tmp, path)
+
+
+def move_aside(workdir: str) -> str | None:
+    """Renames an existing workdir to `<workdir>.old-<n>` so a new run can start there.
+    Nothing is deleted. Returns the new name, or None if there was nothing to move."""
+    if not os.path.exists(workdir):
+        return None
+    n = 1
+    while os.path.exists(f"{workdir}.old-{n}"):
+        n += 1
+    os.rename(workdir, f"{workdir}.old-{n}")
+    return f"{workdir}.old-{n}"
 
 
 _MACHINE_FIELDS = {"data.data_dir", "progress_bar", "eval_batch_size", "log_every_steps"}
@@ -303,12 +346,33 @@ def _next_event(step: int, total: int, *intervals: int) -> int:
     return min([total] + [(step // i + 1) * i for i in intervals])
 
 
-def _mean_metrics(chunks: list[dict[str, jax.Array]], prefix: str) -> dict[str, float]:
-    """Averages per-step metrics of several chunks ([K] arrays each) on the host."""
-    stacked = jax.device_get(chunks)
-    return {
-        f"{prefix}/{k}": float(np.mean(np.concatenate([c[k] for c in stacked]))) for k in stacked[0]
-    }
+def _window_metrics(chunks: list[tuple[int, dict]], on_nonfinite: str) -> dict[str, float]:
+    """Averages the per-step metrics of several chunks on the host.
+
+    Args:
+      chunks: (first step, metrics of [K] arrays) per chunk, in order.
+      on_nonfinite: "stop" raises TrainingDiverged naming the first bad step and its terms;
+        "skip" averages over the good steps only and counts the skipped ones.
+    Returns:
+      "train/<metric>" means and "train/skipped_steps", the number of non-finite steps.
+    """
+    fetched = jax.device_get([m for _, m in chunks])
+    per_step = {k: np.concatenate([m[k] for m in fetched]) for k in fetched[0]}
+    bad = per_step.pop("nonfinite") > 0
+    if bad.any() and on_nonfinite == "stop":
+        i = int(np.argmax(bad))
+        step = chunks[0][0] + i + 1  # metrics of step s are those of the update s -> s + 1
+        culprits = [k for k, v in per_step.items() if not np.isfinite(v[i])]
+        raise TrainingDiverged(
+            f"step {step}: {', '.join(culprits)} became non-finite "
+            f"({', '.join(f'{k}={per_step[k][i]}' for k in culprits)}); the update was not "
+            "applied and no checkpoint after it was saved (set config.on_nonfinite='skip' to "
+            "skip such steps)"
+        )
+    good = ~bad
+    out = {f"train/{k}": float(np.mean(v[good])) for k, v in per_step.items() if good.any()}
+    out["train/skipped_steps"] = float(bad.sum())
+    return out
 
 
 def train_and_evaluate(
@@ -326,16 +390,15 @@ def train_and_evaluate(
       The last evaluation's metrics ("eval/...") and the step reached.
     """
     exp = Experiment.from_config(config, workdir)  # every config error surfaces here
-    _prepare_workdir(config, workdir)
+    _check_workdir(config, workdir)
+    state = exp.restore_or_init()  # a checkpoint that does not fit fails here
+    _save_config(config, workdir)  # the first write
     total = exp.total_steps
     end = total if stop_after is None else min(stop_after, total)
     eval_every = config.eval_every_steps or exp.steps_per_epoch
     ckpt_every = config.checkpoint_every_steps or exp.steps_per_epoch
 
     ckpt = exp.checkpointer()
-    state = exp.init_state()
-    if ckpt.latest_step() is not None:
-        state = ckpt.restore(state)
     step = int(state.step)
     _, train_key = exp.keys
 
@@ -359,34 +422,37 @@ def train_and_evaluate(
         )
         idx = data.batch_indices(config.seed, step, k, n_train, config.batch_size)
         state, metrics = train_chunk(state, train_x, idx, train_key)
+        log_window.append((step, metrics))
+        eval_window.append((step, metrics))
         step += k
-        log_window.append(metrics)
-        eval_window.append(metrics)
         bar.update(k)
 
-        # Log (and check the loss) before every checkpoint, so no non-finite state is saved.
+        # Log (and check for non-finite steps) before every checkpoint.
         if step % config.log_every_steps == 0 or step % ckpt_every == 0 or step == end:
-            train_metrics = _mean_metrics(log_window, "train")
-            if not np.isfinite(train_metrics["train/loss"]):
-                raise FloatingPointError(
-                    f"the training loss is {train_metrics['train/loss']} at step {step}"
-                )
-            train_metrics["train/steps_per_s"] = sum(len(m["loss"]) for m in log_window) / max(
+            try:
+                train_metrics = _window_metrics(log_window, config.on_nonfinite)
+            except TrainingDiverged:
+                bar.close()
+                ckpt.close()  # pending saves are all of good states: finish them
+                writer.close()
+                raise
+            train_metrics["train/steps_per_s"] = sum(len(m["loss"]) for _, m in log_window) / max(
                 time.perf_counter() - t0, 1e-9
             )
             writer.write_scalars(step, train_metrics)
-            bar.set_postfix(loss=f"{train_metrics['train/loss']:.4g}")
+            bar.set_postfix(loss=f"{train_metrics.get('train/loss', np.nan):.4g}")
             log_window, t0 = [], time.perf_counter()
         if step % ckpt_every == 0 or step == end:
             ckpt.save(step, state)
         if step % eval_every == 0 or step == total:
             eval_metrics = exp.evaluate(state, eval_step)
-            summary = _mean_metrics(eval_window, "train")
+            summary = _window_metrics(eval_window, "skip")
             writer.write_scalars(step, eval_metrics)
             eval_window = []
             bar.write(
                 f"epoch {step / exp.steps_per_epoch:.4g} step {step}: "
-                f"train/loss={summary['train/loss']:.5g} eval/loss={eval_metrics['eval/loss']:.5g}"
+                f"train/loss={summary.get('train/loss', np.nan):.5g} "
+                f"eval/loss={eval_metrics['eval/loss']:.5g}"
                 f" eval/mse_per_pixel={eval_metrics['eval/mse_per_pixel']:.5g}"
             )
     bar.close()

@@ -3,7 +3,8 @@
     python experiments/train.py --config configs/ae.py:mnist --workdir runs/ae_mnist \
         --config.model.encoder_widths='(256, 32)' --config.num_epochs=5
 
-Starting again in the same workdir resumes from its latest checkpoint.
+Starting again in the same workdir resumes from its latest checkpoint; --start_over moves an
+old run aside instead.
 """
 
 import os
@@ -11,15 +12,23 @@ import os
 from absl import flags
 
 from aejax import cli
-from aejax.train import train_and_evaluate
+from aejax.train import move_aside, train_and_evaluate
 
 _DEFAULT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs", "ae.py")
 cli.define_config(_DEFAULT)
 flags.DEFINE_string("workdir", None, "Where checkpoints, logs and figures go.", required=True)
+flags.DEFINE_bool(
+    "start_over",
+    False,
+    "Move an existing workdir aside (to WORKDIR.old-N) and "
+    "start a new run there; nothing is deleted.",
+)
 
 
 def main(argv):
     del argv
+    if flags.FLAGS.start_over and (moved := move_aside(flags.FLAGS.workdir)):
+        print(f"moved the old run to {moved}")
     metrics = train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
     print(" ".join(f"{k}={v:.6g}" for k, v in metrics.items()))
 

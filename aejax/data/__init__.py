@@ -44,8 +44,17 @@ def load_dataset(cfg) -> Dataset:
     train_x, train_y = _limit(ds.train_x, ds.train_y, cfg.max_train)
     test_x, test_y = _limit(ds.test_x, ds.test_y, cfg.max_test)
     for split, x in (("train", train_x), ("test", test_x)):
+        if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
+            raise DataError(
+                f"dataset {ds.name!r}: the {split} split holds {x.dtype} values, not numbers"
+            )
         if len(x) == 0:
             raise DataError(f"dataset {ds.name!r}: the {split} split is empty")
         if not np.all(np.isfinite(x)):
             raise DataError(f"dataset {ds.name!r}: the {split} split holds NaN or Inf values")
+    if train_x.shape[1:] != test_x.shape[1:]:
+        raise DataError(
+            f"dataset {ds.name!r}: train examples have shape {train_x.shape[1:]} but test "
+            f"examples {test_x.shape[1:]}"
+        )
     return Dataset(train_x.astype(np.float32), train_y, test_x.astype(np.float32), test_y, ds.name)
