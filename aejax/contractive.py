@@ -15,11 +15,13 @@ input. Every mode below computes it exactly (no sampling, no finite differences)
       ‖J‖²_F = tr(M G Mᵀ),   G = W_1ᵀ W_1 [n_1, n_1], computed once per batch.
 
   For one layer M = D_1 is diagonal and this is Rifai et al.'s closed form
-  Σ_j φ'(a_j)² ‖W_{·j}‖² (for a sigmoid, φ' = h(1 − h)), O(n_1) per example. For deeper
-  encoders M is built per example in O(C · Σ_{l≥2} n_l n_{l-1}) and the input dimension D
-  never appears per example (only in G), which is what makes it cheaper than `jacrev`
-  (O(C · Σ_l n_l n_{l-1}), with the D·n_1 first layer) when D is large. When n_1 > D the
-  Gram matrix would be the larger object, so there ‖M W_1ᵀ‖²_F is summed directly.
+  Σ_j φ'(a_j)² ‖W_{·j}‖² (for a sigmoid, φ' = h(1 − h)), O(n_1) per example. With two
+  layers and a linear code, M Mᵀ's only per-example factor is D_1, and
+  ‖J‖²_F = d_1ᵀ (G ⊙ W_2 W_2ᵀ) d_1, O(n_1²) per example. Otherwise M is built per example
+  in O(C · Σ_{l≥2} n_l n_{l-1}) and the input dimension D never appears per example (only
+  in G), which is what makes it cheaper than `jacrev` (O(C · Σ_l n_l n_{l-1}), with the
+  D·n_1 first layer) when D is large. When n_1 > D the Gram matrix would be the larger
+  object, so there ‖M W_1ᵀ‖²_F is summed directly.
 - `auto` (the default): `closed_form` when the model provides a chain, else `jacrev` when
   the code is smaller than the input (fewer vector-Jacobian products), else `jacfwd`.
 
@@ -92,6 +94,12 @@ def jacobian_sq_norm_closed_form(chain: DenseChain, x: jax.Array) -> jax.Array:
     w1 = chain.kernels[0]
     if len(chain.kernels) == 1:  # M = D_1 is diagonal: Σ_j φ'(a_j)² ‖W_{·j}‖²
         return jnp.sum(jnp.square(slopes[0]) * jnp.sum(jnp.square(w1), axis=0), axis=1)
+    if len(chain.kernels) == 2 and chain.activations[-1] == "linear" and chain.top_k == 0:
+        # J = W_2ᵀ D_1 W_1ᵀ: only D_1 varies per example, so ‖J‖² = d_1ᵀ (G ⊙ H) d_1 with
+        # G = W_1ᵀ W_1 and H = W_2 W_2ᵀ formed once per batch: O(n_1²) per example, no C.
+        w2 = chain.kernels[1]
+        q = (w1.T @ w1) * (w2 @ w2.T)
+        return jnp.sum((slopes[0] @ q) * slopes[0], axis=1)
     # M = D_L W_Lᵀ ⋯ W_2ᵀ D_1, built per example from the code side: [B, C, n_l].
     m = slopes[-1][:, :, None] * chain.kernels[-1].T[None]
     for w, d in zip(chain.kernels[-2:0:-1], slopes[-2:0:-1], strict=True):

@@ -16,14 +16,15 @@ from aejax.models.mlp import DenseChain
 D = 6  # input size of the random encoders
 
 
-def _encoder(act: str, hidden: tuple[int, ...], code: int, top_k: int = 0, seed: int = 0):
-    """A random MLP autoencoder (act everywhere, also on the code) and a batch of inputs.
+def _encoder(act, hidden, code, top_k=0, seed=0, code_act=None):
+    """A random MLP autoencoder (act everywhere, also on the code unless code_act is given)
+    and a batch of inputs.
 
     Returns (encode(params, x), chain(params, x), params, x): the deterministic encoder and
     the DenseChain the model hands to loss terms, as functions of the parameters.
     """
     model = Autoencoder(
-        MLPEncoder((*hidden, code), act), MLPDecoder((), (D,)), act, "sigmoid", top_k
+        MLPEncoder((*hidden, code), act), MLPDecoder((), (D,)), code_act or act, "sigmoid", top_k
     )
     k_init, k_x = jax.random.split(jax.random.key(seed))
     x = jax.random.normal(k_x, (5, D))
@@ -66,6 +67,15 @@ def test_every_mode_equals_jacfwd(act, hidden, code):
     # "auto_without_chain": another model family, where "auto" takes an autodiff mode.
     for mode, got in out.items():
         np.testing.assert_allclose(got, ref, rtol=1e-5, err_msg=mode)
+
+
+@pytest.mark.parametrize("act", ["tanh", "relu"])
+@pytest.mark.parametrize("hidden", LAYERS, ids=["1layer", "2layers", "3layers"])
+def test_every_mode_equals_jacfwd_with_a_linear_code(act, hidden):
+    """A linear code (the default) takes the closed form's quadratic-form path at 2 layers."""
+    out = _all_modes(*_encoder(act, hidden, 3, code_act="linear"))
+    for mode, got in out.items():
+        np.testing.assert_allclose(got, out["jacfwd"], rtol=1e-5, err_msg=mode)
 
 
 def test_auto_picks_the_cheaper_exact_mode():
