@@ -4,6 +4,7 @@ import os
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
 
@@ -23,6 +24,7 @@ class Checkpointer:
         self._manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+            item_handlers=ocp.StandardCheckpointHandler(),
         )
 
     def latest_step(self) -> int | None:
@@ -59,16 +61,19 @@ class Checkpointer:
             steps = [step]
         for s in steps:
             try:
+                stored = self._manager.item_metadata(s)
+                mismatch = _mismatch(target, stored.tree if stored is not None else None)
+            except Exception:  # unreadable metadata: let the restore below judge the damage
+                mismatch = None
+            if mismatch:
+                # Checked on the metadata, before orbax starts any read: a restore that fails
+                # half-way leaves orbax coroutines that print tracebacks at exit.
+                raise AejaxError(
+                    f"checkpoint {s} in {self.directory} does not fit the config's model: "
+                    f"{mismatch}"
+                )
+            try:
                 return self.restore(target, s)
-            except ValueError as e:
-                text = str(e)
-                if "not compatible with the stored shape" in text or "do not match" in text:
-                    first = text.splitlines()[0]
-                    raise AejaxError(
-                        f"checkpoint {s} in {self.directory} does not fit the config's model: "
-                        f"{first}"
-                    ) from None
-                error = e
             except Exception as e:  # damaged files: orbax and tensorstore raise many kinds
                 error = e
             logging.warning(
@@ -88,3 +93,34 @@ class Checkpointer:
         """Waits for pending saves, then releases the manager."""
         self._manager.wait_until_finished()
         self._manager.close()
+
+
+def _path_names(path) -> str:
+    """A pytree path as dotted names, the same for a dataclass field and a dict key."""
+    names = []
+    for k in path:
+        for attr in ("key", "name", "idx"):
+            if hasattr(k, attr):
+                names.append(str(getattr(k, attr)))
+                break
+    return ".".join(names)
+
+
+def _mismatch(target: Any, stored: Any) -> str | None:
+    """What differs between `target`'s arrays and a checkpoint's metadata tree, or None.
+
+    Compares the arrays by path: a missing or extra array, or another shape or dtype.
+    """
+    if stored is None:
+        return None
+    want = {_path_names(p): v for p, v in jax.tree_util.tree_flatten_with_path(target)[0]}
+    have = {_path_names(p): v for p, v in jax.tree_util.tree_flatten_with_path(stored)[0]}
+    for name in sorted(set(want) | set(have), key=lambda n: (not n.startswith("params"), n)):
+        if name not in have:
+            return f"it has no array {name}"
+        if name not in want:
+            return f"it holds an array {name} that the model does not have"
+        a, b = want[name], have[name]
+        if tuple(a.shape) != tuple(b.shape) or np.dtype(a.dtype) != np.dtype(b.dtype):
+            return f"{name} is {b.dtype}{list(b.shape)} there and {a.dtype}{list(a.shape)} here"
+    return None
