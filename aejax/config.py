@@ -12,7 +12,7 @@ from ml_collections import config_dict
 
 from aejax.errors import ConfigError
 
-PARALLELISM = ("jit",)
+PARALLELISM = ("jit", "pmap")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -21,11 +21,18 @@ def base_config() -> ml_collections.ConfigDict:
     c.seed = 0
 
     c.data = ml_collections.ConfigDict()
-    c.data.source = "digits"  # digits | idx
-    c.data.name = ""  # for idx: the folder under data_dir (mnist, fashion_mnist)
+    c.data.source = "digits"  # digits | idx | binarized_mnist | npz
+    c.data.name = ""  # idx: folder under data_dir (mnist); npz: file (adbench_classical/6_cardio)
     c.data.data_dir = os.environ.get("AEJAX_DATA_DIR", "")
     c.data.max_train = 0  # keep only the first N examples (0: all)
     c.data.max_test = 0
+    # npz: the seed of its random 80/20 train/test split; fixed apart from config.seed, so
+    # runs with different seeds are scored on the same test rows.
+    c.data.split_seed = 0
+    # npz: z-score each feature with the train split's mean and std (constant ones only
+    # centred). Tabular features differ in scale by orders of magnitude; unscaled, the
+    # largest would dominate a squared-error loss.
+    c.data.standardize = True
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "mlp"
@@ -44,6 +51,11 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.loss = "mse"  # a recipe: terms joined by '+', e.g. "bce + 0.5*kl_normal"
     c.loss_options = ml_collections.ConfigDict()  # term -> its options, e.g. kl_sparsity.rho
+    # Further updates of each step, in order, after the one of config.loss (which updates
+    # every parameter): "recipe @ params/path", each with its own optimizer state. The
+    # adversarial AE's: ("adv_discriminator @ discriminator",
+    # "adv_generator @ autoencoder/encoder").
+    c.extra_phases = ()
 
     c.optimizer = ml_collections.ConfigDict()
     c.optimizer.name = "adam"  # adam | adamw | sgd
@@ -65,7 +77,14 @@ def base_config() -> ml_collections.ConfigDict:
     c.keep_checkpoints = 3
     c.steps_per_dispatch = 1  # steps run in one compiled call (lax.scan)
     c.progress_bar = True
-    c.parallelism = "jit"
+    c.parallelism = "jit"  # jit (a 1-D data mesh) | pmap: same results either way
+    c.num_devices = 0  # 0: all devices of all processes
+    c.distributed = ml_collections.ConfigDict()  # many hosts: jax.distributed.initialize
+    c.distributed.enabled = False
+    c.distributed.coordinator_address = ""  # empty: let JAX detect the cluster
+    c.distributed.num_processes = 1
+    c.distributed.process_id = 0
+    c.distributed.cpu_collectives = False  # CPU devices across processes (gloo), for tests
     c.on_nonfinite = "stop"  # stop | skip: what a NaN/Inf loss or gradient does
     return c
 

@@ -150,6 +150,38 @@ def kl_sparsity(*, z: jax.Array, rho: float = 0.05, eps: float = 1e-6, **_) -> j
     return jnp.broadcast_to(jnp.sum(kl), z.shape[:1])
 
 
+def adv_discriminator(*, d_real: jax.Array, d_fake: jax.Array, **_) -> jax.Array:
+    """The adversarial autoencoder's discriminator loss: −log D(z') − log(1 − D(z)).
+
+    D = σ(logit) is the discriminator's probability that a code came from the prior; z' is
+    a prior sample, z = q(x) the encoder's code (Makhzani et al., 2015, "Adversarial
+    Autoencoders", §2; Goodfellow et al., 2014). Computed stably from logits:
+    softplus(−l') + softplus(l). In the AAE's config it updates only the discriminator.
+
+    Args:
+      d_real: discriminator logits on prior samples, [B].
+      d_fake: discriminator logits on the codes of the batch, [B].
+    Returns:
+      [B] per-example binary cross-entropies in nats.
+    """
+    return jax.nn.softplus(-d_real) + jax.nn.softplus(d_fake)
+
+
+def adv_generator(*, d_fake: jax.Array, **_) -> jax.Array:
+    """The adversarial autoencoder's generator (encoder) loss: −log D(z), z = q(x).
+
+    The non-saturating form of Goodfellow et al. (2014), as used for the AAE's
+    regularization phase (Makhzani et al., 2015): the encoder is updated to make the
+    discriminator take its codes for prior samples. Computed as softplus(−l).
+
+    Args:
+      d_fake: discriminator logits on the codes of the batch, [B].
+    Returns:
+      [B] per-example losses in nats.
+    """
+    return jax.nn.softplus(-d_fake)
+
+
 LOSSES: dict[str, Callable[..., jax.Array]] = {
     "mse": mse,
     "bce": bce,
@@ -159,6 +191,8 @@ LOSSES: dict[str, Callable[..., jax.Array]] = {
     "l1_activity": l1_activity,
     "kl_sparsity": kl_sparsity,
     "contractive": contractive,
+    "adv_discriminator": adv_discriminator,
+    "adv_generator": adv_generator,
 }
 
 

@@ -2,13 +2,15 @@
 
 `train_and_evaluate(config, workdir)` is the one entry point. Everything random derives from
 `config.seed`: parameters from one key, the batch order from (seed, step) (see
-`aejax.data.pipeline`) and each step's noise, dropout and sampling keys from
-`fold_in(train_key, step)`; so a resumed run continues exactly as if it had never stopped.
+`aejax.data.pipeline`) and each example's noise, dropout and sampling keys from (seed, step,
+its position in the global batch) (see `example_keys`); so a resumed run continues exactly
+as if it had never stopped, and a run on many devices matches a run on one.
 """
 
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import flax
@@ -20,7 +22,7 @@ import optax
 from tqdm import tqdm
 
 from aejax import config as config_lib
-from aejax import corruption, data, losses, models, optim, plots
+from aejax import corruption, data, losses, models, optim, parallel, plots
 from aejax.checkpoint import Checkpointer
 from aejax.errors import AejaxError, ConfigError, TrainingDiverged
 from aejax.evaluate import map_batches, reconstruction_metrics
@@ -39,23 +41,104 @@ class TrainState:
       step: int32 scalar, the number of updates applied.
       params: the model's parameters.
       batch_stats: batch-norm running statistics ({} without batch norm).
-      opt_state: the optax optimizer state.
+      opt_state: the optax optimizer state of the main update (config.loss).
+      phase_opt_states: one optimizer state per extra phase (config.extra_phases), each
+        over its part of the parameters; () without extra phases.
     """
 
     step: jax.Array
     params: Any
     batch_stats: Any
     opt_state: Any
+    phase_opt_states: tuple = ()
 
 
-def step_keys(train_key: jax.Array, step: jax.Array) -> dict[str, jax.Array]:
-    """The keys of one step, one per purpose: {"noise", "dropout", "latent"}."""
-    key = jax.random.fold_in(train_key, step)
-    return {name: jax.random.fold_in(key, i) for name, i in KEY_PURPOSES.items()}
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """An extra update of each step: the recipe `weights` applied to the parameters under
+    `path` (e.g. ("discriminator",)), with its own optimizer state."""
+
+    weights: dict
+    path: tuple[str, ...]
+
+
+def parse_phase(text: str, where: str) -> Phase:
+    """Reads "recipe @ path/to/params", e.g. "adv_generator @ autoencoder/encoder"."""
+    recipe, at, path = text.rpartition("@")
+    if not at or not path.strip() or not recipe.strip():
+        raise ConfigError(
+            f"{where}={text!r} must be 'recipe @ params/path', e.g. "
+            "'adv_discriminator @ discriminator'"
+        )
+    return Phase(losses.parse_recipe(recipe, where), tuple(path.strip().strip("/").split("/")))
+
+
+def get_subtree(tree: dict, path: tuple[str, ...]):
+    """The nested dict under `path` (() gives the whole tree)."""
+    for name in path:
+        tree = tree[name]
+    return tree
+
+
+def set_subtree(tree: dict, path: tuple[str, ...], sub) -> dict:
+    """A copy of `tree` with the nested dict under `path` replaced by `sub` (no mutation)."""
+    if not path:
+        return sub
+    return {**tree, path[0]: set_subtree(tree[path[0]], path[1:], sub)}
+
+
+def example_keys(train_key: jax.Array, step: jax.Array, positions: jax.Array) -> dict:
+    """Per-example keys of one step, one set per purpose ("noise", "dropout", "latent").
+
+    Args:
+      train_key: the run's training key.
+      step: the step number (int32 scalar).
+      positions: [B] positions of the examples in the global batch.
+    Returns:
+      purpose -> [B] keys. They depend on the global position, not on which device holds
+      the example, so any number of devices draws the same numbers.
+    """
+    step_key = jax.random.fold_in(train_key, step)
+    per_example = jax.vmap(jax.random.fold_in, (None, 0))(step_key, positions)
+    return {
+        name: jax.vmap(jax.random.fold_in, (0, None))(per_example, i)
+        for name, i in KEY_PURPOSES.items()
+    }
 
 
 def _variables(params, batch_stats) -> dict:
     return {"params": params, "batch_stats": batch_stats} if batch_stats else {"params": params}
+
+
+def apply_for_training(model, variables, x: jax.Array, keys: dict):
+    """The model in training mode, each example with its own dropout and latent keys.
+
+    Without batch norm the model is mapped over single examples (`vmap`, which XLA batches
+    back into one computation), so that every draw is a function of the example's keys.
+    Batch norm couples the examples of a batch: such models are applied to the whole batch
+    with the first example's keys, and their statistics are those of each device's batch.
+
+    Returns:
+      ((x̂, aux), batch_stats): aux arrays have a leading batch axis; batch_stats is the
+      updated running statistics ({} without batch norm).
+    """
+    if "batch_stats" in variables:
+        rngs = {"dropout": keys["dropout"][0], "latent": keys["latent"][0]}
+        out, updates = model.apply(variables, x, train=True, rngs=rngs, mutable=["batch_stats"])
+        return out, updates["batch_stats"]
+
+    def one(x_i, dropout_key, latent_key):
+        rngs = {"dropout": dropout_key, "latent": latent_key}
+        x_hat, aux = model.apply(variables, x_i[None], train=True, rngs=rngs)
+        # Arrays are per example; anything else (an `encoder_chain` of weights) belongs to
+        # the model and is the same for every example, so it leaves vmap unbatched.
+        arrays = {k: v for k, v in aux.items() if isinstance(v, jax.Array)}
+        shared = {k: v for k, v in aux.items() if k not in arrays}
+        return (x_hat, arrays), shared
+
+    (x_hat, arrays), shared = jax.vmap(one, out_axes=(0, None))(x, keys["dropout"], keys["latent"])
+    x_hat, arrays = jax.tree.map(lambda v: v[:, 0], (x_hat, arrays))
+    return (x_hat, {**arrays, **shared}), {}
 
 
 def model_tensors(model, variables, x_in, aux) -> dict:
@@ -65,7 +148,15 @@ def model_tensors(model, variables, x_in, aux) -> dict:
     return dict(x_in=x_in, encode=encode, **aux)
 
 
-def make_train_step(model, tx, weights, corrupt, options=None, axis_name: str | None = None):
+def make_train_step(
+    model,
+    tx,
+    weights,
+    corrupt,
+    options=None,
+    axis_name: str | None = None,
+    phases: tuple[Phase, ...] = (),
+):
     """Builds `train_step(state, batch, key) -> (state, metrics)`, the one step body.
 
     Args:
@@ -76,38 +167,54 @@ def make_train_step(model, tx, weights, corrupt, options=None, axis_name: str | 
       corrupt: `corrupt(key, x)`, the input corruption.
       axis_name: when the body runs under `pmap`, the device axis to average gradients,
         batch statistics and metrics over; None under `jit`.
+      phases: extra updates after the main one, in order, each of its recipe on its part of
+        the parameters (an adversarial autoencoder's discriminator and generator updates);
+        each sees the parameters as the updates before it left them, and draws the same
+        per-example keys.
     Returns:
       A pure function; `batch` is the clean [B, ...] input, `key` the step's base key.
-      metrics holds "loss", every loss term, "grad_norm", and "nonfinite" (1.0 when the
-      loss or the gradient was NaN or Inf: then the step leaves the state as it was, apart
-      from the step counter, so a diverging run keeps its last good parameters).
+      metrics holds "loss" (the sum of every update's total), every loss term, "grad_norm"
+      (of the main update), and "nonfinite" (1.0 when a loss or a gradient was NaN or Inf:
+      then the step leaves the state as it was, apart from the step counter, so a diverging
+      run keeps its last good parameters).
     """
 
-    def train_step(state: TrainState, batch: jax.Array, key: jax.Array):
-        keys = step_keys(key, state.step)
-        x_in = corrupt(keys["noise"], batch)
+    def update(params, batch_stats, opt_state, weights, path, batch, x_in, keys):
+        """One update of the parameters under `path` by the recipe `weights`."""
 
-        def loss_fn(params):
-            variables = _variables(params, state.batch_stats)
-            (x_hat, aux), updates = model.apply(
-                variables,
-                x_in,
-                train=True,
-                rngs={"dropout": keys["dropout"], "latent": keys["latent"]},
-                mutable=["batch_stats"],
-            )
+        def loss_fn(sub):
+            variables = _variables(set_subtree(params, path, sub), batch_stats)
+            (_, aux), new_stats = apply_for_training(model, variables, x_in, keys)
             tensors = model_tensors(model, variables, x_in, aux)
             loss, metrics = losses.total_loss(weights, options, x=batch, **tensors)
-            return loss, (metrics, updates.get("batch_stats", state.batch_stats))
+            return loss, (metrics, new_stats)
 
-        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-        (_, (metrics, batch_stats)), grads = grad_fn(state.params)
+        sub = get_subtree(params, path)
+        (_, (metrics, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(sub)
         if axis_name is not None:
-            grads, batch_stats, metrics = jax.lax.pmean((grads, batch_stats, metrics), axis_name)
-        updates, opt_state = tx.update(grads, state.opt_state, state.params)
-        params = optax.apply_updates(state.params, updates)
-        grad_norm = optax.tree.norm(grads)
+            grads, new_stats, metrics = jax.lax.pmean((grads, new_stats, metrics), axis_name)
+        updates, opt_state = tx.update(grads, opt_state, sub)
+        params = set_subtree(params, path, optax.apply_updates(sub, updates))
+        return params, new_stats, opt_state, metrics, optax.tree.norm(grads)
+
+    def train_step(state: TrainState, batch: jax.Array, key: jax.Array):
+        positions = parallel.example_positions(batch.shape[0], axis_name)
+        keys = example_keys(key, state.step, positions)
+        x_in = jax.vmap(lambda k, x: corrupt(k, x[None])[0])(keys["noise"], batch)
+        inputs = (batch, x_in, keys)
+        params, batch_stats, opt_state, metrics, grad_norm = update(
+            state.params, state.batch_stats, state.opt_state, weights, (), *inputs
+        )
         finite = jnp.isfinite(grad_norm)
+        phase_opt_states = []
+        for phase, phase_opt in zip(phases, state.phase_opt_states, strict=True):
+            params, batch_stats, phase_opt, phase_metrics, phase_norm = update(
+                params, batch_stats, phase_opt, phase.weights, phase.path, *inputs
+            )
+            finite &= jnp.isfinite(phase_norm)
+            total = metrics["loss"] + phase_metrics.pop("loss")
+            metrics = {**metrics, **phase_metrics, "loss": total}
+            phase_opt_states.append(phase_opt)
         for value in metrics.values():
             finite &= jnp.isfinite(value)
         keep = lambda new, old: jnp.where(finite, new, old)
@@ -116,6 +223,7 @@ def make_train_step(model, tx, weights, corrupt, options=None, axis_name: str | 
             params=jax.tree.map(keep, params, state.params),
             batch_stats=jax.tree.map(keep, batch_stats, state.batch_stats),
             opt_state=jax.tree.map(keep, opt_state, state.opt_state),
+            phase_opt_states=jax.tree.map(keep, tuple(phase_opt_states), state.phase_opt_states),
         )
         nonfinite = 1.0 - finite.astype(jnp.float32)
         return new_state, {**metrics, "grad_norm": grad_norm, "nonfinite": nonfinite}
@@ -123,21 +231,29 @@ def make_train_step(model, tx, weights, corrupt, options=None, axis_name: str | 
     return train_step
 
 
-def make_train_chunk(train_step):
-    """Compiles several steps into one call: the data stays on the device, each step
-    gathers its batch by index, and `lax.scan` runs the steps.
+def make_train_chunk(make_step: Callable[[str | None], Callable]):
+    """Several steps in one compiled call: the data stays on the device, each step gathers
+    its batch by index, and `lax.scan` runs the steps.
 
+    Args:
+      make_step: axis_name -> train_step (the one step body, see `make_train_step`).
     Returns:
-      `chunk(state, train_x, indices [K, B], train_key) -> (state, metrics of [K] arrays)`.
+      axis_name -> `chunk(state, train_x, indices [K, B], train_key) -> (state, metrics of
+      [K] arrays)`, for `DataParallel.compile_chunk`.
     """
 
-    def chunk(state, train_x, indices, train_key):
-        def body(state, idx):
-            return train_step(state, train_x[idx], train_key)
+    def for_axis(axis_name):
+        train_step = make_step(axis_name)
 
-        return jax.lax.scan(body, state, indices)
+        def chunk(state, train_x, indices, train_key):
+            def body(state, idx):
+                return train_step(state, train_x[idx], train_key)
 
-    return jax.jit(chunk, donate_argnums=0)
+            return jax.lax.scan(body, state, indices)
+
+        return chunk
+
+    return for_axis
 
 
 def make_eval_step(model, weights, options=None):
@@ -173,12 +289,30 @@ class Experiment:
     tx: optax.GradientTransformation
     total_steps: int
     steps_per_epoch: int
+    phases: tuple[Phase, ...] = ()
+
+    @property
+    def all_weights(self) -> dict[str, float]:
+        """Every term of the main recipe and of the extra phases (what evaluation reports)."""
+        out = dict(self.weights)
+        for phase in self.phases:
+            out.update(phase.weights)
+        return out
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict, workdir: str) -> "Experiment":
         config_lib.validate(config)
         weights = losses.parse_recipe(config.loss)
-        options = losses.term_options(config.loss_options, weights)
+        phases = tuple(
+            parse_phase(text, f"config.extra_phases[{i}]")
+            for i, text in enumerate(config.extra_phases)
+        )
+        every = [*weights] + [name for p in phases for name in p.weights]
+        if len(set(every)) != len(every):
+            raise ConfigError(
+                f"config.loss and config.extra_phases name a term twice ({', '.join(every)})"
+            )
+        options = losses.term_options(config.loss_options, {name: 1.0 for name in every})
         corrupt = corruption.get_corruption(config.corruption)
         dataset = data.load_dataset(config.data)
         n_train = len(dataset.train_x)
@@ -191,7 +325,9 @@ class Experiment:
         total = config.num_steps or config.num_epochs * spe
         model = models.build_model(config.model, dataset.example_shape)
         tx = optim.make_optimizer(config.optimizer, total)
-        exp = cls(config, workdir, dataset, model, weights, options, corrupt, tx, total, spe)
+        exp = cls(
+            config, workdir, dataset, model, weights, options, corrupt, tx, total, spe, phases
+        )
         exp._check_loss_inputs()
         return exp
 
@@ -203,15 +339,21 @@ class Experiment:
         return cls.from_config(config, workdir)
 
     def _check_loss_inputs(self) -> None:
-        """Traces the model (no compute) to check that it provides what the terms need."""
+        """Traces the model (no compute) to check that it provides what the terms need and
+        has the parameters the extra phases update."""
         x = jax.ShapeDtypeStruct((2, *self.dataset.example_shape), jnp.float32)
-        state = jax.eval_shape(self.init_state)
-        _, aux = jax.eval_shape(
-            lambda v, x: self.model.apply(v, x, train=False),
-            _variables(state.params, state.batch_stats),
-            x,
-        )
-        losses.check_inputs(self.weights, {"x", "x_in", "encode", *aux})
+        variables = jax.eval_shape(self._init_variables)
+        for i, phase in enumerate(self.phases):
+            try:
+                get_subtree(variables["params"], phase.path)
+            except (KeyError, TypeError):
+                raise ConfigError(
+                    f"config.extra_phases[{i}]: the model has no parameters under "
+                    f"{'/'.join(phase.path)!r}; its top level holds "
+                    f"{', '.join(variables['params'])}"
+                ) from None
+        _, aux = jax.eval_shape(lambda v, x: self.model.apply(v, x, train=False), variables, x)
+        losses.check_inputs(self.all_weights, {"x", "x_in", "encode", *aux})
 
     @property
     def keys(self) -> tuple[jax.Array, jax.Array]:
@@ -219,19 +361,22 @@ class Experiment:
         init_key, train_key = jax.random.split(jax.random.key(self.config.seed))
         return init_key, train_key
 
-    def init_state(self) -> TrainState:
-        """Fresh parameters and optimizer state at step 0."""
+    def _init_variables(self) -> dict:
         init_key, _ = self.keys
         x = jnp.zeros((1, *self.dataset.example_shape), jnp.float32)
-        variables = self.model.init(
-            {"params": init_key, "dropout": init_key, "latent": init_key}, x, train=False
-        )
+        rngs = {"params": init_key, "dropout": init_key, "latent": init_key}
+        return self.model.init(rngs, x, train=False)
+
+    def init_state(self) -> TrainState:
+        """Fresh parameters and optimizer state at step 0."""
+        variables = self._init_variables()
         params = variables["params"]
         return TrainState(
             step=jnp.zeros((), jnp.int32),
             params=params,
             batch_stats=variables.get("batch_stats", {}),
             opt_state=self.tx.init(params),
+            phase_opt_states=tuple(self.tx.init(get_subtree(params, p.path)) for p in self.phases),
         )
 
     def checkpointer(self) -> Checkpointer:
@@ -262,7 +407,7 @@ class Experiment:
 
     def evaluate(self, state: TrainState, eval_step=None) -> dict[str, float]:
         """Test-split means of every loss term, the total and the reconstruction metrics."""
-        eval_step = eval_step or make_eval_step(self.model, self.weights, self.options)
+        eval_step = eval_step or make_eval_step(self.model, self.all_weights, self.options)
         variables = _variables(state.params, state.batch_stats)
         per_example = map_batches(
             lambda x: {k: v for k, v in eval_step(variables, x).items() if k != "x_hat"},
@@ -305,8 +450,10 @@ def _check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
 
 
 def _save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
-    """Saves the resolved config as `workdir/config.json` (atomically)."""
+    """Saves the resolved config as `workdir/config.json` (atomically; process 0 only)."""
     os.makedirs(workdir, exist_ok=True)
+    if jax.process_index() != 0:
+        return
     path = os.path.join(workdir, "config.json")
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -326,7 +473,21 @@ def move_aside(workdir: str) -> str | None:
     return f"{workdir}.old-{n}"
 
 
-_MACHINE_FIELDS = {"data.data_dir", "progress_bar", "eval_batch_size", "log_every_steps"}
+# Fields about the machine, not the experiment: they may change when a run resumes (on
+# another machine, or with more devices: results do not depend on the device count).
+_MACHINE_FIELDS = {
+    "data.data_dir",
+    "progress_bar",
+    "eval_batch_size",
+    "log_every_steps",
+    "parallelism",
+    "num_devices",
+    "distributed.enabled",
+    "distributed.coordinator_address",
+    "distributed.num_processes",
+    "distributed.process_id",
+    "distributed.cpu_collectives",
+}
 
 
 def _config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -389,9 +550,11 @@ def train_and_evaluate(
     Returns:
       The last evaluation's metrics ("eval/...") and the step reached.
     """
+    parallel.initialize_distributed(config.distributed)  # before JAX touches a device
     exp = Experiment.from_config(config, workdir)  # every config error surfaces here
+    dp = parallel.DataParallel.create(config.parallelism, config.num_devices, config.batch_size)
     _check_workdir(config, workdir)
-    state = exp.restore_or_init()  # a checkpoint that does not fit fails here
+    host_state = exp.restore_or_init()  # a checkpoint that does not fit fails here
     _save_config(config, workdir)  # the first write
     total = exp.total_steps
     end = total if stop_after is None else min(stop_after, total)
@@ -399,18 +562,24 @@ def train_and_evaluate(
     ckpt_every = config.checkpoint_every_steps or exp.steps_per_epoch
 
     ckpt = exp.checkpointer()
-    step = int(state.step)
+    step = int(host_state.step)
     _, train_key = exp.keys
-
-    train_step = make_train_step(exp.model, exp.tx, exp.weights, exp.corrupt, exp.options)
-    train_chunk = make_train_chunk(train_step)
-    eval_step = make_eval_step(exp.model, exp.weights, exp.options)
-    train_x = jax.device_put(exp.dataset.train_x)
+    make_step = lambda axis_name: make_train_step(
+        exp.model, exp.tx, exp.weights, exp.corrupt, exp.options, axis_name, exp.phases
+    )
+    train_chunk = dp.compile_chunk(make_train_chunk(make_step))
+    eval_step = make_eval_step(exp.model, exp.all_weights, exp.options)
+    state = dp.replicate(host_state)
+    train_x = dp.replicate(exp.dataset.train_x)
     n_train = len(exp.dataset.train_x)
     writer = MetricWriter(workdir, enabled=jax.process_index() == 0)
 
     bar = tqdm(
-        total=total, initial=step, disable=not config.progress_bar, unit="step", dynamic_ncols=True
+        total=total,
+        initial=step,
+        disable=not config.progress_bar or jax.process_index() != 0,
+        unit="step",
+        dynamic_ncols=True,
     )
     log_window, eval_window = [], []
     eval_metrics: dict[str, float] = {}
@@ -421,7 +590,7 @@ def train_and_evaluate(
             _next_event(step, end, config.log_every_steps, eval_every, ckpt_every) - step,
         )
         idx = data.batch_indices(config.seed, step, k, n_train, config.batch_size)
-        state, metrics = train_chunk(state, train_x, idx, train_key)
+        state, metrics = train_chunk(state, train_x, dp.shard_batches(idx), train_key)
         log_window.append((step, metrics))
         eval_window.append((step, metrics))
         step += k
@@ -442,10 +611,12 @@ def train_and_evaluate(
             writer.write_scalars(step, train_metrics)
             bar.set_postfix(loss=f"{train_metrics.get('train/loss', np.nan):.4g}")
             log_window, t0 = [], time.perf_counter()
+        if step % ckpt_every == 0 or step == end or step % eval_every == 0:
+            host_state = dp.unreplicate(state)
         if step % ckpt_every == 0 or step == end:
-            ckpt.save(step, state)
+            ckpt.save(step, host_state)
         if step % eval_every == 0 or step == total:
-            eval_metrics = exp.evaluate(state, eval_step)
+            eval_metrics = exp.evaluate(host_state, eval_step)
             summary = _window_metrics(eval_window, "skip")
             writer.write_scalars(step, eval_metrics)
             eval_window = []
@@ -459,8 +630,8 @@ def train_and_evaluate(
 
     if step >= total:
         if not eval_metrics:
-            eval_metrics = exp.evaluate(state, eval_step)
-        _save_reconstructions(exp, state, eval_step, workdir)
+            eval_metrics = exp.evaluate(host_state, eval_step)
+        _save_reconstructions(exp, host_state, eval_step, workdir)
     ckpt.close()
     writer.close()
     return {"step": step, **eval_metrics}

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 import flax.linen as nn
 
 from aejax.errors import ConfigError, lookup
+from aejax.models.aae import PRIORS, AdversarialAE, Discriminator
 from aejax.models.autoencoder import Autoencoder
 from aejax.models.conv import ConvDecoder, ConvEncoder, code_spatial_shape
 from aejax.models.layers import ACTIVATIONS, get_activation
@@ -17,6 +18,7 @@ from aejax.models.vae import VAE, X_LOGVAR
 
 __all__ = [
     "MODELS",
+    "AdversarialAE",
     "VAE",
     "Autoencoder",
     "ConvDecoder",
@@ -147,11 +149,39 @@ def build_conv_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
     return _gaussian(cfg, encoder, decoder, latent_shape)
 
 
+def build_aae(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """Adversarial autoencoder: the `aae_base` family's autoencoder ("mlp", or "conv" with a
+    latent vector of `latent_dim`), a discriminator MLP of `discriminator_widths` on its
+    code, and a `prior` ("gaussian" or "mixture") to match."""
+    base = cfg.get("aae_base", "mlp")
+    if base == "mlp":
+        ae = build_mlp(cfg, input_shape)
+        latent = ae.encoder.widths[-1]
+    elif base == "conv":
+        ae = build_conv(cfg, input_shape)
+        latent = ae.encoder.latent_dim
+        if not latent:
+            raise ConfigError(
+                "config.model.latent_dim must be > 0 for an adversarial conv AE: the "
+                "discriminator and the prior need a code vector"
+            )
+    else:
+        raise ConfigError(f"config.model.aae_base={base!r} is not known; valid: conv, mlp")
+    prior = cfg.get("prior", "gaussian")
+    if prior not in PRIORS:
+        raise ConfigError(f"config.model.prior={prior!r} is not known; valid: {', '.join(PRIORS)}")
+    widths = _positive_widths(
+        cfg.get("discriminator_widths", (64, 64)), "config.model.discriminator_widths"
+    )
+    return AdversarialAE(ae, Discriminator(widths), latent_dim=latent, prior=prior)
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": build_mlp,
     "vae": build_vae,
     "conv": build_conv,
     "conv_vae": build_conv_vae,
+    "aae": build_aae,
 }
 
 

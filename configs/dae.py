@@ -1,0 +1,46 @@
+"""Denoising autoencoder (Vincent et al., 2010, "Stacked Denoising Autoencoders").
+
+The model sees a corrupted input x̃ (`config.corruption`: gaussian with `sigma`, masking or
+salt_and_pepper with `fraction`, drawn with a key folded from the step) and the loss compares
+its output with the clean x. The code is overcomplete (one layer of 1024 ReLU units), so
+without the noise it could learn the identity. eval/* metrics are on clean test inputs.
+
+- `digits` (default): scikit-learn's embedded 8x8 digits, Gaussian noise σ = 0.3, 100 epochs.
+    python experiments/train.py --config configs/dae.py --workdir runs/dae_digits
+  Expected: eval/mse_per_pixel 0.0063 in about 15 s on a 2-core CPU.
+
+- `mnist`: MNIST (IDX files in $AEJAX_DATA_DIR/mnist), 3 epochs.
+    python experiments/train.py --config configs/dae.py:mnist --workdir runs/dae_mnist
+  Expected: eval/mse_per_pixel 0.0087, 5 s per epoch.
+
+Other noises: `--config.corruption.name=masking --config.corruption.fraction=0.25`, or
+`--config.corruption.name=salt_and_pepper --config.corruption.fraction=0.1`.
+"""
+
+from aejax.config import base_config
+
+
+def get_config(arg: str = "digits"):
+    config = base_config()
+    config.model.encoder_widths = (1024,)
+    config.model.code_activation = "relu"
+    config.corruption.name = "gaussian"
+    config.corruption.sigma = 0.3
+    config.loss = "mse"
+    if arg == "digits":
+        config.batch_size = 64
+        config.num_epochs = 100
+        config.optimizer.learning_rate = 3e-3
+        config.checkpoint_every_steps = 220  # every 10 epochs of 22 steps
+        config.log_every_steps = 22
+        config.steps_per_dispatch = 22
+    elif arg == "mnist":
+        config.data.source = "idx"
+        config.data.name = "mnist"
+        config.batch_size = 128
+        config.num_epochs = 3
+        config.log_every_steps = 39  # 12 logs per epoch of 468 steps
+        config.steps_per_dispatch = 39
+    else:
+        raise ValueError(f"configs/dae.py: unknown preset {arg!r}; valid: digits, mnist")
+    return config

@@ -1,0 +1,104 @@
+"""Data parallelism: jit over a `data` mesh and pmap, on 8 simulated CPU devices and on two
+processes with 4 devices each, all end with the single-device parameters.
+
+The work runs in subprocesses (tests/parallel_worker.py) because the device count is fixed
+when JAX starts; the rest of the suite keeps one device.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORKER = os.path.join(HERE, "parallel_worker.py")
+TOLERANCE = 1e-5
+
+
+def _env(devices: int) -> dict:
+    env = dict(os.environ)
+    env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+    env["JAX_PLATFORMS"] = "cpu"
+    return env
+
+
+def _last_json(stdout: str) -> dict:
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+def test_jit_and_pmap_on_8_devices_match_one_device(tmp_path):
+    """AE, VAE and CAE: 20 steps with each compiler on 8 devices, and a run resumed from a
+    checkpoint of a sharded run, end within 1e-5 of 20 steps on one device."""
+    result = subprocess.run(
+        [sys.executable, WORKER, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=_env(8),
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = _last_json(result.stdout)
+    assert out.pop("devices") == 8
+    kinds = ("jit", "pmap", "resumed")
+    assert set(out) == {f"{m}/{k}" for m in ("ae", "vae", "cae") for k in kinds}
+    for name, diff in out.items():
+        assert diff <= TOLERANCE, (name, diff)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_match_one_process(tmp_path):
+    """Two processes of 4 CPU devices each, talking over loopback, train the AE to the
+    parameters of one process with 8 devices (and of one device)."""
+    reference = subprocess.run(
+        [sys.executable, WORKER, str(tmp_path), "--reference"],
+        capture_output=True,
+        text=True,
+        env=_env(8),
+        timeout=300,
+    )
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    port = _free_port()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, WORKER, str(tmp_path), "--distributed", str(port), str(i)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(4),
+        )
+        for i in range(2)
+    ]
+    outs = []
+    for proc in procs:
+        try:
+            stdout, stderr = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            for p in procs:
+                p.kill()
+            pytest.fail("the two-process run did not finish in 300 s")
+        assert proc.returncode == 0, stderr[-3000:]
+        outs.append(_last_json(stdout))
+    assert [o["process"] for o in outs] == [0, 1]
+    assert all(o["devices"] == 8 and o["local"] == 4 for o in outs)
+    compare = subprocess.run(
+        [sys.executable, WORKER, str(tmp_path), "--compare"],
+        capture_output=True,
+        text=True,
+        env=_env(1),
+        timeout=120,
+    )
+    assert compare.returncode == 0, compare.stderr[-3000:]
+    diff = _last_json(compare.stdout)
+    assert diff["2proc_vs_1dev"] <= TOLERANCE, diff
+    assert diff["8dev_vs_1dev"] <= TOLERANCE, diff
+    # Only process 0 writes logs and pictures.
+    workdir = tmp_path / "ae-2proc"
+    assert (workdir / "metrics.jsonl").exists() and (workdir / "reconstructions.png").exists()
