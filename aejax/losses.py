@@ -7,6 +7,7 @@ per example (up to constants) and weights such as a VAE's β mean what the paper
 Reduction over the batch and weighting happen once, in `total_loss`.
 """
 
+import importlib
 import inspect
 import re
 from collections.abc import Callable, Mapping
@@ -196,8 +197,49 @@ LOSSES: dict[str, Callable[..., jax.Array]] = {
 }
 
 
+def register_loss(name: str, term: Callable[..., jax.Array] | None = None):
+    """Adds a loss term to LOSSES, from your own code (aejax is not edited).
+
+    Use as `register_loss("code_l2", fn)` or as a decorator `@register_loss("code_l2")`. The
+    term follows the conventions of this module: keyword-only tensors by name (`x`, `x_hat`,
+    `z`, ...), `**_` for the rest, one value per example ([B]). Recipes then name it like
+    any other term. A recipe can also name a term as `module:function` (a module on the
+    Python path), which imports and registers it when the config is read, so a script run
+    needs no registration code.
+    """
+
+    def add(term):
+        if not callable(term):
+            raise ConfigError(f"loss term {name!r} must be a function, not {type(term).__name__}")
+        if name in LOSSES and LOSSES[name] is not term:
+            raise ConfigError(f"a loss term named {name!r} is registered already")
+        LOSSES[name] = term
+        return term
+
+    return add if term is None else add(term)
+
+
+def _import_term(name: str, where: str) -> Callable[..., jax.Array]:
+    """Imports the term `module:function` and registers it under that name."""
+    module_name, _, attr = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ConfigError(
+            f"{where}: cannot import module {module_name!r} for loss term {name!r} ({e}); is "
+            "it on the Python path (PYTHONPATH)?"
+        ) from None
+    term = getattr(module, attr, None)
+    if term is None:
+        raise ConfigError(f"{where}: module {module_name!r} has no function {attr!r}")
+    return register_loss(name, term)
+
+
 def get_loss(name: str, where: str = "config.loss") -> Callable[..., jax.Array]:
-    """Returns the loss term called `name`; ConfigError listing the valid names otherwise."""
+    """Returns the loss term called `name` (a registered name, or `module:function`);
+    ConfigError listing the valid names otherwise."""
+    if name not in LOSSES and ":" in name:
+        return _import_term(name, where)
     return lookup(LOSSES, name, what="loss term", where=where)
 
 
