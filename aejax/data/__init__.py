@@ -5,7 +5,17 @@ from collections.abc import Callable
 import numpy as np
 
 from aejax.data.pipeline import batch_indices, epoch_permutation, steps_per_epoch
-from aejax.data.sources import Dataset, load_digits, load_idx, read_idx
+from aejax.data.sources import (
+    Dataset,
+    feature_scale,
+    load_binarized_mnist,
+    load_digits,
+    load_idx,
+    load_npz,
+    read_amat,
+    read_idx,
+    read_npz,
+)
 from aejax.errors import ConfigError, DataError, lookup
 
 __all__ = [
@@ -13,14 +23,19 @@ __all__ = [
     "Dataset",
     "batch_indices",
     "epoch_permutation",
+    "feature_scale",
     "load_dataset",
+    "read_amat",
     "read_idx",
+    "read_npz",
     "steps_per_epoch",
 ]
 
 SOURCES: dict[str, Callable[..., Dataset]] = {
     "digits": load_digits,
     "idx": load_idx,
+    "binarized_mnist": load_binarized_mnist,
+    "npz": load_npz,
 }
 
 
@@ -34,7 +49,8 @@ def load_dataset(cfg) -> Dataset:
     Args:
       cfg: `config.data` with fields source, name, data_dir, max_train, max_test.
     Returns:
-      A Dataset whose arrays are float32, finite and non-empty.
+      A Dataset whose arrays are float32, finite and non-empty. A validation split (where
+      the source has one) is checked like the others but not shortened by max_test.
     """
     loader = lookup(SOURCES, cfg.source, what="data source", where="config.data.source")
     for field in ("max_train", "max_test"):
@@ -43,7 +59,10 @@ def load_dataset(cfg) -> Dataset:
     ds = loader(cfg)
     train_x, train_y = _limit(ds.train_x, ds.train_y, cfg.max_train)
     test_x, test_y = _limit(ds.test_x, ds.test_y, cfg.max_test)
-    for split, x in (("train", train_x), ("test", test_x)):
+    splits = [("train", train_x), ("test", test_x)]
+    if ds.valid_x is not None:
+        splits.append(("valid", ds.valid_x))
+    for split, x in splits:
         if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
             raise DataError(
                 f"dataset {ds.name!r}: the {split} split holds {x.dtype} values, not numbers"
@@ -52,9 +71,19 @@ def load_dataset(cfg) -> Dataset:
             raise DataError(f"dataset {ds.name!r}: the {split} split is empty")
         if not np.all(np.isfinite(x)):
             raise DataError(f"dataset {ds.name!r}: the {split} split holds NaN or Inf values")
-    if train_x.shape[1:] != test_x.shape[1:]:
-        raise DataError(
-            f"dataset {ds.name!r}: train examples have shape {train_x.shape[1:]} but test "
-            f"examples {test_x.shape[1:]}"
-        )
-    return Dataset(train_x.astype(np.float32), train_y, test_x.astype(np.float32), test_y, ds.name)
+    for split, x in splits[1:]:
+        if x.shape[1:] != train_x.shape[1:]:
+            raise DataError(
+                f"dataset {ds.name!r}: train examples have shape {train_x.shape[1:]} but "
+                f"{split} examples {x.shape[1:]}"
+            )
+    valid_x = None if ds.valid_x is None else ds.valid_x.astype(np.float32)
+    return Dataset(
+        train_x.astype(np.float32),
+        train_y,
+        test_x.astype(np.float32),
+        test_y,
+        ds.name,
+        valid_x=valid_x,
+        valid_y=ds.valid_y,
+    )

@@ -1,27 +1,33 @@
-"""Offline data sources. Each returns a `Dataset` of images in [0, 1], shaped [N, H, W, C].
+"""Offline data sources. Each is a pure function of `config.data` that returns a `Dataset`:
+images in [0, 1] shaped [N, H, W, C], or tabular vectors shaped [N, D].
 
 - `digits`: scikit-learn's embedded 8x8 handwritten digits (no download).
 - `idx`: a folder of MNIST-format IDX `.gz` files (MNIST, Fashion-MNIST).
+- `binarized_mnist`: Larochelle & Murray's fixed binarization of MNIST (`.amat` text).
+- `npz`: a tabular `.npz` file with a feature matrix `X` and optional labels `y` (ADBench).
 """
 
 import dataclasses
 import gzip
 import os
+import zipfile
 import zlib
 
 import numpy as np
 
-from aejax.errors import DataError
+from aejax.errors import ConfigError, DataError
 
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """In-memory train and test splits.
+    """In-memory train and test splits, and a validation split where the source has one.
 
     Attributes:
       train_x, test_x: float32 [N, *example_shape], values in [0, 1] for images.
       train_y, test_y: int32 [N] labels, or None when the source has none.
       name: a short description for logs.
+      valid_x, valid_y: the source's own validation split, shaped like train_x / train_y,
+        or None (only `binarized_mnist` has one). The trainer does not read it.
     """
 
     train_x: np.ndarray
@@ -29,6 +35,8 @@ class Dataset:
     test_x: np.ndarray
     test_y: np.ndarray | None
     name: str
+    valid_x: np.ndarray | None = None
+    valid_y: np.ndarray | None = None
 
     @property
     def example_shape(self) -> tuple[int, ...]:
@@ -88,13 +96,19 @@ def read_idx(path: str) -> np.ndarray:
     return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
 
 
-def load_idx(cfg) -> Dataset:
-    """MNIST-format IDX files from `{data_dir}/{name}/`: 28x28x1 images in [0, 1], labels."""
+def _data_dir(cfg, holds: str) -> str:
+    """`config.data.data_dir`, or a DataError saying how to set it when it is empty."""
     if not cfg.data_dir:
         raise DataError(
             "config.data.data_dir is empty: set it, or the AEJAX_DATA_DIR environment variable, "
-            "to the folder that holds the IDX dataset folders"
+            f"to the folder that holds {holds}"
         )
+    return cfg.data_dir
+
+
+def load_idx(cfg) -> Dataset:
+    """MNIST-format IDX files from `{data_dir}/{name}/`: 28x28x1 images in [0, 1], labels."""
+    _data_dir(cfg, "the IDX dataset folders")
     if not cfg.name:
         raise DataError("config.data.name is empty: name the folder under data_dir (e.g. mnist)")
     folder = os.path.join(cfg.data_dir, cfg.name)
@@ -113,3 +127,211 @@ def load_idx(cfg) -> Dataset:
             )
         splits[split] = (images[..., None].astype(np.float32) / 255.0, labels.astype(np.int32))
     return Dataset(*splits["train"], *splits["test"], cfg.name)
+
+
+AMAT_VALUES = 784  # 28 * 28 pixels a line
+AMAT_LINE = 2 * AMAT_VALUES  # each value is followed by a space, the last one by '\n'
+_ZERO, _SPACE, _NEWLINE = ord("0"), ord(" "), ord("\n")
+
+
+def read_amat(path: str) -> np.ndarray:
+    """Reads a binarized-MNIST `.amat` text file (optionally gzipped) into uint8 [N, 784].
+
+    Each line is 784 values '0'/'1' separated by single spaces, ending in a newline (1568
+    bytes), as in Larochelle & Murray (2011). The whole file is parsed with one `frombuffer`
+    (a second or so for the 50000 training lines, where `np.loadtxt` takes a minute); a
+    missing final newline is tolerated. Raises DataError naming the file, and the first bad
+    line, on a missing, truncated or malformed file.
+    """
+    if not os.path.isfile(path):
+        raise DataError(f"data file {path} does not exist")
+    try:
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rb") as f:
+            raw = np.frombuffer(f.read(), np.uint8)
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"data file {path} is truncated or corrupt: {e}") from None
+    if raw.size == 0:
+        raise DataError(f"data file {path} is empty")
+    if raw[-1] != _NEWLINE:
+        raw = np.append(raw, np.uint8(_NEWLINE))
+    if raw.size % AMAT_LINE or np.any(raw[AMAT_LINE - 1 :: AMAT_LINE] != _NEWLINE):
+        ends = np.flatnonzero(raw == _NEWLINE)
+        lengths = np.diff(ends, prepend=-1) - 1  # characters before each '\n'
+        line = int(np.flatnonzero(lengths != AMAT_LINE - 1)[0])
+        raise DataError(
+            f"data file {path}: line {line + 1} holds {lengths[line]} characters, not "
+            f"{AMAT_LINE - 1} ({AMAT_VALUES} values '0'/'1' separated by single spaces)"
+        )
+    lines = raw.reshape(-1, AMAT_LINE)
+    values = lines[:, 0::2] - np.uint8(_ZERO)  # '0' -> 0, '1' -> 1; anything else wraps > 1
+    if np.any(values > 1):
+        line, col = (int(i[0]) for i in np.nonzero(values > 1))
+        char = chr(lines[line, 2 * col])
+        raise DataError(
+            f"data file {path}: line {line + 1}, value {col + 1} is {char!r}, not '0' or '1'"
+        )
+    if np.any(lines[:, 1 : AMAT_LINE - 1 : 2] != _SPACE):
+        line, col = (int(i[0]) for i in np.nonzero(lines[:, 1 : AMAT_LINE - 1 : 2] != _SPACE))
+        char = chr(lines[line, 2 * col + 1])
+        raise DataError(
+            f"data file {path}: line {line + 1}, character {2 * col + 2} is {char!r} where a "
+            "single space should separate two values"
+        )
+    return values
+
+
+BINARIZED_MNIST_SPLITS = ("train", "valid", "test")
+
+
+def _amat_path(folder: str, split: str) -> str:
+    """`binarized_mnist_{split}.amat.gz` in `folder`, else the plain `.amat`."""
+    plain = os.path.join(folder, f"binarized_mnist_{split}.amat")
+    for path in (plain + ".gz", plain):
+        if os.path.isfile(path):
+            return path
+    raise DataError(f"data file {plain}.gz (or {os.path.basename(plain)}) does not exist")
+
+
+def load_binarized_mnist(cfg) -> Dataset:
+    """Larochelle & Murray's binarized MNIST from `{data_dir}/binarized_mnist/`.
+
+    Reads `binarized_mnist_{train,valid,test}.amat.gz` (or the plain `.amat`) into images
+    float32 [N, 28, 28, 1] with values in {0, 1}: 50000 train, 10000 valid (as
+    `Dataset.valid_x`), 10000 test. The split and the binarization are the fixed published
+    ones (Larochelle & Murray, "The Neural Autoregressive Distribution Estimator", AISTATS
+    2011), so likelihoods compare across papers. There are no labels. `config.data.name` is
+    not used.
+    """
+    folder = os.path.join(_data_dir(cfg, "the binarized_mnist folder"), "binarized_mnist")
+    if not os.path.isdir(folder):
+        raise DataError(f"config.data: folder {folder} (data_dir/binarized_mnist) does not exist")
+    paths = {split: _amat_path(folder, split) for split in BINARIZED_MNIST_SPLITS}
+    x = {
+        split: read_amat(path).reshape(-1, 28, 28, 1).astype(np.float32)
+        for split, path in paths.items()
+    }
+    return Dataset(x["train"], None, x["test"], None, "binarized_mnist", valid_x=x["valid"])
+
+
+TRAIN_FRACTION = 0.8
+
+
+def _npz_member(archive, path: str, key: str) -> np.ndarray:
+    """One array of an open `.npz`, with a DataError for object arrays and corrupt members."""
+    try:
+        return archive[key]
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise DataError(
+                f"data file {path}: array {key!r} holds Python objects (dtype object), which "
+                "are not loaded without pickle; save it as a numeric array"
+            ) from None
+        raise DataError(f"data file {path}: array {key!r} is corrupt: {e}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise DataError(f"data file {path}: array {key!r} is truncated or corrupt: {e}") from None
+
+
+def read_npz(path: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Reads features `X` [N, D] (bool, int or float) and optional labels `y` [N] from `path`.
+
+    Loads with `allow_pickle=False`, so a file cannot run code. Returns X as stored and y as
+    int32 (None when absent). Raises DataError naming the file on anything else: a missing
+    or corrupt archive, no `X`, X not 2-D or not numeric, NaN/Inf in X, object arrays, or a
+    `y` that is not one integer label per row of X.
+    """
+    if not os.path.isfile(path):
+        raise DataError(f"data file {path} does not exist")
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic == b"\x93NUMPY":
+        raise DataError(f"data file {path} is a single .npy array, not an .npz archive of X, y")
+    if not magic.startswith(b"PK"):
+        raise DataError(f"data file {path} is not an .npz (zip) archive")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise DataError(f"data file {path} is truncated or corrupt: {e}") from None
+    with archive:
+        if "X" not in archive.files:
+            held = ", ".join(repr(k) for k in archive.files) or "nothing"
+            raise DataError(f"data file {path} holds no array 'X' (it holds {held})")
+        x = _npz_member(archive, path, "X")
+        y = _npz_member(archive, path, "y") if "y" in archive.files else None
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise DataError(f"data file {path}: X has shape {x.shape}, not [N, D] with D >= 1")
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"data file {path}: X holds {x.dtype} values, not numbers")
+    if x.dtype.kind == "f" and not np.all(np.isfinite(x)):
+        bad = int(np.sum(~np.isfinite(x)))
+        raise DataError(f"data file {path}: X holds {bad} NaN or Inf values")
+    if y is None:
+        return x, None
+    if y.shape != x.shape[:1]:
+        raise DataError(
+            f"data file {path}: y has shape {y.shape} but X has {len(x)} rows; y needs "
+            f"shape ({len(x)},)"
+        )
+    integral = y.dtype.kind in "biu" or (
+        y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y))
+    )
+    info = np.iinfo(np.int32)
+    if not integral or (y.size and (y.min() < info.min or y.max() > info.max)):
+        raise DataError(f"data file {path}: y holds {y.dtype} values, not int32 labels")
+    return x, y.astype(np.int32)
+
+
+def feature_scale(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and standard deviation of train_x [N, D], both float64 [D].
+
+    A feature that is constant on the train split gets scale 1 (it is only centred), so no
+    division by zero, nor by a rounding-error std, happens.
+    """
+    train_x = np.asarray(train_x, np.float64)
+    mean = train_x.mean(axis=0)
+    std = train_x.std(axis=0)
+    return mean, np.where(np.ptp(train_x, axis=0) == 0, 1.0, std)
+
+
+def load_npz(cfg) -> Dataset:
+    """Tabular data from `{data_dir}/{name}.npz`: feature vectors float32 [N, D], labels.
+
+    `config.data.name` is the path under data_dir without (or with) `.npz`, e.g.
+    `adbench_classical/6_cardio`. The rows are split at random, 80% train and 20% test (the
+    rounded 0.8 * N rows first in a permutation seeded with `config.data.split_seed`), so the
+    split is fixed for a given file and seed, and independent of `config.seed`.
+
+    The values are not scaled to [0, 1]. With `config.data.standardize` (the default) each
+    feature is z-scored with the train split's mean and std (constant features only centred):
+    tabular features differ in scale by orders of magnitude (counts, bytes, ratios), and
+    unscaled, the largest would dominate a squared-error reconstruction. Pair it with a
+    linear output (`config.model.output_activation=linear`) and `mse`. The test split is
+    scaled with the train statistics, never its own. Labels `y` (int32, e.g. 1 = anomaly in
+    ADBench) are kept when the file has them, else None.
+    """
+    data_dir = _data_dir(cfg, "the .npz files")
+    if not cfg.name:
+        raise DataError(
+            "config.data.name is empty: name the .npz file under data_dir "
+            "(e.g. adbench_classical/6_cardio)"
+        )
+    seed, standardize = cfg.split_seed, cfg.standardize
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"config.data.split_seed={seed!r} must be an integer >= 0")
+    if not isinstance(standardize, bool):
+        raise ConfigError(f"config.data.standardize={standardize!r} must be True or False")
+    stem = cfg.name[: -len(".npz")] if cfg.name.endswith(".npz") else cfg.name
+    path = os.path.join(data_dir, stem + ".npz")
+    x, y = read_npz(path)
+    n = len(x)
+    n_train = int(round(TRAIN_FRACTION * n))
+    if n_train in (0, n):
+        raise DataError(f"data file {path}: X holds {n} rows, too few for an 80/20 split")
+    perm = np.random.default_rng(seed).permutation(n)
+    tr, te = perm[:n_train], perm[n_train:]
+    train_x, test_x = x[tr].astype(np.float64), x[te].astype(np.float64)
+    if standardize:
+        mean, scale = feature_scale(train_x)
+        train_x, test_x = (train_x - mean) / scale, (test_x - mean) / scale
+    train_y, test_y = (None, None) if y is None else (y[tr], y[te])
+    return Dataset(train_x.astype(np.float32), train_y, test_x.astype(np.float32), test_y, stem)
