@@ -102,3 +102,25 @@ def test_two_processes_match_one_process(tmp_path):
     # Only process 0 writes logs and pictures.
     workdir = tmp_path / "ae-2proc"
     assert (workdir / "metrics.jsonl").exists() and (workdir / "reconstructions.png").exists()
+
+
+def test_batch_that_does_not_divide_over_the_devices_is_refused(tmp_path):
+    workdir = tmp_path / "run"
+    result = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(os.path.dirname(HERE), "experiments", "train.py"),
+            "--workdir",
+            str(workdir),
+            "--config.batch_size=30",
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(8),
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == (
+        "error: config.batch_size=30 does not divide over 8 devices"
+    ), result.stderr
+    assert not workdir.exists()
