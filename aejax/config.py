@@ -21,9 +21,15 @@ def base_config() -> ml_collections.ConfigDict:
     c.seed = 0
 
     c.data = ml_collections.ConfigDict()
-    c.data.source = "digits"  # digits | idx | binarized_mnist | npz
+    c.data.source = "digits"  # digits | idx | binarized_mnist | npz | tfds
     c.data.name = ""  # idx: folder under data_dir (mnist); npz: file (adbench_classical/6_cardio)
     c.data.data_dir = os.environ.get("AEJAX_DATA_DIR", "")
+    # tfds: the catalog dataset `name` through tfds.data_source (no TensorFlow), these
+    # splits; stream=True streams the train split through grain instead of holding it in
+    # memory (for datasets larger than memory; MNIST-scale ones are faster in memory).
+    c.data.tfds_train_split = "train"
+    c.data.tfds_test_split = "test"
+    c.data.stream = False
     c.data.max_train = 0  # keep only the first N examples (0: all)
     c.data.max_test = 0
     # npz: the seed of its random 80/20 train/test split; fixed apart from config.seed, so

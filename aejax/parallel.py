@@ -109,19 +109,26 @@ class DataParallel:
     def shard_batches(self, global_rows: np.ndarray) -> jax.Array:
         """[K, B, ...] rows of the global batches (indices or examples): each process passes
         the same array and keeps only its devices' part. Returns the chunk's input layout."""
-        k, b = global_rows.shape[:2]
-        per_device = b // self.num_devices
+        per_device = global_rows.shape[1] // self.num_devices
         local_ids = [self.devices.index(d) for d in self._local_devices()]
         lo, hi = min(local_ids) * per_device, (max(local_ids) + 1) * per_device
-        local = global_rows[:, lo:hi]
+        return self.shard_local(global_rows[:, lo:hi])
+
+    def shard_local(self, local_rows: np.ndarray) -> jax.Array:
+        """[K, B_local, ...] rows of this process's part of each global batch (its devices'
+        consecutive share, as `shard_batches` cuts it) -> the chunk's input layout."""
+        k, b_local = local_rows.shape[:2]
+        n_local = len(self._local_devices())
+        per_device = b_local // n_local
+        global_shape = (k, per_device * self.num_devices, *local_rows.shape[2:])
         if self.mode == "jit":
-            return self._global(local, P(None, AXIS), global_rows.shape)
+            return self._global(local_rows, P(None, AXIS), global_shape)
         # pmap: [K, B_local] -> [devices, K, B_device]
-        local = local.reshape(k, len(local_ids), per_device, *local.shape[2:]).swapaxes(0, 1)
+        local = local_rows.reshape(k, n_local, per_device, *local_rows.shape[2:]).swapaxes(0, 1)
         return self._global(
             np.ascontiguousarray(local),
             P(AXIS),
-            (self.num_devices, k, per_device, *global_rows.shape[2:]),
+            (self.num_devices, k, per_device, *local_rows.shape[2:]),
         )
 
     def compile_chunk(self, make_chunk: Callable[[str | None], Callable]) -> Callable:

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from aejax import config as config_lib
 from aejax import corruption, data, losses, models, optim, parallel, plots
 from aejax.checkpoint import Checkpointer
+from aejax.data.tfds_source import TfdsStream
 from aejax.errors import AejaxError, ConfigError, TrainingDiverged
 from aejax.evaluate import map_batches, reconstruction_metrics
 from aejax.writers import MetricWriter
@@ -238,18 +239,21 @@ def make_train_chunk(make_step: Callable[[str | None], Callable]):
     Args:
       make_step: axis_name -> train_step (the one step body, see `make_train_step`).
     Returns:
-      axis_name -> `chunk(state, train_x, indices [K, B], train_key) -> (state, metrics of
-      [K] arrays)`, for `DataParallel.compile_chunk`.
+      axis_name -> `chunk(state, train_x, inputs, train_key) -> (state, metrics of [K]
+      arrays)`, for `DataParallel.compile_chunk`. `inputs` are the indices [K, B] of each
+      step's examples in the device-resident `train_x`, or, when train_x is None (a
+      streamed dataset), the batches [K, B, ...] themselves.
     """
 
     def for_axis(axis_name):
         train_step = make_step(axis_name)
 
-        def chunk(state, train_x, indices, train_key):
-            def body(state, idx):
-                return train_step(state, train_x[idx], train_key)
+        def chunk(state, train_x, inputs, train_key):
+            def body(state, rows):
+                batch = rows if train_x is None else train_x[rows]
+                return train_step(state, batch, train_key)
 
-            return jax.lax.scan(body, state, indices)
+            return jax.lax.scan(body, state, inputs)
 
         return chunk
 
@@ -315,7 +319,7 @@ class Experiment:
         options = losses.term_options(config.loss_options, {name: 1.0 for name in every})
         corrupt = corruption.get_corruption(config.corruption)
         dataset = data.load_dataset(config.data)
-        n_train = len(dataset.train_x)
+        n_train = dataset.num_train
         if config.batch_size > n_train:
             raise ConfigError(
                 f"config.batch_size={config.batch_size} is larger than the {n_train} training "
@@ -570,8 +574,20 @@ def train_and_evaluate(
     train_chunk = dp.compile_chunk(make_train_chunk(make_step))
     eval_step = make_eval_step(exp.model, exp.all_weights, exp.options)
     state = dp.replicate(host_state)
-    train_x = dp.replicate(exp.dataset.train_x)
-    n_train = len(exp.dataset.train_x)
+    n_train = exp.dataset.num_train
+    stream = None
+    if exp.dataset.train_x is None:  # streamed through grain; its state is the step
+        stream = TfdsStream(
+            exp.dataset.train_source,
+            config.seed,
+            config.batch_size,
+            jax.process_index(),
+            jax.process_count(),
+            start_step=step,
+        )
+        train_x = None
+    else:
+        train_x = dp.replicate(exp.dataset.train_x)
     writer = MetricWriter(workdir, enabled=jax.process_index() == 0)
 
     bar = tqdm(
@@ -589,8 +605,12 @@ def train_and_evaluate(
             config.steps_per_dispatch,
             _next_event(step, end, config.log_every_steps, eval_every, ckpt_every) - step,
         )
-        idx = data.batch_indices(config.seed, step, k, n_train, config.batch_size)
-        state, metrics = train_chunk(state, train_x, dp.shard_batches(idx), train_key)
+        if stream is None:
+            idx = data.batch_indices(config.seed, step, k, n_train, config.batch_size)
+            inputs = dp.shard_batches(idx)
+        else:
+            inputs = dp.shard_local(np.stack([next(stream) for _ in range(k)]))
+        state, metrics = train_chunk(state, train_x, inputs, train_key)
         log_window.append((step, metrics))
         eval_window.append((step, metrics))
         step += k
@@ -627,6 +647,8 @@ def train_and_evaluate(
                 f" eval/mse_per_pixel={eval_metrics['eval/mse_per_pixel']:.5g}"
             )
     bar.close()
+    if stream is not None:
+        stream.close()
 
     if step >= total:
         if not eval_metrics:

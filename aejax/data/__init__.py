@@ -1,5 +1,6 @@
 """Data sources (a plain dict of loaders) and batching."""
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
@@ -16,6 +17,7 @@ from aejax.data.sources import (
     read_idx,
     read_npz,
 )
+from aejax.data.tfds_source import load_tfds
 from aejax.errors import ConfigError, DataError, lookup
 
 __all__ = [
@@ -32,6 +34,7 @@ __all__ = [
 ]
 
 SOURCES: dict[str, Callable[..., Dataset]] = {
+    "tfds": load_tfds,
     "digits": load_digits,
     "idx": load_idx,
     "binarized_mnist": load_binarized_mnist,
@@ -57,8 +60,12 @@ def load_dataset(cfg) -> Dataset:
         if cfg[field] < 0:
             raise ConfigError(f"config.data.{field}={cfg[field]} must be >= 0 (0 means all)")
     ds = loader(cfg)
-    train_x, train_y = _limit(ds.train_x, ds.train_y, cfg.max_train)
     test_x, test_y = _limit(ds.test_x, ds.test_y, cfg.max_test)
+    if ds.train_x is None:  # streamed: examples are checked as they are decoded
+        if cfg.max_train:
+            raise ConfigError("config.data.max_train must be 0 for a streamed train split")
+        return dataclasses.replace(ds, test_x=test_x.astype(np.float32), test_y=test_y)
+    train_x, train_y = _limit(ds.train_x, ds.train_y, cfg.max_train)
     splits = [("train", train_x), ("test", test_x)]
     if ds.valid_x is not None:
         splits.append(("valid", ds.valid_x))

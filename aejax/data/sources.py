@@ -12,6 +12,7 @@ import gzip
 import os
 import zipfile
 import zlib
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +29,9 @@ class Dataset:
       name: a short description for logs.
       valid_x, valid_y: the source's own validation split, shaped like train_x / train_y,
         or None (only `binarized_mnist` has one). The trainer does not read it.
+      train_source: for a streamed train split (`config.data.stream`), its random-access
+        source of examples, read through grain (`aejax.data.tfds_source.TfdsStream`); then
+        train_x and train_y are None.
     """
 
     train_x: np.ndarray
@@ -37,10 +41,16 @@ class Dataset:
     name: str
     valid_x: np.ndarray | None = None
     valid_y: np.ndarray | None = None
+    train_source: Any = None
 
     @property
     def example_shape(self) -> tuple[int, ...]:
-        return tuple(self.train_x.shape[1:])
+        return tuple(self.test_x.shape[1:])
+
+    @property
+    def num_train(self) -> int:
+        """The number of training examples (in memory or streamed)."""
+        return len(self.train_x) if self.train_x is not None else len(self.train_source)
 
 
 def load_digits(cfg) -> Dataset:
