@@ -74,6 +74,18 @@ def _trained_then_config_lost(workdir):
     return []
 
 
+def _npz_with_nan(root):
+    """A tabular .npz whose feature matrix holds one NaN."""
+    x = np.ones((50, 3))
+    x[7, 1] = np.nan
+    np.savez(root / "table.npz", X=x)
+    return [
+        "--config.data.source=npz",
+        "--config.data.name=table",
+        f"--config.data.data_dir={root}",
+    ]
+
+
 def _file(path):
     path.write_text("not a folder")
     return []
@@ -144,6 +156,12 @@ BAD_INPUTS = [
             t / "d", raw_images=bytes([0, 0, 8, 3]) + struct.pack(">3I", 4, 28, 28) + bytes(100)
         ),
         "holds 116 bytes but its header (4, 28, 28) needs 3152",
+    ),
+    (
+        "NaN in the data",
+        [],
+        lambda t, w: _npz_with_nan(t),
+        "X holds 1 NaN or Inf values",
     ),
     (
         "checkpoint of another model",
