@@ -640,12 +640,13 @@ def train_and_evaluate(
             summary = _window_metrics(eval_window, "skip")
             writer.write_scalars(step, eval_metrics)
             eval_window = []
-            bar.write(
-                f"epoch {step / exp.steps_per_epoch:.4g} step {step}: "
-                f"train/loss={summary.get('train/loss', np.nan):.5g} "
-                f"eval/loss={eval_metrics['eval/loss']:.5g}"
-                f" eval/mse_per_pixel={eval_metrics['eval/mse_per_pixel']:.5g}"
-            )
+            if jax.process_index() == 0:  # the other processes train silently
+                bar.write(
+                    f"epoch {step / exp.steps_per_epoch:.4g} step {step}: "
+                    f"train/loss={summary.get('train/loss', np.nan):.5g} "
+                    f"eval/loss={eval_metrics['eval/loss']:.5g}"
+                    f" eval/mse_per_pixel={eval_metrics['eval/mse_per_pixel']:.5g}"
+                )
     bar.close()
     if stream is not None:
         stream.close()
