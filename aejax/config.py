@@ -95,6 +95,28 @@ def base_config() -> ml_collections.ConfigDict:
     return c
 
 
+def digits_schedule(config: ml_collections.ConfigDict, learning_rate: float = 3e-3) -> None:
+    """The presets' schedule on the embedded digits (22 steps an epoch at batch 64): 100
+    epochs, a checkpoint every 10, a log and a dispatch of 22 scanned steps per epoch."""
+    config.batch_size = 64
+    config.num_epochs = 100
+    config.optimizer.learning_rate = learning_rate
+    config.checkpoint_every_steps = 220
+    config.log_every_steps = 22
+    config.steps_per_dispatch = 22
+
+
+def mnist_schedule(config: ml_collections.ConfigDict, num_epochs: int, name="mnist") -> None:
+    """The presets' MNIST-format data (IDX files in data_dir/name) and schedule: batch 128
+    (468 steps an epoch), 12 logs per epoch, 39 scanned steps per dispatch."""
+    config.data.source = "idx"
+    config.data.name = name
+    config.batch_size = 128
+    config.num_epochs = num_epochs
+    config.log_every_steps = 39
+    config.steps_per_dispatch = 39
+
+
 def _positive_int(config, field: str):
     value = config[field]
     if not isinstance(value, int) or value <= 0:

@@ -25,7 +25,7 @@ Presets (the part after the colon):
     python experiments/train.py --config configs/aae.py:mnist --workdir runs/aae_mnist
 """
 
-from aejax.config import base_config
+from aejax.config import base_config, digits_schedule, mnist_schedule
 
 
 def get_config(arg: str = "digits"):
@@ -41,23 +41,13 @@ def get_config(arg: str = "digits"):
     )
     if arg in ("digits", "mixture"):
         config.model.encoder_widths = (256, 128, 2 if arg == "mixture" else 8)
-        config.batch_size = 64
-        config.num_epochs = 100
-        config.optimizer.learning_rate = 1e-3
-        config.checkpoint_every_steps = 220  # every 10 epochs of 22 steps
-        config.log_every_steps = 22
-        config.steps_per_dispatch = 22
+        digits_schedule(config, 1e-3)
         if arg == "mixture":
             config.model.prior = "mixture"
     elif arg == "mnist":
-        config.data.source = "idx"
-        config.data.name = "mnist"
+        mnist_schedule(config, 10)
         config.model.encoder_widths = (1000, 1000, 8)
         config.model.discriminator_widths = (256, 256)
-        config.batch_size = 128
-        config.num_epochs = 10
-        config.log_every_steps = 39  # 12 logs per epoch of 468 steps
-        config.steps_per_dispatch = 39
     else:
         raise ValueError(f"configs/aae.py: unknown preset {arg!r}; valid: digits, mixture, mnist")
     return config

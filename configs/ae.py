@@ -14,27 +14,17 @@ Presets (the part after the colon):
   6 s per epoch and 65 s in all on a 2-core CPU.
 """
 
-from aejax.config import base_config
+from aejax.config import base_config, digits_schedule, mnist_schedule
 
 
 def get_config(arg: str = "digits"):
     config = base_config()
     if arg == "digits":
         config.model.encoder_widths = (128, 64, 16)
-        config.batch_size = 64
-        config.num_epochs = 100
-        config.optimizer.learning_rate = 3e-3
-        config.checkpoint_every_steps = 220  # every 10 epochs of 22 steps
-        config.log_every_steps = 22
-        config.steps_per_dispatch = 22
+        digits_schedule(config)
     elif arg == "mnist":
-        config.data.source = "idx"
-        config.data.name = "mnist"
+        mnist_schedule(config, 10)
         config.model.encoder_widths = (512, 256, 128, 32)
-        config.batch_size = 128
-        config.num_epochs = 10
-        config.log_every_steps = 39  # 12 logs per epoch of 468 steps
-        config.steps_per_dispatch = 39
     else:
         raise ValueError(f"configs/ae.py: unknown preset {arg!r}; valid: digits, mnist")
     return config

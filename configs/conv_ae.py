@@ -22,7 +22,7 @@ Presets (the part after the colon):
   through a Dense layer.
 """
 
-from aejax.config import base_config
+from aejax.config import base_config, digits_schedule, mnist_schedule
 
 
 def get_config(arg: str = "digits"):
@@ -34,19 +34,9 @@ def get_config(arg: str = "digits"):
     config.model.code_activation = "relu"  # the seeds' ReLU after the last conv
     config.loss = "bce"
     if arg == "digits":
-        config.batch_size = 64
-        config.num_epochs = 100
-        config.optimizer.learning_rate = 3e-3
-        config.checkpoint_every_steps = 220  # every 10 epochs of 22 steps
-        config.log_every_steps = 22
-        config.steps_per_dispatch = 22
+        digits_schedule(config)
     elif arg in ("mnist", "deep"):
-        config.data.source = "idx"
-        config.data.name = "mnist"
-        config.batch_size = 128
-        config.num_epochs = 10
-        config.log_every_steps = 39  # 12 logs per epoch of 468 steps
-        config.steps_per_dispatch = 39
+        mnist_schedule(config, 10)
         if arg == "deep":
             config.model.features = (32, 64, 128)
             config.model.latent_dim = 32

@@ -16,7 +16,7 @@ Presets (the part after the colon):
   Expected: see the table in the closing note of issue 3.
 """
 
-from aejax.config import base_config
+from aejax.config import base_config, digits_schedule, mnist_schedule
 
 
 def get_config(arg: str = "digits"):
@@ -29,21 +29,11 @@ def get_config(arg: str = "digits"):
     config.model.sample_at_eval = True
     config.loss = "bce + kl_normal"
     if arg == "digits":
-        config.batch_size = 64
-        config.num_epochs = 100
-        config.optimizer.learning_rate = 3e-3
-        config.checkpoint_every_steps = 220  # every 10 epochs of 22 steps
-        config.log_every_steps = 22
-        config.steps_per_dispatch = 22
+        digits_schedule(config)
     elif arg == "mnist":
-        config.data.source = "idx"
-        config.data.name = "mnist"
+        mnist_schedule(config, 10)
         config.model.features = (32, 64)
         config.model.latent_dim = 20
-        config.batch_size = 128
-        config.num_epochs = 10
-        config.log_every_steps = 39  # 12 logs per epoch of 468 steps
-        config.steps_per_dispatch = 39
     else:
         raise ValueError(f"configs/conv_vae.py: unknown preset {arg!r}; valid: digits, mnist")
     return config

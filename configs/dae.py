@@ -17,7 +17,7 @@ Other noises: `--config.corruption.name=masking --config.corruption.fraction=0.2
 `--config.corruption.name=salt_and_pepper --config.corruption.fraction=0.1`.
 """
 
-from aejax.config import base_config
+from aejax.config import base_config, digits_schedule, mnist_schedule
 
 
 def get_config(arg: str = "digits"):
@@ -28,19 +28,9 @@ def get_config(arg: str = "digits"):
     config.corruption.sigma = 0.3
     config.loss = "mse"
     if arg == "digits":
-        config.batch_size = 64
-        config.num_epochs = 100
-        config.optimizer.learning_rate = 3e-3
-        config.checkpoint_every_steps = 220  # every 10 epochs of 22 steps
-        config.log_every_steps = 22
-        config.steps_per_dispatch = 22
+        digits_schedule(config)
     elif arg == "mnist":
-        config.data.source = "idx"
-        config.data.name = "mnist"
-        config.batch_size = 128
-        config.num_epochs = 3
-        config.log_every_steps = 39  # 12 logs per epoch of 468 steps
-        config.steps_per_dispatch = 39
+        mnist_schedule(config, 3)
     else:
         raise ValueError(f"configs/dae.py: unknown preset {arg!r}; valid: digits, mnist")
     return config

@@ -27,7 +27,7 @@ download; the input is then 64 wide instead of 784). The seeds' deep symmetric
   epoch. Digits (64-1024), 100 epochs: 0.0009 in about 15 s.
 """
 
-from aejax.config import base_config
+from aejax.config import base_config, digits_schedule, mnist_schedule
 
 ARCHITECTURES = {
     # name: (encoder widths, hidden activation, code activation, loss, digits epochs)
@@ -49,17 +49,8 @@ def get_config(arg: str = "shallow"):
     config.model.code_activation = code_activation
     config.loss = loss
     if data == "mnist":
-        config.data.source = "idx"
-        config.data.name = "mnist"
-        config.batch_size = 128
-        config.num_epochs = 3
-        config.log_every_steps = 39  # 12 logs per epoch of 468 steps
-        config.steps_per_dispatch = 39
+        mnist_schedule(config, 3)
     else:
-        config.batch_size = 64
+        digits_schedule(config)
         config.num_epochs = digits_epochs
-        config.optimizer.learning_rate = 3e-3
-        config.checkpoint_every_steps = 220  # every 10 epochs of 22 steps
-        config.log_every_steps = 22
-        config.steps_per_dispatch = 22
     return config

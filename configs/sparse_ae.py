@@ -19,7 +19,7 @@ MNIST (IDX files in $AEJAX_DATA_DIR/mnist); without it the data are scikit-learn
   0.0031 in about 15 s.
 """
 
-from aejax.config import base_config
+from aejax.config import base_config, digits_schedule, mnist_schedule
 
 
 def get_config(arg: str = "kl"):
@@ -40,17 +40,7 @@ def get_config(arg: str = "kl"):
         config.model.top_k = 25
         config.loss = "mse"
     if data == "mnist":
-        config.data.source = "idx"
-        config.data.name = "mnist"
-        config.batch_size = 128
-        config.num_epochs = 3
-        config.log_every_steps = 39  # 12 logs per epoch of 468 steps
-        config.steps_per_dispatch = 39
+        mnist_schedule(config, 3)
     else:
-        config.batch_size = 64
-        config.num_epochs = 100
-        config.optimizer.learning_rate = 3e-3
-        config.checkpoint_every_steps = 220  # every 10 epochs of 22 steps
-        config.log_every_steps = 22
-        config.steps_per_dispatch = 22
+        digits_schedule(config)
     return config

@@ -30,7 +30,7 @@ key, n)`.
 
 import ml_collections
 
-from aejax.config import base_config
+from aejax.config import base_config, digits_schedule, mnist_schedule
 
 
 def get_config(arg: str = "digits"):
@@ -42,20 +42,10 @@ def get_config(arg: str = "digits"):
     config.loss_options.gaussian_nll = ml_collections.ConfigDict({"variance": 1.0})
     if arg == "digits":
         config.model.encoder_widths = (128, 64, 8)  # hidden widths, then the latent size
-        config.batch_size = 64
-        config.num_epochs = 100
-        config.optimizer.learning_rate = 3e-3
-        config.checkpoint_every_steps = 220  # every 10 epochs of 22 steps
-        config.log_every_steps = 22
-        config.steps_per_dispatch = 22
+        digits_schedule(config)
     elif arg in ("mnist", "beta", "gaussian"):
-        config.data.source = "idx"
-        config.data.name = "mnist"
+        mnist_schedule(config, 10)
         config.model.encoder_widths = (512, 256, 20)
-        config.batch_size = 128
-        config.num_epochs = 10
-        config.log_every_steps = 39  # 12 logs per epoch of 468 steps
-        config.steps_per_dispatch = 39
         if arg == "beta":
             config.loss = "bce + 4.0*kl_normal"
         elif arg == "gaussian":

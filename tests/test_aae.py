@@ -17,18 +17,14 @@ PHASES = ("adv_discriminator @ discriminator", "adv_generator @ autoencoder/enco
 
 
 def aae_config(**overrides):
-    config = tiny_config(
-        **{"model.name": "aae", "extra_phases": PHASES, "model.encoder_widths": (32, 4)}
-    )
-    config.model.discriminator_widths = (16, 16)
-    config.model.prior = "gaussian"
-    for key, value in overrides.items():
-        node = config
-        *path, last = key.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = value
-    return config
+    defaults = {
+        "model.name": "aae",
+        "extra_phases": PHASES,
+        "model.encoder_widths": (32, 4),
+        "model.discriminator_widths": (16, 16),
+        "model.prior": "gaussian",
+    }
+    return tiny_config(**{**defaults, **overrides})
 
 
 def test_adversarial_terms_by_hand():
