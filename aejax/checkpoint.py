@@ -95,17 +95,6 @@ class Checkpointer:
         self._manager.close()
 
 
-def _path_names(path) -> str:
-    """A pytree path as dotted names, the same for a dataclass field and a dict key."""
-    names = []
-    for k in path:
-        for attr in ("key", "name", "idx"):
-            if hasattr(k, attr):
-                names.append(str(getattr(k, attr)))
-                break
-    return ".".join(names)
-
-
 def _mismatch(target: Any, stored: Any) -> str | None:
     """What differs between `target`'s arrays and a checkpoint's metadata tree, or None.
 
@@ -113,8 +102,13 @@ def _mismatch(target: Any, stored: Any) -> str | None:
     """
     if stored is None:
         return None
-    want = {_path_names(p): v for p, v in jax.tree_util.tree_flatten_with_path(target)[0]}
-    have = {_path_names(p): v for p, v in jax.tree_util.tree_flatten_with_path(stored)[0]}
+    # Dotted names ("params.encoder.dense_0.kernel"), the same for a dataclass field of the
+    # train state and the dict key orbax stores it under.
+    names = lambda tree: {
+        jax.tree_util.keystr(p, simple=True, separator="."): v
+        for p, v in jax.tree_util.tree_flatten_with_path(tree)[0]
+    }
+    want, have = names(target), names(stored)
     for name in sorted(set(want) | set(have), key=lambda n: (not n.startswith("params"), n)):
         if name not in have:
             return f"it has no array {name}"

@@ -10,9 +10,8 @@ import os
 import ml_collections
 from ml_collections import config_dict
 
+from aejax import parallel
 from aejax.errors import ConfigError
-
-PARALLELISM = ("jit", "pmap")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -150,10 +149,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(
             f"config.on_nonfinite={config.on_nonfinite!r} is not known; valid: skip, stop"
         )
-    if config.parallelism not in PARALLELISM:
+    if config.parallelism not in parallel.MODES:
         raise ConfigError(
             f"config.parallelism={config.parallelism!r} is not known; valid: "
-            + ", ".join(PARALLELISM)
+            + ", ".join(parallel.MODES)
         )
 
 

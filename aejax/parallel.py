@@ -57,9 +57,8 @@ class DataParallel:
 
     @classmethod
     def create(cls, mode: str, num_devices: int, global_batch: int) -> "DataParallel":
-        """Checks the mode and that the global batch divides over the devices."""
-        if mode not in MODES:
-            raise ConfigError(f"config.parallelism={mode!r} is not known; valid: jit, pmap")
+        """Checks that the global batch divides over the devices (the mode is checked with
+        the rest of the config, in `aejax.config.validate`)."""
         devices = jax.devices()
         if num_devices < 0 or num_devices > len(devices):
             raise ConfigError(

@@ -622,6 +622,8 @@ def train_and_evaluate(
                 train_metrics = _window_metrics(log_window, config.on_nonfinite)
             except TrainingDiverged:
                 bar.close()
+                if stream is not None:
+                    stream.close()
                 ckpt.close()  # pending saves are all of good states: finish them
                 writer.close()
                 raise

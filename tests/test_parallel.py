@@ -25,6 +25,19 @@ def _env(devices: int) -> dict:
     return env
 
 
+def _worker(*args: str, devices: int, timeout: int) -> dict:
+    """Runs parallel_worker.py with `devices` CPU devices; returns its last line's JSON."""
+    result = subprocess.run(
+        [sys.executable, WORKER, *args],
+        capture_output=True,
+        text=True,
+        env=_env(devices),
+        timeout=timeout,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return _last_json(result.stdout)
+
+
 def _last_json(stdout: str) -> dict:
     return json.loads(stdout.strip().splitlines()[-1])
 
@@ -32,15 +45,7 @@ def _last_json(stdout: str) -> dict:
 def test_jit_and_pmap_on_8_devices_match_one_device(tmp_path):
     """AE, VAE and CAE: 20 steps with each compiler on 8 devices, and a run resumed from a
     checkpoint of a sharded run, end within 1e-5 of 20 steps on one device."""
-    result = subprocess.run(
-        [sys.executable, WORKER, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        env=_env(8),
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = _last_json(result.stdout)
+    out = _worker(str(tmp_path), devices=8, timeout=600)
     assert out.pop("devices") == 8
     kinds = ("jit", "pmap", "resumed")
     assert set(out) == {f"{m}/{k}" for m in ("ae", "vae", "cae") for k in kinds}
@@ -57,14 +62,7 @@ def _free_port() -> int:
 def test_two_processes_match_one_process(tmp_path):
     """Two processes of 4 CPU devices each, talking over loopback, train the AE to the
     parameters of one process with 8 devices (and of one device)."""
-    reference = subprocess.run(
-        [sys.executable, WORKER, str(tmp_path), "--reference"],
-        capture_output=True,
-        text=True,
-        env=_env(8),
-        timeout=300,
-    )
-    assert reference.returncode == 0, reference.stderr[-3000:]
+    _worker(str(tmp_path), "--reference", devices=8, timeout=300)
     port = _free_port()
     procs = [
         subprocess.Popen(
@@ -88,15 +86,7 @@ def test_two_processes_match_one_process(tmp_path):
         outs.append(_last_json(stdout))
     assert [o["process"] for o in outs] == [0, 1]
     assert all(o["devices"] == 8 and o["local"] == 4 for o in outs)
-    compare = subprocess.run(
-        [sys.executable, WORKER, str(tmp_path), "--compare"],
-        capture_output=True,
-        text=True,
-        env=_env(1),
-        timeout=120,
-    )
-    assert compare.returncode == 0, compare.stderr[-3000:]
-    diff = _last_json(compare.stdout)
+    diff = _worker(str(tmp_path), "--compare", devices=1, timeout=120)
     assert diff["2proc_vs_1dev"] <= TOLERANCE, diff
     assert diff["8dev_vs_1dev"] <= TOLERANCE, diff
     # Only process 0 writes logs and pictures.

@@ -76,6 +76,19 @@ IDX_FILES = {
 }
 
 
+def read_bytes(path: str) -> bytes:
+    """The contents of `path`, gunzipped when it ends in `.gz`. Raises DataError naming the
+    file when it is missing, truncated or corrupt."""
+    if not os.path.isfile(path):
+        raise DataError(f"data file {path} does not exist")
+    try:
+        opener = gzip.open if path.endswith(".gz") else open
+        with opener(path, "rb") as f:
+            return f.read()
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"data file {path} is truncated or corrupt: {e}") from None
+
+
 def read_idx(path: str) -> np.ndarray:
     """Reads one IDX file (optionally gzipped) into a numpy array of its stored shape.
 
@@ -83,14 +96,7 @@ def read_idx(path: str) -> np.ndarray:
     dimensions, then one uint32 size per dimension. Raises DataError on a missing, truncated
     or malformed file.
     """
-    if not os.path.isfile(path):
-        raise DataError(f"data file {path} does not exist")
-    try:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rb") as f:
-            raw = f.read()
-    except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"data file {path} is truncated or corrupt: {e}") from None
+    raw = read_bytes(path)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise DataError(f"data file {path} is not an IDX file of uint8 (bad magic number)")
     ndim = raw[3]
@@ -153,14 +159,7 @@ def read_amat(path: str) -> np.ndarray:
     missing final newline is tolerated. Raises DataError naming the file, and the first bad
     line, on a missing, truncated or malformed file.
     """
-    if not os.path.isfile(path):
-        raise DataError(f"data file {path} does not exist")
-    try:
-        opener = gzip.open if path.endswith(".gz") else open
-        with opener(path, "rb") as f:
-            raw = np.frombuffer(f.read(), np.uint8)
-    except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"data file {path} is truncated or corrupt: {e}") from None
+    raw = np.frombuffer(read_bytes(path), np.uint8)
     if raw.size == 0:
         raise DataError(f"data file {path} is empty")
     if raw[-1] != _NEWLINE:

@@ -130,8 +130,7 @@ def image_of(example: Mapping[str, Any], *, binary: bool = False) -> np.ndarray:
     `is_binary`) they become 0 or 1 (x > 0); float pixels are kept. A grayscale [H, W] image
     gets a channel axis.
     """
-    image = np.asarray(example["image"])
-    return _to_unit_float(image[..., None] if image.ndim == 2 else image, binary)
+    return images_of([example], binary=binary)[0]
 
 
 def images_of(examples: Sequence[Mapping[str, Any]], *, binary: bool = False) -> np.ndarray:
