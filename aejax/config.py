@@ -38,6 +38,15 @@ def base_config() -> ml_collections.ConfigDict:
     # centred). Tabular features differ in scale by orders of magnitude; unscaled, the
     # largest would dominate a squared-error loss.
     c.data.standardize = True
+    # npz: the fraction of the rows (of train_classes, if set) that go to train.
+    c.data.train_fraction = 0.8
+    # Train only on examples of these labels (e.g. (3,) for one-class anomaly detection):
+    # sources with a fixed test split (idx, digits, tfds) keep all of it and drop the other
+    # classes' training examples; npz sends every row of the other labels to test.
+    c.data.train_classes = ()
+    # Set this fraction of the training examples aside as a validation split (seeded with
+    # split_seed; not trained on), for choices such as thresholds and denoiser settings.
+    c.data.valid_fraction = 0.0
 
     c.model = ml_collections.ConfigDict()
     c.model.name = "mlp"

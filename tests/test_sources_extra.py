@@ -183,7 +183,7 @@ def test_npz_without_labels_and_integer_features(tmp_path):
         ({"X": np.zeros((5, 2)), "y": np.zeros(4)}, r"y has shape \(4,\) but X has 5 rows"),
         ({"X": np.zeros((5, 2)), "y": np.full(5, 0.5)}, "y holds float64 values, not int32"),
         ({"X": np.zeros((5, 2)), "y": np.full(5, 2**40)}, "y holds int64 values, not int32"),
-        ({"X": np.zeros((2, 2))}, "bad.npz: X holds 2 rows, too few for an 80/20 split"),
+        ({"X": np.zeros((2, 2))}, "bad.npz: 2 rows to split, too few for a 0.8 train fraction"),
     ],
 )
 def test_npz_content_errors(tmp_path, arrays, match):

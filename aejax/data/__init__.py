@@ -46,6 +46,41 @@ def _limit(x, y, n: int):
     return (x[:n], None if y is None else y[:n]) if n > 0 else (x, y)
 
 
+def _keep_classes(name: str, x, y, classes: tuple):
+    """The examples of x, y whose label is in `classes` (all of them when it is empty)."""
+    if not classes:
+        return x, y
+    if y is None:
+        raise DataError(
+            f"dataset {name!r} has no labels, so config.data.train_classes cannot apply"
+        )
+    keep = np.isin(y, classes)
+    missing = sorted(set(classes) - set(np.unique(y[keep]).tolist()))
+    if missing:
+        raise DataError(
+            f"config.data.train_classes={classes}: dataset {name!r} has no training examples "
+            f"labelled {missing}"
+        )
+    return x[keep], y[keep]
+
+
+def _carve_valid(x, y, fraction: float, seed: int):
+    """Splits off round(fraction·N) examples at random (seeded) as validation; the training
+    examples keep their order. Returns (train_x, train_y, valid_x, valid_y)."""
+    if not isinstance(fraction, (int, float)) or not 0.0 <= fraction < 1.0:
+        raise ConfigError(f"config.data.valid_fraction={fraction!r} must be in [0, 1)")
+    n_valid = int(round(fraction * len(x)))
+    if n_valid in (0, len(x)):
+        raise ConfigError(
+            f"config.data.valid_fraction={fraction} of {len(x)} training examples leaves an "
+            "empty split"
+        )
+    is_valid = np.zeros(len(x), bool)
+    is_valid[np.random.default_rng(seed).permutation(len(x))[:n_valid]] = True
+    take = lambda a, m: None if a is None else a[m]
+    return take(x, ~is_valid), take(y, ~is_valid), take(x, is_valid), take(y, is_valid)
+
+
 def load_dataset(cfg) -> Dataset:
     """Loads `config.data`: the source, optional size limits, and sanity checks.
 
@@ -62,13 +97,28 @@ def load_dataset(cfg) -> Dataset:
     ds = loader(cfg)
     test_x, test_y = _limit(ds.test_x, ds.test_y, cfg.max_test)
     if ds.train_x is None:  # streamed: examples are checked as they are decoded
-        if cfg.max_train:
-            raise ConfigError("config.data.max_train must be 0 for a streamed train split")
+        for field in ("max_train", "train_classes", "valid_fraction"):
+            if cfg[field]:
+                raise ConfigError(
+                    f"config.data.{field}={cfg[field]!r} does not apply to a streamed train "
+                    "split; leave it unset"
+                )
         return dataclasses.replace(ds, test_x=test_x.astype(np.float32), test_y=test_y)
     train_x, train_y = _limit(ds.train_x, ds.train_y, cfg.max_train)
+    train_x, train_y = _keep_classes(ds.name, train_x, train_y, tuple(cfg.train_classes))
+    valid_x, valid_y = ds.valid_x, ds.valid_y
+    if cfg.valid_fraction:
+        if valid_x is not None:
+            raise ConfigError(
+                f"config.data.valid_fraction={cfg.valid_fraction}: dataset {ds.name!r} has its "
+                "own validation split; set it to 0"
+            )
+        train_x, train_y, valid_x, valid_y = _carve_valid(
+            train_x, train_y, cfg.valid_fraction, cfg.split_seed
+        )
     splits = [("train", train_x), ("test", test_x)]
-    if ds.valid_x is not None:
-        splits.append(("valid", ds.valid_x))
+    if valid_x is not None:
+        splits.append(("valid", valid_x))
     for split, x in splits:
         if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
             raise DataError(
@@ -84,7 +134,7 @@ def load_dataset(cfg) -> Dataset:
                 f"dataset {ds.name!r}: train examples have shape {train_x.shape[1:]} but "
                 f"{split} examples {x.shape[1:]}"
             )
-    valid_x = None if ds.valid_x is None else ds.valid_x.astype(np.float32)
+    valid_x = None if valid_x is None else valid_x.astype(np.float32)
     return Dataset(
         train_x.astype(np.float32),
         train_y,
@@ -92,5 +142,5 @@ def load_dataset(cfg) -> Dataset:
         test_y,
         ds.name,
         valid_x=valid_x,
-        valid_y=ds.valid_y,
+        valid_y=valid_y,
     )

@@ -306,9 +306,15 @@ def load_npz(cfg) -> Dataset:
     """Tabular data from `{data_dir}/{name}.npz`: feature vectors float32 [N, D], labels.
 
     `config.data.name` is the path under data_dir without (or with) `.npz`, e.g.
-    `adbench_classical/6_cardio`. The rows are split at random, 80% train and 20% test (the
-    rounded 0.8 * N rows first in a permutation seeded with `config.data.split_seed`), so the
-    split is fixed for a given file and seed, and independent of `config.seed`.
+    `adbench_classical/6_cardio`. The rows are split at random: the rounded
+    `config.data.train_fraction` (default 0.8) of them first in a permutation seeded with
+    `config.data.split_seed` go to train, the rest to test, so the split is fixed for a given
+    file and seed, and independent of `config.seed`.
+
+    With `config.data.train_classes` (e.g. (0,), the normal rows of an ADBench set) the split
+    is one-class: only the rows of those labels are split, and every other row (the
+    anomalies) goes to test. This is the usual protocol for unsupervised anomaly detection:
+    fit on normal data only, score held-out normal rows and all anomalies.
 
     The values are not scaled to [0, 1]. With `config.data.standardize` (the default) each
     feature is z-scored with the train split's mean and std (constant features only centred):
@@ -325,19 +331,31 @@ def load_npz(cfg) -> Dataset:
             "(e.g. adbench_classical/6_cardio)"
         )
     seed, standardize = cfg.split_seed, cfg.standardize
+    fraction = cfg.get("train_fraction", TRAIN_FRACTION)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"config.data.split_seed={seed!r} must be an integer >= 0")
     if not isinstance(standardize, bool):
         raise ConfigError(f"config.data.standardize={standardize!r} must be True or False")
+    if not isinstance(fraction, (int, float)) or not 0.0 < fraction < 1.0:
+        raise ConfigError(f"config.data.train_fraction={fraction!r} must be in (0, 1)")
     stem = cfg.name[: -len(".npz")] if cfg.name.endswith(".npz") else cfg.name
     path = os.path.join(data_dir, stem + ".npz")
     x, y = read_npz(path)
-    n = len(x)
-    n_train = int(round(TRAIN_FRACTION * n))
-    if n_train in (0, n):
-        raise DataError(f"data file {path}: X holds {n} rows, too few for an 80/20 split")
-    perm = np.random.default_rng(seed).permutation(n)
-    tr, te = perm[:n_train], perm[n_train:]
+    classes = tuple(cfg.get("train_classes", ()))
+    if classes and y is None:
+        raise DataError(
+            f"data file {path} has no labels y, so config.data.train_classes cannot apply"
+        )
+    pool = np.flatnonzero(np.isin(y, classes)) if classes else np.arange(len(x))
+    n_train = int(round(fraction * len(pool)))
+    if n_train in (0, len(pool)):
+        raise DataError(
+            f"data file {path}: {len(pool)} rows to split, too few for a {fraction:g} train "
+            "fraction"
+        )
+    perm = pool[np.random.default_rng(seed).permutation(len(pool))]
+    tr = perm[:n_train]
+    te = np.concatenate([perm[n_train:], np.setdiff1d(np.arange(len(x)), pool)])
     train_x, test_x = x[tr].astype(np.float64), x[te].astype(np.float64)
     if standardize:
         mean, scale = feature_scale(train_x)
