@@ -270,3 +270,48 @@ def test_adbench_real_files(data_dir, name):
     assert ds.test_x.shape == (rows - n_train, features)
     assert int(ds.train_y.sum() + ds.test_y.sum()) == anomalies
     assert set(np.unique(ds.train_y)) <= {0, 1}
+
+
+def test_npz_one_class_split_trains_on_normal_rows_and_tests_on_every_anomaly(npz_dir):
+    root, x, y = npz_dir
+    raw = dict(source="npz", name="tab/toy", data_dir=str(root), standardize=False)
+    ds = data.load_dataset(_data_config(**raw, train_classes=(0,), train_fraction=0.7))
+    normal = np.flatnonzero(y == 0)
+    n_train = int(round(0.7 * len(normal)))
+    assert len(ds.train_x) == n_train and np.all(ds.train_y == 0)
+    assert np.sum(ds.test_y == 1) == np.sum(y == 1)  # every anomaly is scored
+    assert np.sum(ds.test_y == 0) == len(normal) - n_train
+    # Every row is in exactly one split.
+    rows = np.concatenate([ds.train_x, ds.test_x])
+    assert sorted(map(tuple, rows)) == sorted(map(tuple, x.astype(np.float32)))
+    with pytest.raises(ConfigError, match="train_fraction=1.0 must be in"):
+        data.load_dataset(_data_config(**raw, train_fraction=1.0))
+
+
+def test_train_classes_and_valid_fraction_on_digits():
+    full = data.load_dataset(_data_config())
+    ds = data.load_dataset(_data_config(train_classes=(3, 5), valid_fraction=0.25))
+    kept = np.isin(full.train_y, (3, 5))
+    assert set(np.unique(ds.train_y)) == set(np.unique(ds.valid_y)) == {3, 5}
+    assert len(ds.train_x) + len(ds.valid_x) == kept.sum()
+    assert len(ds.valid_x) == round(0.25 * kept.sum())
+    np.testing.assert_array_equal(ds.test_x, full.test_x)  # the test split is untouched
+    # Train keeps its order; train and valid together are the kept examples.
+    is_valid = np.zeros(kept.sum(), bool)
+    is_valid[np.random.default_rng(0).permutation(kept.sum())[: len(ds.valid_x)]] = True
+    np.testing.assert_array_equal(ds.train_x, full.train_x[kept][~is_valid])
+    np.testing.assert_array_equal(ds.valid_x, full.train_x[kept][is_valid])
+    with pytest.raises(DataError, match=r"no training examples labelled \[11\]"):
+        data.load_dataset(_data_config(train_classes=(3, 11)))
+    with pytest.raises(ConfigError, match="valid_fraction=1.5 must be in"):
+        data.load_dataset(_data_config(valid_fraction=1.5))
+
+
+def test_valid_fraction_is_refused_where_the_source_has_a_validation_split(amat_dir):
+    root, _ = amat_dir
+    cfg = _data_config(source="binarized_mnist", data_dir=str(root), valid_fraction=0.2)
+    with pytest.raises(ConfigError, match="has its own validation split"):
+        data.load_dataset(cfg)
+    cfg = _data_config(source="binarized_mnist", data_dir=str(root), train_classes=(1,))
+    with pytest.raises(DataError, match="has no labels"):
+        data.load_dataset(cfg)

@@ -1,0 +1,165 @@
+"""Host-side metrics and classical baselines for evaluating what an autoencoder learned.
+
+Pure numpy (float64) functions of arrays: anomaly-detection scores (AUROC, average
+precision, a threshold chosen on validation data), PCA (the linear baseline every
+autoencoder is compared with) and a linear probe on frozen features. They take
+codes or scores that the model produced elsewhere, so any method's numbers go through the
+same code.
+"""
+
+import dataclasses
+
+import numpy as np
+from scipy.stats import rankdata
+
+from aejax.errors import AejaxError
+
+
+def _scores_labels(scores, is_anomaly) -> tuple[np.ndarray, np.ndarray]:
+    scores = np.asarray(scores, np.float64).reshape(-1)
+    labels = np.asarray(is_anomaly).reshape(-1)
+    if scores.shape != labels.shape:
+        raise AejaxError(f"{scores.shape[0]} scores for {labels.shape[0]} labels")
+    labels = labels.astype(bool)
+    if labels.all() or not labels.any():
+        raise AejaxError("anomaly metrics need both normal and anomalous examples")
+    if not np.all(np.isfinite(scores)):
+        raise AejaxError("anomaly scores hold NaN or Inf")
+    return scores, labels
+
+
+def auroc(scores, is_anomaly) -> float:
+    """Area under the ROC curve: P(score of an anomaly > score of a normal example), ties
+    counted one half (the Mann-Whitney U statistic over n_anomalous·n_normal).
+
+    Args:
+      scores: [N] anomaly scores, higher = more anomalous.
+      is_anomaly: [N] booleans (or 0/1).
+    """
+    scores, labels = _scores_labels(scores, is_anomaly)
+    ranks = rankdata(scores)  # average ranks: a tie between classes counts 1/2
+    n_pos, n_neg = labels.sum(), (~labels).sum()
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def average_precision(scores, is_anomaly) -> float:
+    """Average precision: Σ_t (R_t − R_{t−1}) · P_t over the distinct score thresholds t,
+    from the highest down, with anomalies as the positive class (the step-wise area under
+    the precision-recall curve, without interpolation).
+
+    Args:
+      scores: [N] anomaly scores, higher = more anomalous.
+      is_anomaly: [N] booleans (or 0/1).
+    """
+    scores, labels = _scores_labels(scores, is_anomaly)
+    order = np.argsort(-scores, kind="stable")
+    s, y = scores[order], labels[order]
+    last_of_tie = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]  # thresholds at distinct values
+    tp = np.cumsum(y)[last_of_tie]
+    precision = tp / (last_of_tie + 1)
+    recall = tp / y.sum()
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def threshold_for_fpr(normal_scores, fpr: float = 0.05) -> float:
+    """The score above which a fraction `fpr` of held-out normal examples would be flagged.
+
+    Chosen on validation data that holds normal examples only, it fixes the false-alarm
+    rate one is willing to pay, which needs no anomalies to tune on.
+
+    Args:
+      normal_scores: [N] scores of normal validation examples.
+      fpr: the target false-positive rate in (0, 1).
+    """
+    if not 0.0 < fpr < 1.0:
+        raise AejaxError(f"fpr={fpr} must be in (0, 1)")
+    return float(np.quantile(np.asarray(normal_scores, np.float64), 1.0 - fpr))
+
+
+def decision_metrics(scores, is_anomaly, threshold: float) -> dict[str, float]:
+    """Yes/no decisions `score > threshold` against the labels.
+
+    Returns:
+      precision, recall (= true-positive rate), f1 and false_positive_rate.
+    """
+    scores, labels = _scores_labels(scores, is_anomaly)
+    flagged = scores > threshold
+    tp = float(np.sum(flagged & labels))
+    precision = tp / max(flagged.sum(), 1)
+    recall = tp / labels.sum()
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    fpr = float(np.sum(flagged & ~labels)) / (~labels).sum()
+    return {"precision": precision, "recall": recall, "f1": f1, "false_positive_rate": fpr}
+
+
+@dataclasses.dataclass(frozen=True)
+class PCA:
+    """Principal component analysis fitted by SVD of the centred data (float64).
+
+    Attributes:
+      mean: [D] the training mean.
+      components: [k, D] orthonormal principal directions, largest variance first.
+      explained_variance: [k] the variance along each direction (divided by N − 1).
+    """
+
+    mean: np.ndarray
+    components: np.ndarray
+    explained_variance: np.ndarray
+
+    @classmethod
+    def fit(cls, x, k: int) -> "PCA":
+        """Fits k components to x [N, ...] (flattened to [N, D])."""
+        x = np.asarray(x, np.float64).reshape(len(x), -1)
+        if not 0 < k <= min(x.shape):
+            raise AejaxError(f"PCA: k={k} components must be in [1, {min(x.shape)}]")
+        mean = x.mean(axis=0)
+        # The covariance's eigenvectors are the right singular vectors; with N >> D the
+        # D x D eigenproblem is much cheaper than the SVD of the N x D matrix.
+        xc = x - mean
+        values, vectors = np.linalg.eigh(xc.T @ xc)
+        top = np.argsort(values)[::-1][:k]
+        components = vectors[:, top].T
+        # Fix each direction's sign (largest |entry| positive) so results are reproducible.
+        components *= np.sign(components[np.arange(k), np.abs(components).argmax(1)])[:, None]
+        return cls(mean, components, np.maximum(values[top], 0.0) / (len(x) - 1))
+
+    def encode(self, x) -> np.ndarray:
+        """x [N, ...] -> codes [N, k]."""
+        x = np.asarray(x, np.float64).reshape(len(x), -1)
+        return (x - self.mean) @ self.components.T
+
+    def decode(self, codes) -> np.ndarray:
+        """codes [N, k] -> reconstructions [N, D] (flat)."""
+        return np.asarray(codes, np.float64) @ self.components + self.mean
+
+    def reconstruct(self, x) -> np.ndarray:
+        """x [N, ...] -> its projection on the k components, shaped like x."""
+        return self.decode(self.encode(x)).reshape(np.shape(x))
+
+
+def linear_probe(
+    train_features, train_y, test_features, test_y, c: float = 1.0, max_iter: int = 500
+) -> dict[str, float]:
+    """Multinomial logistic regression on frozen features: fitted on train, scored on test.
+
+    Each feature is standardized with the training mean and std first, so one
+    regularization strength C (scikit-learn's inverse L2 weight) suits codes, PCA codes and
+    pixels alike.
+
+    Args:
+      train_features: [N, ...] (flattened); train_y: [N] integer labels.
+      test_features: [M, ...]; test_y: [M].
+    Returns:
+      train_accuracy and test_accuracy in [0, 1].
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    flat = lambda a: np.asarray(a, np.float64).reshape(len(a), -1)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter))
+    probe.fit(flat(train_features), np.asarray(train_y))
+    return {
+        "train_accuracy": float(probe.score(flat(train_features), np.asarray(train_y))),
+        "test_accuracy": float(probe.score(flat(test_features), np.asarray(test_y))),
+    }
