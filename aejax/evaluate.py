@@ -1,7 +1,15 @@
-"""Reconstruction metrics, batched evaluation, and evaluation of a saved run."""
+"""Reconstruction metrics, batched evaluation, and a saved run's model for applications.
 
+`TrainedModel.load(workdir)` gives a trained run's encoder, decoder and per-example
+metrics as jitted functions over whole splits (fixed-size batches, compiled once), for the
+report (`aejax.report`) and for notebooks.
+"""
+
+import dataclasses
+import functools
 import os
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -58,8 +66,91 @@ def map_batches(
     return {k: np.concatenate([np.asarray(a) for a in v])[:n] for k, v in out.items()}
 
 
+@dataclasses.dataclass
+class TrainedModel:
+    """A trained run: its experiment (config, data, model) and the variables of one step.
+
+    Every method takes a whole split [N, ...] as numpy and returns numpy, computed in
+    batches of `config.eval_batch_size` by jitted functions; the model is deterministic
+    (a VAE's code is its posterior mean μ).
+    """
+
+    exp: Any  # aejax.train.Experiment
+    variables: dict
+    step: int
+
+    @classmethod
+    def load(cls, workdir: str, step: int | None = None) -> "TrainedModel":
+        """The run in `workdir` at checkpoint `step` (default: the newest)."""
+        from aejax import train
+
+        if not os.path.isfile(os.path.join(workdir, "config.json")):
+            raise AejaxError(f"workdir {workdir} holds no config.json: is it a training run?")
+        exp = train.Experiment.from_workdir(workdir)
+        state = exp.restore_or_init(step=step, require_checkpoint=True)
+        variables = {"params": state.params}
+        if state.batch_stats:
+            variables["batch_stats"] = state.batch_stats
+        return cls(exp, variables, int(state.step))
+
+    @property
+    def model(self):
+        return self.exp.model
+
+    @property
+    def dataset(self):
+        return self.exp.dataset
+
+    def _map(self, fn, x: np.ndarray) -> np.ndarray:
+        out = map_batches(
+            lambda b: {"out": fn(self.variables, b)},
+            np.asarray(x, np.float32),
+            self.exp.config.eval_batch_size,
+        )
+        return out["out"]
+
+    @functools.cached_property
+    def _encode(self):
+        return jax.jit(lambda v, x: self.model.apply(v, x, method="encode"))
+
+    @functools.cached_property
+    def _decode(self):
+        return jax.jit(lambda v, z: self.model.apply(v, z, method="decode")[0])
+
+    @functools.cached_property
+    def _per_example(self):
+        from aejax import train
+
+        return train.make_eval_step(self.model, self.exp.all_weights, self.exp.options)
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        """x [N, *example_shape] -> codes [N, *code_shape]."""
+        return self._map(self._encode, x)
+
+    def decode(self, z: np.ndarray) -> np.ndarray:
+        """codes [N, *code_shape] -> reconstructions x̂ [N, *example_shape]."""
+        return self._map(self._decode, z)
+
+    def reconstruct(self, x: np.ndarray) -> np.ndarray:
+        """x -> decode(encode(x)), [N, *example_shape]."""
+        return self.decode(self.encode(x))
+
+    def per_example(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """The eval step's metrics of each example: every loss term of the recipe, `loss`
+        (for a VAE, a one-sample negative ELBO with a fixed key) and the
+        `reconstruction_metrics`; each [N]."""
+        out = map_batches(
+            lambda b: {
+                k: v for k, v in self._per_example(self.variables, b).items() if k != "x_hat"
+            },
+            np.asarray(x, np.float32),
+            self.exp.config.eval_batch_size,
+        )
+        return out
+
+
 def evaluate_run(workdir: str, step: int | None = None) -> dict[str, float]:
-    """Loads a run's config and checkpoint and returns its test metrics (batch means).
+    """Loads a run's config and checkpoint and returns its test metrics (means).
 
     Args:
       workdir: the folder a `train_and_evaluate` run wrote.
@@ -68,12 +159,9 @@ def evaluate_run(workdir: str, step: int | None = None) -> dict[str, float]:
       `eval/<loss term>`, `eval/loss` and the `reconstruction_metrics`, averaged over the
       test split, plus `step`.
     """
-    from aejax import train
-
-    config_path = os.path.join(workdir, "config.json")
-    if not os.path.isfile(config_path):
-        raise AejaxError(f"workdir {workdir} holds no config.json: is it a training run?")
-    exp = train.Experiment.from_workdir(workdir)
-    state = exp.restore_or_init(step=step, require_checkpoint=True)
-    metrics = exp.evaluate(state)
-    return {"step": int(state.step), **metrics}
+    trained = TrainedModel.load(workdir, step)
+    per_example = trained.per_example(trained.dataset.test_x)
+    return {
+        "step": trained.step,
+        **{f"eval/{k}": float(np.mean(v)) for k, v in per_example.items()},
+    }
