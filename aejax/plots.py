@@ -13,10 +13,13 @@ def _as_image(x: np.ndarray) -> np.ndarray:
     return x[..., 0] if x.shape[-1] == 1 else x
 
 
-def save_image_rows(path: str, rows: dict[str, np.ndarray], title: str) -> None:
+def save_image_rows(
+    path: str, rows: dict[str, np.ndarray], title: str, xlabel: str | None = None
+) -> None:
     """Saves a grid with one labelled row per entry of `rows`, each [N, H, W, C] in [0, 1].
 
-    Used for test images beside their reconstructions (and later beside corrupted inputs).
+    Used for test images beside their reconstructions, corrupted inputs, samples and
+    interpolations. `xlabel` names what changes along a row (below the last row).
     """
     names = list(rows)
     n = min(len(v) for v in rows.values())
@@ -30,6 +33,8 @@ def save_image_rows(path: str, rows: dict[str, np.ndarray], title: str) -> None:
             ax.set_xticks([])
             ax.set_yticks([])
         axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center")
+    if xlabel:
+        fig.supxlabel(xlabel)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -39,3 +44,32 @@ def save_image_rows(path: str, rows: dict[str, np.ndarray], title: str) -> None:
 def is_image_shape(shape) -> bool:
     """True for [H, W, C] with C in {1, 3}: what `save_image_rows` can draw."""
     return len(shape) == 3 and shape[-1] in (1, 3)
+
+
+def save_scatter(
+    path: str, xy: np.ndarray, labels: np.ndarray | None, title: str, xlabel: str, ylabel: str
+) -> None:
+    """Saves a 2-D scatter of points xy [N, 2], coloured by integer label when given."""
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    if labels is None:
+        ax.scatter(xy[:, 0], xy[:, 1], s=3, alpha=0.6)
+    else:
+        points = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10", s=3, alpha=0.7)
+        fig.colorbar(points, ax=ax, label="label")
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def save_lines(path: str, series: dict[str, tuple], title: str, xlabel: str, ylabel: str) -> None:
+    """Saves one line with markers per entry of `series`: name -> (x values, y values)."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for name, (xs, ys) in series.items():
+        ax.plot(xs, ys, marker="o", label=name)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
