@@ -73,3 +73,31 @@ def save_lines(path: str, series: dict[str, tuple], title: str, xlabel: str, yla
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def save_grouped_bars(
+    path: str,
+    groups: list[str],
+    series: dict[str, list[float]],
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    ylim: tuple[float, float] | None = None,
+) -> None:
+    """Saves grouped bars: one group per entry of `groups`, one bar per entry of `series`
+    (name -> a value per group), side by side and coloured by series."""
+    n = len(series)
+    width = 0.8 / max(n, 1)
+    x = np.arange(len(groups))
+    fig, ax = plt.subplots(figsize=(max(6.5, 0.35 * n * len(groups) + 2), 4.5))
+    for i, (name, values) in enumerate(series.items()):
+        ax.bar(x + (i - (n - 1) / 2) * width, values, width, label=name)
+    ax.set_xticks(x, groups, rotation=30 if max(map(len, groups), default=0) > 4 else 0)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
