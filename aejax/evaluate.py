@@ -123,6 +123,12 @@ class TrainedModel:
 
         return train.make_eval_step(self.model, self.exp.all_weights, self.exp.options)
 
+    @functools.cached_property
+    def code_shape(self) -> tuple[int, ...]:
+        """The shape of one example's code."""
+        x = jax.ShapeDtypeStruct((1, *self.dataset.example_shape), jnp.float32)
+        return tuple(jax.eval_shape(self._encode, self.variables, x).shape[1:])
+
     def encode(self, x: np.ndarray) -> np.ndarray:
         """x [N, *example_shape] -> codes [N, *code_shape]."""
         return self._map(self._encode, x)
