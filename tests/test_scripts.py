@@ -32,7 +32,7 @@ def test_train_then_evaluate(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "epoch 2 step 44" in result.stdout
     assert "eval/mse_per_pixel" in result.stdout
-    result = _run("evaluate.py", "--workdir", workdir)
+    result = _run("evaluate.py", "--workdir", workdir, "--sections=none")
     assert result.returncode == 0, result.stderr
     lines = dict(line.split() for line in result.stdout.strip().splitlines())
     assert int(float(lines["step"])) == 44
