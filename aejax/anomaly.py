@@ -1,0 +1,432 @@
+"""Anomaly detection with autoencoders: per-example scores, classical baselines, metrics,
+and two benchmark protocols.
+
+An autoencoder trained on normal data only reconstructs normal inputs well and others
+badly, so its per-example reconstruction error is an anomaly score (higher = more
+anomalous); a VAE also gives its negative ELBO, an upper bound on −log p(x). Every method is
+scored with the same functions of `aejax.metrics`: AUROC and average precision on the test
+split (anomalies are the positive class), and yes/no decisions at the threshold that flags
+a fraction `fpr` of *validation* normal examples (no anomaly is needed to set it).
+
+Baselines on the same training data: PCA reconstruction error with as many components as
+the autoencoder's code (the linear autoencoder of the same size) and scikit-learn's
+IsolationForest (Liu et al., 2008) with default settings.
+
+Protocols (`one_class_mnist`, `adbench`); each trains one run per class or data set with
+`aejax.train.train_and_evaluate` into `{workdir}/class_{c}` or `{workdir}/{stem}` (an
+existing finished run there is reused, a cut-off one continued) and writes nothing else:
+
+- One-class MNIST (Ruff et al., "Deep One-Class Classification", ICML 2018, the Deep SVDD
+  protocol): for each digit c, train on the training images labelled c only (about 6k; a
+  seeded fraction `config.data.valid_fraction`, 0.1 unless set, is held out as validation
+  normals for the threshold), then score the whole 10k test split: the ~1k test images of
+  digit c are normal, the ~9k of the other nine digits are anomalies. Pixels in [0, 1],
+  no further preprocessing (Ruff et al. also apply global contrast normalization and
+  min-max scaling; we do not). Baselines fit on the same training images (raw pixels).
+  The protocol works for any labelled image source (`config.data.source` idx, digits,
+  tfds); the config's data fields are used as given, apart from `train_classes`.
+- ADBench classical (Han et al., "ADBench", NeurIPS 2022 Datasets and Benchmarks; the .npz
+  files of `data_dir/adbench_classical`, X and y with y = 1 for anomalies), in the
+  semi-supervised (one-class) setting: for each set, a random 70% of the normal rows
+  (seeded with `config.data.split_seed`) are the training normals, of which a fraction
+  `valid_fraction` (0.1 unless set) is held out as validation normals for the threshold;
+  the other 30% of the normal rows and every anomaly are scored. Features are z-scored with
+  the training normals' mean and std (`config.data.standardize`, on by default). The
+  protocol sets `data.source="npz"`, `data.name`, `data.train_classes=(0,)` and
+  `data.train_fraction=0.7`; the model must have a code smaller than each set's number of
+  features (3 for http and smtp), which is checked before anything is trained.
+"""
+
+import math
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+
+import jax
+import ml_collections
+import numpy as np
+
+from aejax import metrics
+from aejax.errors import AejaxError
+from aejax.evaluate import TrainedModel
+
+# Models whose code is a Gaussian posterior q(z|x) with a standard normal prior.
+GAUSSIAN_LATENT_MODELS = ("vae", "conv_vae")
+# Loss terms that are a per-example negative log-likelihood −log p(x|z) (in nats).
+LIKELIHOOD_TERMS = ("bce", "gaussian_nll", "gaussian_nll_learned")
+
+RECONSTRUCTION = "reconstruction error"
+NEGATIVE_ELBO = "negative ELBO"
+PCA_NAME = "PCA"
+IFOREST_NAME = "IsolationForest"
+
+ADBENCH_FOLDER = "adbench_classical"
+ADBENCH_TRAIN_FRACTION = 0.7
+DEFAULT_VALID_FRACTION = 0.1
+
+Log = Callable[[str], None] | None
+
+
+def model_scores(trained: TrainedModel, x) -> dict[str, np.ndarray]:
+    """Per-example anomaly scores of a trained run (higher = more anomalous).
+
+    Args:
+      trained: a run loaded with `TrainedModel.load`.
+      x: [N, *example_shape] examples in the run's data scale.
+    Returns:
+      "reconstruction error": [N] Σ_i (x̂_i − x_i)² (`sq_err_per_image`; the code of a VAE
+      is its posterior mean only if `model.sample_at_eval` is False, else x̂ is decoded from
+      the eval step's z). For a Gaussian-latent model (`vae`, `conv_vae`) whose recipe holds
+      one likelihood term (bce, gaussian_nll, gaussian_nll_learned) and `kl_normal`, also
+      "negative ELBO": [N] likelihood term + kl_normal, in nats, whatever the terms'
+      weights (so a β-VAE is scored by its ELBO, not its training objective). It is a
+      one-sample estimate: the eval step draws z with a fixed key (`jax.random.key(0)` for
+      every batch), so it is deterministic but noisy; for the recipe `lik + kl_normal` it is
+      the eval step's `loss`.
+    """
+    per_example = trained.per_example(np.asarray(x))
+    out = {RECONSTRUCTION: per_example["sq_err_per_image"]}
+    terms = trained.exp.all_weights
+    likelihood = [t for t in terms if t in LIKELIHOOD_TERMS]
+    if (
+        trained.exp.config.model.name in GAUSSIAN_LATENT_MODELS
+        and len(likelihood) == 1
+        and "kl_normal" in terms
+    ):
+        out[NEGATIVE_ELBO] = per_example[likelihood[0]] + per_example["kl_normal"]
+    return {k: np.asarray(v, np.float64) for k, v in out.items()}
+
+
+def baseline_scores(
+    train_x, test_x, k: int, seed: int, valid_x=None
+) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+    """Classical anomaly scores fitted on `train_x` (normal examples only).
+
+    Args:
+      train_x: [N, ...] training examples (flattened to [N, D]).
+      test_x: [M, ...] examples to score.
+      k: PCA components (e.g. the autoencoder's code size), 1 <= k <= min(N, D).
+      seed: IsolationForest's random_state.
+      valid_x: optional [V, ...] validation examples to score as well.
+    Returns:
+      name -> (test scores [M], validation scores [V] or None), higher = more anomalous:
+      "PCA": the squared error Σ_i (x̂_i − x_i)² of the projection on the top k principal
+      directions of train_x (`aejax.metrics.PCA`); "IsolationForest": scikit-learn's
+      IsolationForest(random_state=seed), otherwise default (100 trees of 256 samples),
+      scored by −score_samples, the mean normalized path length's anomaly score.
+    """
+    from sklearn.ensemble import IsolationForest
+
+    flat = lambda a: None if a is None else np.asarray(a, np.float64).reshape(len(a), -1)
+    train, test, valid = flat(train_x), flat(test_x), flat(valid_x)
+    pca = metrics.PCA.fit(train, k)
+    pca_error = lambda a: None if a is None else np.sum((pca.reconstruct(a) - a) ** 2, axis=1)
+    forest = IsolationForest(random_state=seed).fit(train)
+    forest_score = lambda a: None if a is None else -forest.score_samples(a)
+    return {
+        PCA_NAME: (pca_error(test), pca_error(valid)),
+        IFOREST_NAME: (forest_score(test), forest_score(valid)),
+    }
+
+
+def summarize(test_scores, is_anomaly, valid_normal_scores=None, fpr: float = 0.05) -> dict:
+    """How well one method's scores find the anomalies of a test split.
+
+    Args:
+      test_scores: [N] scores, higher = more anomalous.
+      is_anomaly: [N] booleans.
+      valid_normal_scores: optional [V] scores of validation examples, all normal.
+      fpr: the false-positive rate the threshold targets on the validation normals.
+    Returns:
+      "auroc" and "average_precision"; with validation scores also "threshold"
+      (`metrics.threshold_for_fpr`), "target_fpr" and the `metrics.decision_metrics` of
+      `score > threshold` on test: "precision", "recall", "f1", "false_positive_rate".
+    """
+    out = {
+        "auroc": metrics.auroc(test_scores, is_anomaly),
+        "average_precision": metrics.average_precision(test_scores, is_anomaly),
+    }
+    if valid_normal_scores is not None:
+        threshold = metrics.threshold_for_fpr(valid_normal_scores, fpr)
+        out["threshold"] = threshold
+        out["target_fpr"] = float(fpr)
+        out.update(metrics.decision_metrics(test_scores, is_anomaly, threshold))
+    return out
+
+
+def code_size(model_config: ml_collections.ConfigDict, example_shape: Sequence[int]) -> int:
+    """The number of entries in one example's code (traced, nothing computed)."""
+    import jax.numpy as jnp
+
+    from aejax import models
+
+    model = models.build_model(model_config, tuple(example_shape))
+    x = jax.ShapeDtypeStruct((1, *example_shape), jnp.float32)
+    rngs = {name: jax.random.key(0) for name in ("params", "dropout", "latent")}
+    variables = jax.eval_shape(lambda: model.init(rngs, jnp.zeros(x.shape), train=False))
+    z = jax.eval_shape(lambda v, x: model.apply(v, x, method="encode"), variables, x)
+    return math.prod(z.shape[1:])
+
+
+def _with_data(config: ml_collections.ConfigDict, **fields) -> ml_collections.ConfigDict:
+    """A copy of `config` with these `config.data` fields set, and a validation fraction."""
+    config = config.copy_and_resolve_references()
+    with config.unlocked():
+        for name, value in fields.items():
+            config.data[name] = value
+        if not config.data.valid_fraction:
+            config.data.valid_fraction = DEFAULT_VALID_FRACTION
+    return config
+
+
+def _score_run(
+    config: ml_collections.ConfigDict,
+    run_dir: str,
+    is_anomaly: Callable[[np.ndarray], np.ndarray],
+    fpr: float,
+    log: Log,
+    label: str,
+) -> dict:
+    """Trains (or reuses) one run, then scores its test split with the model and the
+    baselines; returns one result row."""
+    t0 = time.perf_counter()
+    from aejax.train import train_and_evaluate
+
+    train_and_evaluate(config, run_dir)
+    t_train = time.perf_counter() - t0
+    trained = TrainedModel.load(run_dir)
+    ds = trained.dataset
+    if ds.test_y is None:
+        raise AejaxError(f"dataset {ds.name!r} has no test labels: anomalies cannot be scored")
+    labels = is_anomaly(ds.test_y)
+    test = model_scores(trained, ds.test_x)
+    valid = model_scores(trained, ds.valid_x)
+    k = min(code_size(config.model, ds.example_shape), len(ds.train_x), math.prod(ds.example_shape))
+    base = baseline_scores(ds.train_x, ds.test_x, k, config.seed, ds.valid_x)
+    methods = {name: summarize(test[name], labels, valid[name], fpr) for name in test}
+    methods |= {name: summarize(t, labels, v, fpr) for name, (t, v) in base.items()}
+    seconds = {"train": t_train, "score": time.perf_counter() - t0 - t_train}
+    if log:
+        aurocs = " ".join(f"{m}={r['auroc']:.4f}" for m, r in methods.items())
+        log(
+            f"{label}: AUROC {aurocs} (train {seconds['train']:.1f} s, "
+            f"score {seconds['score']:.1f} s)"
+        )
+    return {
+        "name": label,
+        "workdir": run_dir,
+        "step": trained.step,
+        "n_train": len(ds.train_x),
+        "n_valid": len(ds.valid_x),
+        "n_test": len(ds.test_x),
+        "n_anomalies": int(labels.sum()),
+        "pca_components": k,
+        "seconds": seconds,
+        "methods": methods,
+    }
+
+
+def _means(rows: list[dict]) -> dict[str, dict[str, float]]:
+    """Each method's mean of every metric over the rows (methods every row has)."""
+    methods = [m for m in rows[0]["methods"] if all(m in r["methods"] for r in rows)]
+    return {
+        m: {
+            key: float(np.mean([r["methods"][m][key] for r in rows]))
+            for key in rows[0]["methods"][m]
+            if key not in ("threshold", "target_fpr")
+        }
+        for m in methods
+    }
+
+
+def one_class_mnist(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    classes: Iterable[int] = range(10),
+    fpr: float = 0.05,
+    log: Log = None,
+) -> dict:
+    """The one-class protocol of Ruff et al. (2018) (see the module docstring).
+
+    Args:
+      config: an experiment config on a labelled image source (configs/anomaly.py:mnist).
+      workdir: class c's run goes to `{workdir}/class_{c}`.
+      classes: the normal classes, one run each.
+      fpr: the validation false-positive rate that sets each method's threshold.
+      log: called with a line per class (e.g. `print`), or None.
+    Returns:
+      A JSON-ready dict: "protocol", "description", "fpr", "rows" (one per class: "name",
+      "class", sizes, "pca_components", "seconds" {"train", "score"}, "methods" {name:
+      `summarize` dict}), "mean" (method -> mean of each metric over the classes) and
+      "seconds" (the total).
+    """
+    classes = [int(c) for c in classes]
+    if not classes:
+        raise AejaxError("one_class_mnist: no classes given")
+    t0 = time.perf_counter()
+    rows = []
+    for c in classes:
+        cfg = _with_data(config, train_classes=(c,))
+        row = _score_run(
+            cfg, os.path.join(workdir, f"class_{c}"), lambda y, c=c: y != c, fpr, log, str(c)
+        )
+        rows.append({"class": c, **row})
+    return {
+        "protocol": "one_class_mnist",
+        "description": (
+            f"One-class {config.data.name or config.data.source} "
+            "(Ruff et al., ICML 2018): each run trains on one class's training images "
+            f"(a {_with_data(config).data.valid_fraction:g} fraction held out as validation "
+            "normals) and scores the whole test split, the other classes being anomalies; "
+            f"thresholds flag {fpr:.0%} of validation normals; PCA with as many components "
+            "as the code, IsolationForest on raw inputs."
+        ),
+        "fpr": fpr,
+        "rows": rows,
+        "mean": _means(rows),
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def adbench_names(data_dir: str) -> list[str]:
+    """The stems of the .npz files in `data_dir/adbench_classical`, by their number."""
+    folder = os.path.join(data_dir, ADBENCH_FOLDER)
+    if not data_dir or not os.path.isdir(folder):
+        raise AejaxError(
+            f"no folder {folder!r}: set config.data.data_dir (or $AEJAX_DATA_DIR) to the "
+            f"folder that holds {ADBENCH_FOLDER}/"
+        )
+    stems = [f[: -len(".npz")] for f in os.listdir(folder) if f.endswith(".npz")]
+    if not stems:
+        raise AejaxError(f"folder {folder} holds no .npz files")
+    key = lambda s: (int(s.split("_")[0]) if s.split("_")[0].isdigit() else math.inf, s)
+    return sorted(stems, key=key)
+
+
+def adbench(
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    names: Iterable[str] | None = None,
+    fpr: float = 0.05,
+    log: Log = None,
+) -> dict:
+    """The ADBench classical protocol, one-class (see the module docstring).
+
+    Args:
+      config: an experiment config for tabular data (configs/anomaly.py:tabular); its data
+        source and name are replaced.
+      workdir: each set's run goes to `{workdir}/{stem}`.
+      names: file stems under `data_dir/adbench_classical` (default: all of them).
+      fpr, log: as in `one_class_mnist`.
+    Returns:
+      The dict of `one_class_mnist`, with "protocol" "adbench" and rows named by stem.
+    """
+    data_dir = config.data.data_dir
+    names = list(names) if names is not None else adbench_names(data_dir)
+    if not names:
+        raise AejaxError("adbench: no data sets given")
+    cfgs = {}
+    for stem in names:  # check every set before training any
+        path = os.path.join(data_dir, ADBENCH_FOLDER, stem + ".npz")
+        if not os.path.isfile(path):
+            raise AejaxError(f"adbench: data file {path} does not exist")
+        with np.load(path, allow_pickle=False) as f:
+            if "X" not in f or "y" not in f:
+                raise AejaxError(f"adbench: data file {path} lacks X or y")
+            dim = math.prod(f["X"].shape[1:])
+        cfg = _with_data(
+            config,
+            source="npz",
+            name=f"{ADBENCH_FOLDER}/{stem}",
+            train_classes=(0,),
+            train_fraction=ADBENCH_TRAIN_FRACTION,
+        )
+        k = code_size(cfg.model, (dim,))
+        if k >= dim:
+            raise AejaxError(
+                f"adbench: {stem} has {dim} features but the model's code has {k}: an "
+                "autoencoder needs a smaller code (set config.model.encoder_widths' last "
+                "width below the fewest features of the sets, or leave this set out)"
+            )
+        cfgs[stem] = cfg
+    t0 = time.perf_counter()
+    rows = [
+        _score_run(cfg, os.path.join(workdir, stem), lambda y: y != 0, fpr, log, stem)
+        for stem, cfg in cfgs.items()
+    ]
+    valid_fraction = next(iter(cfgs.values())).data.valid_fraction
+    return {
+        "protocol": "adbench",
+        "description": (
+            "ADBench classical sets (Han et al., 2022), one-class: each run trains on a "
+            f"seeded {ADBENCH_TRAIN_FRACTION:.0%} of the normal rows (a {valid_fraction:g} "
+            "fraction of them held out as validation normals), standardized with their "
+            "statistics; the other normal rows and every anomaly are scored; thresholds "
+            f"flag {fpr:.0%} of validation normals; PCA with as many components as the code, "
+            "IsolationForest on the standardized features."
+        ),
+        "fpr": fpr,
+        "rows": rows,
+        "mean": _means(rows),
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+def method_label(name: str) -> str:
+    """A method's name for tables and legends ("AE reconstruction error", "PCA", ...)."""
+    return f"AE {name}" if name in (RECONSTRUCTION, NEGATIVE_ELBO) else name
+
+
+def to_markdown(results: dict) -> str:
+    """The results of a protocol as Markdown: the protocol line, a table of AUROC and AP per
+    row and method with the means, and a table of the threshold decisions."""
+    rows = results["rows"]
+    methods = list(results["mean"])
+    fmt = lambda v: f"{v:.4f}"
+    head = "| " + " | ".join(
+        ["class" if results["protocol"] == "one_class_mnist" else "data set"]
+        + [f"{method_label(m)} AUROC | {method_label(m)} AP" for m in methods]
+    )
+    lines = [
+        f"# Anomaly detection: {results['protocol']}",
+        "",
+        results["description"],
+        "",
+        head + " |",
+        "|" + " --- |" * (1 + 2 * len(methods)),
+    ]
+    for r in rows:
+        cells = [
+            f"{fmt(r['methods'][m]['auroc'])} | {fmt(r['methods'][m]['average_precision'])}"
+            for m in methods
+        ]
+        lines.append(f"| {r['name']} | " + " | ".join(cells) + " |")
+    mean = results["mean"]
+    cells = [
+        f"**{fmt(mean[m]['auroc'])}** | **{fmt(mean[m]['average_precision'])}**" for m in methods
+    ]
+    lines.append("| mean | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"Decisions at each method's threshold, set to flag {results['fpr']:.0%} of the "
+        "validation normals (test FPR is the fraction of test normals flagged):",
+        "",
+        "| row | method | threshold | precision | recall | F1 | test FPR |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    keys = ("precision", "recall", "f1", "false_positive_rate")
+    for r in rows:
+        for m in methods:
+            d = r["methods"][m]
+            if "threshold" in d:
+                values = " | ".join(fmt(d[k]) for k in keys)
+                lines.append(
+                    f"| {r['name']} | {method_label(m)} | {d['threshold']:.4g} | {values} |"
+                )
+    for m in methods:
+        if all(k in mean[m] for k in keys):
+            values = " | ".join(fmt(mean[m][k]) for k in keys)
+            lines.append(f"| mean | {method_label(m)} | | {values} |")
+    total = results["seconds"]
+    lines += ["", f"Time: {total:.0f} s in all (train and score, every row).", ""]
+    return "\n".join(lines)
