@@ -78,6 +78,11 @@ class DataParallel:
         return len(self.devices)
 
     @property
+    def platform(self) -> str:
+        """The devices' platform: "cpu", "gpu" or "tpu"."""
+        return self.devices[0].platform
+
+    @property
     def mesh(self) -> Mesh:
         return Mesh(np.array(self.devices), (AXIS,))
 

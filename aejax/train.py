@@ -15,6 +15,7 @@ from typing import Any
 
 import flax
 import jax
+import jax.extend.core as jax_core
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
@@ -111,22 +112,64 @@ def _variables(params, batch_stats) -> dict:
     return {"params": params, "batch_stats": batch_stats} if batch_stats else {"params": params}
 
 
-def apply_for_training(model, variables, x: jax.Array, keys: dict):
+def _shapes(tree):
+    """Arrays (or tracers) -> `jax.ShapeDtypeStruct`s, for tracing without values."""
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(jnp.shape(a), a.dtype), tree)
+
+
+def _live_inputs(jaxpr) -> list[bool]:
+    """Which inputs of a jaxpr its outputs (or effects) depend on: a backward liveness pass
+    over the top-level equations (an input passed into a nested call counts as read)."""
+    live = {v for v in jaxpr.outvars if isinstance(v, jax_core.Var)}
+    for eqn in reversed(jaxpr.eqns):
+        if eqn.effects or any(v in live for v in eqn.outvars):
+            live.update(v for v in eqn.invars if isinstance(v, jax_core.Var))
+    return [v in live for v in jaxpr.invars]
+
+
+def draws_in_training(model, variables, x: jax.Array) -> bool:
+    """Whether the model in training mode reads its "dropout" or "latent" keys (dropout, a
+    VAE's sampling, an AAE's prior samples); False for deterministic models.
+
+    Decided from the traced computation (shapes only, nothing runs), so a new model needs
+    no flag.
+    """
+    key = jax.ShapeDtypeStruct((), jax.random.key(0).dtype)
+
+    def apply(variables, x, dropout_key, latent_key):
+        rngs = {"dropout": dropout_key, "latent": latent_key}
+        return model.apply(variables, x, train=True, rngs=rngs)
+
+    jaxpr = jax.make_jaxpr(apply)(_shapes(variables), _shapes(x), key, key).jaxpr
+    return any(_live_inputs(jaxpr)[-2:])
+
+
+def apply_for_training(model, variables, x: jax.Array, keys: dict, per_example=None):
     """The model in training mode, each example with its own dropout and latent keys.
 
-    Without batch norm the model is mapped over single examples (`vmap`, which XLA batches
-    back into one computation), so that every draw is a function of the example's keys.
-    Batch norm couples the examples of a batch: such models are applied to the whole batch
-    with the first example's keys, and their statistics are those of each device's batch.
+    A model that draws random numbers is mapped over single examples (`vmap`, which XLA
+    batches back into one computation), so that every draw is a function of the example's
+    keys. A deterministic model (`draws_in_training` False) is applied to the whole batch:
+    the same function without the per-example mapping, which costs layout copies on CPU
+    (tests hold the two paths to the same values). Batch norm couples the examples of a
+    batch: such models are applied to the whole batch with the first example's keys, and
+    their statistics are those of each device's batch.
 
+    Args:
+      per_example: force the per-example mapping (True) or the whole-batch call (False);
+        None chooses as above. For tests.
     Returns:
       ((x̂, aux), batch_stats): aux arrays have a leading batch axis; batch_stats is the
       updated running statistics ({} without batch norm).
     """
+    first = {"dropout": keys["dropout"][0], "latent": keys["latent"][0]}
     if "batch_stats" in variables:
-        rngs = {"dropout": keys["dropout"][0], "latent": keys["latent"][0]}
-        out, updates = model.apply(variables, x, train=True, rngs=rngs, mutable=["batch_stats"])
+        out, updates = model.apply(variables, x, train=True, rngs=first, mutable=["batch_stats"])
         return out, updates["batch_stats"]
+    if per_example is None:
+        per_example = draws_in_training(model, variables, x)
+    if not per_example:  # the keys are not read: any keys give the same values
+        return model.apply(variables, x, train=True, rngs=first), {}
 
     def one(x_i, dropout_key, latent_key):
         rngs = {"dropout": dropout_key, "latent": latent_key}
@@ -232,12 +275,15 @@ def make_train_step(
     return train_step
 
 
-def make_train_chunk(make_step: Callable[[str | None], Callable]):
+def make_train_chunk(make_step: Callable[[str | None], Callable], unroll: bool = False):
     """Several steps in one compiled call: the data stays on the device, each step gathers
     its batch by index, and `lax.scan` runs the steps.
 
     Args:
       make_step: axis_name -> train_step (the one step body, see `make_train_step`).
+      unroll: write the steps out one after the other instead of looping over them: a
+        chunk of one step is then the bare step, with no loop around it (for convolutions
+        on CPU, see `steps_per_dispatch`).
     Returns:
       axis_name -> `chunk(state, train_x, inputs, train_key) -> (state, metrics of [K]
       arrays)`, for `DataParallel.compile_chunk`. `inputs` are the indices [K, B] of each
@@ -253,11 +299,51 @@ def make_train_chunk(make_step: Callable[[str | None], Callable]):
                 batch = rows if train_x is None else train_x[rows]
                 return train_step(state, batch, train_key)
 
-            return jax.lax.scan(body, state, inputs)
+            if not unroll:
+                return jax.lax.scan(body, state, inputs)
+            # A Python loop, not `scan(unroll=True)`, which keeps a one-trip loop around.
+            per_step = []
+            for rows in inputs:
+                state, metrics = body(state, rows)
+                per_step.append(metrics)
+            return state, jax.tree.map(lambda *m: jnp.stack(m), *per_step)
 
         return chunk
 
     return for_axis
+
+
+def _primitives(jaxpr) -> set[str]:
+    """Names of every primitive in a jaxpr, nested ones included."""
+    names = set()
+    for eqn in jaxpr.eqns:
+        names.add(eqn.primitive.name)
+        for sub in jax_core.jaxprs_in_params(eqn.params):
+            names |= _primitives(sub)
+    return names
+
+
+def steps_per_dispatch(exp: "Experiment", requested: int, platform: str) -> tuple[int, bool]:
+    """How many steps one compiled call runs, and whether they are unrolled.
+
+    Normally `requested` (config.steps_per_dispatch) scanned steps. XLA:CPU runs a
+    convolution inside a loop through a generic path about 20x slower than the Eigen
+    kernels it uses at the top level (its pass that puts convolutions into the fast form
+    visits top-level computations only: jax-ml/jax#12868, measured here on the conv AE's
+    gradients). So on CPU a model with convolutions runs one unrolled step per call: the
+    per-call overhead is tiny beside a conv step, and the data still stay on the device.
+
+    Returns:
+      (steps per call, unroll).
+    """
+    if platform != "cpu":
+        return requested, False
+    x = jax.ShapeDtypeStruct((2, *exp.dataset.example_shape), jnp.float32)
+    variables = jax.eval_shape(exp._init_variables)
+    apply = lambda v, x: exp.model.apply(v, x, train=False)
+    if "conv_general_dilated" in _primitives(jax.make_jaxpr(apply)(variables, x).jaxpr):
+        return 1, True
+    return requested, False
 
 
 def make_eval_step(model, weights, options=None):
@@ -541,7 +627,11 @@ def _window_metrics(chunks: list[tuple[int, dict]], on_nonfinite: str) -> dict[s
 
 
 def train_and_evaluate(
-    config: ml_collections.ConfigDict, workdir: str, *, stop_after: int | None = None
+    config: ml_collections.ConfigDict,
+    workdir: str,
+    *,
+    stop_after: int | None = None,
+    on_write: Callable[[int, dict[str, float]], None] | None = None,
 ) -> dict[str, float]:
     """Trains the config's model, evaluating and checkpointing on the way; resumes from
     the latest checkpoint in `workdir` if there is one.
@@ -551,6 +641,8 @@ def train_and_evaluate(
       workdir: where the config, checkpoints, metrics and figures go.
       stop_after: stop (with a checkpoint) once this step is reached, as if the job had been
         cut off there; a later call continues. For tests and time-limited jobs.
+      on_write: called with (step, scalars) right after each row of metrics is written,
+        the train logs and the evaluations (for the benchmark's clock, or a notebook).
     Returns:
       The last evaluation's metrics ("eval/...") and the step reached.
     """
@@ -571,7 +663,8 @@ def train_and_evaluate(
     make_step = lambda axis_name: make_train_step(
         exp.model, exp.tx, exp.weights, exp.corrupt, exp.options, axis_name, exp.phases
     )
-    train_chunk = dp.compile_chunk(make_train_chunk(make_step))
+    dispatch, unroll = steps_per_dispatch(exp, config.steps_per_dispatch, dp.platform)
+    train_chunk = dp.compile_chunk(make_train_chunk(make_step, unroll))
     eval_step = make_eval_step(exp.model, exp.all_weights, exp.options)
     state = dp.replicate(host_state)
     n_train = exp.dataset.num_train
@@ -602,7 +695,7 @@ def train_and_evaluate(
     t0 = time.perf_counter()
     while step < end:
         k = min(
-            config.steps_per_dispatch,
+            dispatch,
             _next_event(step, end, config.log_every_steps, eval_every, ckpt_every) - step,
         )
         if stream is None:
@@ -631,6 +724,8 @@ def train_and_evaluate(
                 time.perf_counter() - t0, 1e-9
             )
             writer.write_scalars(step, train_metrics)
+            if on_write is not None:
+                on_write(step, train_metrics)
             bar.set_postfix(loss=f"{train_metrics.get('train/loss', np.nan):.4g}")
             log_window, t0 = [], time.perf_counter()
         if step % ckpt_every == 0 or step == end or step % eval_every == 0:
@@ -641,6 +736,8 @@ def train_and_evaluate(
             eval_metrics = exp.evaluate(host_state, eval_step)
             summary = _window_metrics(eval_window, "skip")
             writer.write_scalars(step, eval_metrics)
+            if on_write is not None:
+                on_write(step, eval_metrics)
             eval_window = []
             if jax.process_index() == 0:  # the other processes train silently
                 bar.write(

@@ -25,6 +25,47 @@ def code_spatial_shape(input_shape: Sequence[int], depth: int) -> tuple[int, int
     return h, w
 
 
+def _windows(x: jax.Array, fill: float) -> jax.Array:
+    """[B, H, W, C] -> [B, ceil(H/2), 2, ceil(W/2), 2, C]: the 2x2 windows of a stride-2
+    pool, an odd side padded at the bottom/right with `fill` (where SAME padding puts it)."""
+    b, h, w, c = x.shape
+    if h % 2 or w % 2:
+        x = jnp.pad(x, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), constant_values=fill)
+    return x.reshape(b, (h + 1) // 2, 2, (w + 1) // 2, 2, c)
+
+
+@jax.custom_jvp
+def max_pool2(x: jax.Array) -> jax.Array:
+    """2x2 max-pool, stride 2, SAME padding: `nn.max_pool(x, (2, 2), (2, 2), "SAME")`.
+
+    The same values, and the same gradient: each window's gradient goes to its first
+    maximum in row-major order, where XLA's `select_and_scatter` (the reverse mode of
+    `reduce_window`) puts it. Written with reshapes and comparisons, because
+    `select_and_scatter` is slow on CPU (about 10x the whole forward pass of a small conv
+    AE). Forward mode selects the same first maximum (the reference's forward mode may pick
+    another one of tied maxima; there the derivative is not defined anyway).
+
+    [B, H, W, C] -> [B, ceil(H/2), ceil(W/2), C].
+    """
+    return jnp.max(_windows(x, -jnp.inf), axis=(2, 4))
+
+
+@max_pool2.defjvp
+def _max_pool2_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    xw = _windows(x, -jnp.inf)
+    m = jnp.max(xw, axis=(2, 4))
+    # One-hot of each window's first maximum, in row-major order (a, b / c, d).
+    hit = [xw[:, :, i, :, j] == m for i in (0, 1) for j in (0, 1)]
+    first, taken = [], jnp.zeros_like(hit[0])
+    for h in hit:
+        first.append(h & ~taken)
+        taken = taken | h
+    mask = jnp.stack([jnp.stack(first[:2], axis=3), jnp.stack(first[2:], axis=3)], axis=2)
+    # `where`, not a product: a NaN or Inf tangent elsewhere in the window must not leak in.
+    return m, jnp.sum(jnp.where(mask, _windows(t, 0.0), 0.0), axis=(2, 4))
+
+
 def upsample2(x: jax.Array) -> jax.Array:
     """[B, h, w, c] -> [B, 2h, 2w, c], nearest neighbour (each pixel repeated 2x2)."""
     return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
@@ -60,7 +101,7 @@ class ConvEncoder(nn.Module):
             x = nn.Conv(f, k, padding="SAME", name=f"conv_{i}")(x)
             if i < len(self.features) - 1 or self.latent_dim:
                 x = act(x)
-            x = nn.max_pool(x, (2, 2), strides=(2, 2), padding="SAME")
+            x = max_pool2(x)
         if self.latent_dim:
             x = nn.Dense(self.latent_dim, name="dense")(x.reshape(x.shape[0], -1))
         return x

@@ -1,0 +1,852 @@
+"""Speed of every variant on the current backend, and of a PyTorch peer.
+
+For each variant (a config of `configs/` at its MNIST preset, see `VARIANTS`) two things
+are measured, each in a fresh process (so memory and caches are its own):
+
+- the bare step: the trainer's one step body (`aejax.train.make_train_step`: forward, the
+  loss recipe, gradients, the optimizer update, the non-finite guard), jitted, called over
+  and over on one device-resident batch. Reported: trace + lower and compile seconds, the
+  model FLOPs per step from XLA's cost analysis, steps/s and examples/s (the median of
+  timed windows after a warm-up, with the slowest and fastest window), the step's temporary
+  buffers (`memory_analysis`) and the process's peak memory.
+- end to end: `aejax.train.train_and_evaluate` on the same config for a few epochs with its
+  real input pipeline (device-resident data gathered inside the compiled chunk of
+  steps), logging, evaluation and asynchronous checkpoints at their normal cadence (each
+  epoch). Its rate is the steps between the first log row (after compilation) and the last
+  evaluation row, divided by the wall-clock time between them: everything the loop does in
+  that stretch is included, evaluations too, nothing is subtracted. Slow variants train on
+  a fraction of MNIST (train and test cut alike, so evaluation keeps its share of the
+  time), sized so that an epoch lasts about `e2e_epoch_s`.
+
+With `peer="torch"` the same architecture, batch and optimizer written in plain PyTorch
+(`torch_peer`) is timed like the bare step, eager and under `torch.compile`, in its own
+processes. `sweep` times the bare step of the reference MLP and conv AEs on synthetic data
+while the batch size, the input size or the code size grows.
+
+The timing loop, `time_windows`, is the one helper every measurement uses.
+`experiments/benchmark.py` is the script; docs/BENCHMARKS.md holds the tables.
+"""
+
+import dataclasses
+import importlib.util
+import json
+import math
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """A benchmarked config: `config` is "file.py:preset" in configs/, `overrides` maps
+    dotted field names to values."""
+
+    config: str
+    overrides: dict = dataclasses.field(default_factory=dict)
+    about: str = ""
+
+
+# The reference architecture of the speed targets: a 784-256-32 ReLU MLP AE, batch 128, Adam.
+_AE = {"model.encoder_widths": (256, 32)}
+
+VARIANTS: dict[str, Variant] = {
+    "ae": Variant("ae.py:mnist", _AE, "MLP AE 784-256-32 (the reference)"),
+    "ae_deep": Variant("ae.py:mnist", {}, "MLP AE 784-512-256-128-32"),
+    "sparse_kl": Variant("sparse_ae.py:kl_mnist", {}, "784-1024 sigmoid, KL sparsity"),
+    "sparse_topk": Variant("sparse_ae.py:topk_mnist", {}, "784-1000, top-25 code"),
+    "dae": Variant("dae.py:mnist", {}, "denoising 784-1024, Gaussian noise"),
+    **{
+        f"cae_{mode}": Variant(
+            "cae.py:deep_mnist",
+            {"loss_options.contractive.mode": mode},
+            f"contractive 784-256-32, exact penalty by {mode}",
+        )
+        for mode in ("auto", "closed_form", "jacrev", "jacfwd")
+    },
+    "cae_sigmoid": Variant("cae.py:sigmoid_mnist", {}, "contractive 784-1000 sigmoid (auto)"),
+    "vae": Variant("vae.py:mnist", {}, "VAE 784-512-256-(20)"),
+    "conv_ae": Variant("conv_ae.py:mnist", {}, "conv AE 16-32, 7x7x32 code"),
+    "conv_vae": Variant("conv_vae.py:mnist", {}, "conv VAE 32-64, 20-d latent"),
+    "aae": Variant("aae.py:mnist", {}, "adversarial AE 784-1000-1000-8, three updates"),
+}
+
+
+# --------------------------------------------------------------------------- timing
+
+
+def time_windows(
+    run: Callable[[int], Any], windows: int = 5, window_s: float = 1.0, warmup_s: float = 0.5
+) -> list[float]:
+    """Steps per second of `run`, in several timed windows after a warm-up.
+
+    Args:
+      run: `run(n)` performs n steps and returns once the last one has finished (for JAX:
+        after `block_until_ready`).
+      windows: how many timed windows.
+      window_s: about how long each window lasts; the warm-up, which runs for at least
+        `warmup_s` in growing batches of steps, sizes them.
+    Returns:
+      steps/s of each window, in order.
+    """
+    n, start = 1, time.perf_counter()
+    while True:
+        t0 = time.perf_counter()
+        run(n)
+        dt = time.perf_counter() - t0
+        if time.perf_counter() - start >= warmup_s and dt > 0.05:
+            break
+        n *= 2
+    per_window = max(1, round(n / dt * window_s))
+    rates = []
+    for _ in range(windows):
+        t0 = time.perf_counter()
+        run(per_window)
+        rates.append(per_window / (time.perf_counter() - t0))
+    return rates
+
+
+def summarize(rates: list[float], batch_size: int) -> dict:
+    """Median steps/s and examples/s of timed windows, with the slowest and fastest."""
+    median = statistics.median(rates)
+    return {
+        "steps_per_s": median,
+        "steps_per_s_min": min(rates),
+        "steps_per_s_max": max(rates),
+        "examples_per_s": median * batch_size,
+        "windows": len(rates),
+    }
+
+
+def peak_memory() -> dict:
+    """The process's peak resident memory (`getrusage` max RSS: host memory, which on CPU
+    is also the device's), and the device's peak allocation where the backend reports it
+    (GPU, TPU)."""
+    out = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    try:
+        stats = jax.devices()[0].memory_stats() or {}
+    except Exception:  # CPU backends may not implement it
+        stats = {}
+    if "peak_bytes_in_use" in stats:
+        out["peak_device_mb"] = stats["peak_bytes_in_use"] / 2**20
+    return out
+
+
+def machine() -> dict:
+    """What the numbers were measured on."""
+    import flax
+    import jaxlib
+
+    device = jax.devices()[0]
+    return {
+        "backend": jax.default_backend(),
+        "device": getattr(device, "device_kind", str(device)),
+        "devices": jax.device_count(),
+        "cpus": len(os.sched_getaffinity(0))
+        if hasattr(os, "sched_getaffinity")
+        else os.cpu_count(),
+        "jax": jax.__version__,
+        "jaxlib": jaxlib.__version__,
+        "flax": flax.__version__,
+        "python": sys.version.split()[0],
+    }
+
+
+# --------------------------------------------------------------------------- configs
+
+
+def load_config(spec: str) -> ml_collections.ConfigDict:
+    """The config of "file.py:preset" in configs/ (or a path to a config file)."""
+    path, _, preset = spec.partition(":")
+    if not os.path.exists(path):
+        path = os.path.join(CONFIG_DIR, path)
+    module_spec = importlib.util.spec_from_file_location("aejax_bench_config", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(preset) if preset else module.get_config()
+
+
+def set_field(config: ml_collections.ConfigDict, dotted: str, value) -> None:
+    """Sets config.a.b.c = value from "a.b.c"."""
+    *path, last = dotted.split(".")
+    node = config
+    for name in path:
+        node = node[name]
+    node[last] = value
+
+
+def variant_config(name: str, batch_size: int = 0) -> ml_collections.ConfigDict:
+    """The config of VARIANTS[name], at `batch_size` (0: the config's own)."""
+    if name not in VARIANTS:
+        raise ValueError(f"unknown variant {name!r}; valid: {', '.join(VARIANTS)}")
+    variant = VARIANTS[name]
+    config = load_config(variant.config)
+    for dotted, value in variant.overrides.items():
+        set_field(config, dotted, value)
+    if batch_size:
+        config.batch_size = batch_size
+    config.progress_bar = False
+    return config
+
+
+# --------------------------------------------------------------------------- JAX
+
+
+def _cost(compiled) -> dict:
+    """FLOPs per call from XLA's cost analysis, and the call's temporary buffers."""
+    out = {}
+    try:
+        cost = compiled.cost_analysis()
+        cost = cost[0] if isinstance(cost, list | tuple) else cost
+        if cost and cost.get("flops", -1) > 0:
+            out["flops_per_step"] = float(cost["flops"])
+    except Exception:  # not every backend reports a cost
+        pass
+    try:
+        out["step_temp_mb"] = compiled.memory_analysis().temp_size_in_bytes / 2**20
+    except Exception:
+        pass
+    return out
+
+
+def bare_step(exp, windows: int, window_s: float, x: np.ndarray | None = None) -> dict:
+    """Times the jitted one-step body of an experiment on one device-resident batch.
+
+    Args:
+      exp: an `aejax.train.Experiment`.
+      x: the batch [B, ...] (default: the first B training examples).
+    Returns:
+      lower_s (trace and lower), compile_s, flops_per_step, step_temp_mb and the rates of
+      `summarize`.
+    """
+    from aejax import train
+
+    batch_size = exp.config.batch_size
+    step = train.make_train_step(
+        exp.model, exp.tx, exp.weights, exp.corrupt, exp.options, None, exp.phases
+    )
+    x = jax.device_put(exp.dataset.train_x[:batch_size] if x is None else x)
+    state = exp.init_state()
+    _, key = exp.keys
+    t0 = time.perf_counter()
+    lowered = jax.jit(step, donate_argnums=0).lower(state, x, key)
+    t1 = time.perf_counter()
+    compiled = lowered.compile()
+    t2 = time.perf_counter()
+    holder = [state]
+
+    def run(n):
+        state = holder[0]
+        for _ in range(n):
+            state, metrics = compiled(state, x, key)
+        jax.block_until_ready(metrics)
+        holder[0] = state
+
+    rates = time_windows(run, windows, window_s)
+    return {
+        "lower_s": t1 - t0,
+        "compile_s": t2 - t1,
+        **_cost(compiled),
+        **summarize(rates, batch_size),
+    }
+
+
+def chunk_compile(exp) -> dict:
+    """Seconds to trace, lower and compile the trainer's chunk of steps as the training loop
+    builds it (K scanned steps, or one unrolled step for convolutions on CPU), from shapes."""
+    from aejax import parallel, train
+
+    dp = parallel.DataParallel.create("jit", 1, exp.config.batch_size)
+    k, unroll = train.steps_per_dispatch(exp, exp.config.steps_per_dispatch, dp.platform)
+    make_step = lambda axis_name: train.make_train_step(
+        exp.model, exp.tx, exp.weights, exp.corrupt, exp.options, axis_name, exp.phases
+    )
+    chunk = dp.compile_chunk(train.make_train_chunk(make_step, unroll))
+    shape = lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype)
+    state = jax.tree.map(shape, jax.eval_shape(exp.init_state))
+    train_x = shape(exp.dataset.train_x)
+    idx = jax.ShapeDtypeStruct((k, exp.config.batch_size), jnp.int32)
+    t0 = time.perf_counter()
+    chunk.lower(state, train_x, idx, exp.keys[1]).compile()
+    return {"chunk_steps": k, "chunk_unrolled": unroll, "chunk_compile_s": time.perf_counter() - t0}
+
+
+def end_to_end(config, bare_rate: float, epochs: int, epoch_s: float, workdir: str) -> dict:
+    """Times `train_and_evaluate` for `epochs` epochs (see the module docstring).
+
+    Args:
+      config: the experiment's config (at its normal log, evaluation and checkpoint
+        cadence); changed here: the epochs and, for slow variants, the data fraction.
+      bare_rate: the bare step's steps/s, which sizes the fraction of the data.
+      epoch_s: about how long an epoch should last.
+    """
+    from aejax import data, train
+
+    full = data.load_dataset(config.data)
+    n_train, n_test = full.num_train, len(full.test_x)
+    del full
+    spe = n_train // config.batch_size
+    fraction = min(1.0, epoch_s * bare_rate / spe)
+    if fraction < 1.0:
+        steps = max(4, round(fraction * spe))
+        config.data.max_train = steps * config.batch_size
+        config.data.max_test = max(1, round(n_test * steps / spe))
+        config.eval_batch_size = min(config.eval_batch_size, config.data.max_test)
+        fraction = steps / spe
+    config.num_epochs = epochs
+    config.num_steps = 0
+    rows = []  # (step, time, is_eval, steps_per_s)
+    record = lambda step, scalars: rows.append(
+        (step, time.perf_counter(), "eval/loss" in scalars, scalars.get("train/steps_per_s"))
+    )
+    t0 = time.perf_counter()
+    train.train_and_evaluate(config, workdir, on_write=record)
+    wall = time.perf_counter() - t0
+    first = rows[0]
+    last = [r for r in rows if r[2]][-1]
+    steps = last[0] - first[0]
+    seconds = last[1] - first[1]
+    window_rates = [r[3] for r in rows[1:] if r[3] is not None]
+    epoch_steps = (config.data.max_train or n_train) // config.batch_size
+    return {
+        "e2e_steps_per_s": steps / seconds,
+        "e2e_examples_per_s": steps / seconds * config.batch_size,
+        "e2e_steps": steps,
+        "e2e_seconds": seconds,
+        "e2e_window_steps_per_s_median": statistics.median(window_rates) if window_rates else None,
+        "e2e_window_steps_per_s_min": min(window_rates) if window_rates else None,
+        "e2e_window_steps_per_s_max": max(window_rates) if window_rates else None,
+        "e2e_evaluations": sum(1 for r in rows if r[2] and r[1] > first[1]),
+        "e2e_checkpoints": sum(1 for s in range(first[0] + 1, last[0] + 1) if s % epoch_steps == 0),
+        "e2e_data_fraction": fraction,
+        "e2e_epochs": epochs,
+        "e2e_wall_s": wall,
+    }
+
+
+def measure_variant(
+    name: str,
+    batch_size: int = 0,
+    windows: int = 5,
+    window_s: float = 1.0,
+    e2e: bool = True,
+    e2e_epochs: int = 3,
+    e2e_epoch_s: float = 8.0,
+) -> dict:
+    """Every JAX measurement of one variant (run it in a fresh process: see `run_isolated`)."""
+    from aejax import train
+
+    config = variant_config(name, batch_size)
+    out = {"variant": name, "config": VARIANTS[name].config, "about": VARIANTS[name].about}
+    out["overrides"] = {
+        k: list(v) if isinstance(v, tuple) else v for k, v in VARIANTS[name].overrides.items()
+    }
+    out["batch_size"] = config.batch_size
+    out["load_before"] = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="aejax-bench-") as tmp:
+        exp = train.Experiment.from_config(config, os.path.join(tmp, "bare"))
+        out.update(bare_step(exp, windows, window_s))
+        out.update(chunk_compile(exp))
+        out.update({f"bare_{k}": v for k, v in peak_memory().items()})
+        del exp
+        if e2e:
+            config = variant_config(name, batch_size)
+            out.update(
+                end_to_end(config, out["steps_per_s"], e2e_epochs, e2e_epoch_s, tmp + "/run")
+            )
+            out["e2e_over_bare"] = out["e2e_steps_per_s"] / out["steps_per_s"]
+    out.update(peak_memory())
+    out["load_after"] = os.getloadavg()[0]
+    return out
+
+
+# --------------------------------------------------------------------------- PyTorch peer
+
+
+def torch_peer(config, example_shape):
+    """The variant in plain PyTorch: (model, per-image loss, optimizer, input shape), or None
+    where there is no peer (only MLP and conv autoencoders with a plain mse or bce loss and
+    no corruption, dropout, batch norm or top-k code are written out).
+
+    The same layers, initialization aside; Adam (or the config's optimizer) at a constant
+    learning rate (the JAX step follows a cosine schedule, a few scalar operations).
+    """
+    import torch
+    from torch import nn
+
+    m = config.model
+    plain = (
+        config.loss in ("mse", "bce")
+        and config.corruption.name == "none"
+        and not config.extra_phases
+        and not m.get("dropout", 0.0)
+        and not m.get("batch_norm", False)
+        and not m.get("top_k", 0)
+    )
+    acts = {
+        "linear": nn.Identity,
+        "relu": nn.ReLU,
+        "leaky_relu": lambda: nn.LeakyReLU(0.01),
+        "elu": nn.ELU,
+        "gelu": nn.GELU,
+        "sigmoid": nn.Sigmoid,
+        "tanh": nn.Tanh,
+        "softplus": nn.Softplus,
+    }
+    if not plain or any(m[f] not in acts for f in ("activation", "code_activation")):
+        return None
+    act, code_act = acts[m.activation], acts[m.code_activation]
+    d = math.prod(example_shape)
+    if m.name == "mlp":
+        enc = tuple(m.encoder_widths)
+        dec = tuple(reversed(enc[:-1])) if m.decoder_widths is None else tuple(m.decoder_widths)
+        layers, width = [nn.Flatten()], d
+        for i, w in enumerate(enc):
+            layers += [nn.Linear(width, w), act() if i < len(enc) - 1 else code_act()]
+            width = w
+        for w in dec:
+            layers += [nn.Linear(width, w), act()]
+            width = w
+        layers.append(nn.Linear(width, d))
+        model, shape = nn.Sequential(*layers), (d,)
+    elif m.name == "conv" and not m.get("latent_dim", 0):
+
+        class Crop(nn.Module):
+            """[B, C, H', W'] -> [B, C, h, w]: the decoder's overshoot cropped off."""
+
+            def forward(self, x):
+                return x[:, :, : example_shape[0], : example_shape[1]]
+
+        c = example_shape[2]
+        k = m.get("kernel_size", 3)
+        features = tuple(m.features)
+        layers, ch = [], c
+        for i, f in enumerate(features):
+            layers.append(nn.Conv2d(ch, f, k, padding=k // 2))
+            if i < len(features) - 1:
+                layers.append(act())
+            layers.append(nn.MaxPool2d(2, ceil_mode=True))  # SAME pooling
+            ch = f
+        layers.append(code_act())
+        for f in reversed(features[:-1]):
+            layers += [nn.Upsample(scale_factor=2), nn.ConvTranspose2d(ch, f, k, padding=k // 2)]
+            layers.append(act())
+            ch = f
+        layers += [nn.Upsample(scale_factor=2), nn.ConvTranspose2d(ch, c, k, padding=k // 2)]
+        model, shape = nn.Sequential(*layers, Crop()), (c, *example_shape[:2])
+    else:
+        return None
+    if config.loss == "mse":
+
+        def loss_fn(logits, x):
+            return (torch.sigmoid(logits) - x).square().flatten(1).sum(1).mean()
+    else:
+
+        def loss_fn(logits, x):
+            bce = nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none")
+            return bce.flatten(1).sum(1).mean()
+
+    lr = float(config.optimizer.learning_rate)
+    o = config.optimizer
+    if o.name == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=lr)
+    elif o.name == "adamw":
+        opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=o.weight_decay)
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=o.momentum)
+    return model, loss_fn, opt, shape
+
+
+def measure_torch(
+    name: str, mode: str, batch_size: int = 0, windows: int = 5, window_s: float = 1.0
+) -> dict:
+    """Times the PyTorch peer of a variant, `mode` "eager" or "compile" (`torch.compile` of
+    the whole step: forward, loss, backward, optimizer), like `bare_step`."""
+    import torch
+
+    config = variant_config(name, batch_size)
+    example_shape = (28, 28, 1)  # the MNIST presets
+    out = {"variant": name, "framework": "torch", "mode": mode, "torch": torch.__version__}
+    peer = torch_peer(config, example_shape)
+    if peer is None:
+        return {**out, "skipped": "no PyTorch peer for this variant"}
+    model, loss_fn, opt, shape = peer
+    torch.set_num_threads(machine()["cpus"])
+    out["threads"] = torch.get_num_threads()
+    torch.manual_seed(0)
+    x = torch.rand(config.batch_size, *shape)
+
+    def step(x):
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x), x)
+        loss.backward()
+        opt.step()
+        return loss.detach()
+
+    fn = torch.compile(step) if mode == "compile" else step
+    t0 = time.perf_counter()
+    fn(x).item()
+    out["compile_s"] = time.perf_counter() - t0  # eager: the first step
+
+    def run(n):
+        for _ in range(n):
+            loss = fn(x)
+        loss.item()
+
+    out.update(summarize(time_windows(run, windows, window_s), config.batch_size))
+    out.update(peak_memory())
+    return out
+
+
+# --------------------------------------------------------------------------- sweeps
+
+SWEEPS = {
+    # name: (what varies, values)
+    "batch": ("batch_size", (32, 64, 128, 256, 512, 1024)),
+    "input": ("input_shape", ((28, 28, 1), (32, 32, 3), (64, 64, 3))),
+    "code": ("code", (8, 32, 128, 512)),
+}
+
+
+def _synthetic_experiment(config, input_shape, n: int = 2048):
+    """An Experiment of `config` on uniform random data of `input_shape` (for sweeps)."""
+    from aejax import corruption, data, losses, models, optim, train
+
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(n, *input_shape)).astype(np.float32)
+    dataset = data.Dataset(x, None, x[:256], None, f"uniform {input_shape}")
+    weights = losses.parse_recipe(config.loss)
+    return train.Experiment(
+        config=config,
+        workdir="",
+        dataset=dataset,
+        model=models.build_model(config.model, input_shape),
+        weights=weights,
+        options=losses.term_options(config.loss_options, weights),
+        corrupt=corruption.get_corruption(config.corruption),
+        tx=optim.make_optimizer(config.optimizer, 1000),
+        total_steps=1000,
+        steps_per_epoch=n // config.batch_size,
+    )
+
+
+def measure_sweep_point(
+    variant: str, what: str, value, windows: int = 3, window_s: float = 0.5
+) -> dict:
+    """The bare step of `variant` ("ae" or "conv_ae") with one of batch size, input shape or
+    code size changed, on synthetic data."""
+    config = variant_config(variant)
+    shape = (28, 28, 1)
+    if what == "batch_size":
+        config.batch_size = int(value)
+    elif what == "input_shape":
+        shape = tuple(value)
+    elif what == "code":
+        if config.model.name == "mlp":
+            config.model.encoder_widths = (*config.model.encoder_widths[:-1], int(value))
+        else:  # the conv AE with a dense bottleneck to a code vector of this size
+            config.model.latent_dim = int(value)
+            config.model.code_activation = "linear"
+    exp = _synthetic_experiment(config, shape, max(2048, config.batch_size))
+    out = {"variant": variant, "what": what, "value": value, "batch_size": config.batch_size}
+    out.update(bare_step(exp, windows, window_s))
+    out.update(peak_memory())
+    return out
+
+
+# --------------------------------------------------------------------------- processes
+
+
+def run_isolated(function: str, timeout: float = 3600, **kwargs) -> dict:
+    """Runs `function(**kwargs)` of this module in a fresh Python process and returns its
+    dict (so each measurement has its own memory peak, caches and thread pools). A failure
+    comes back as {"error": ...}."""
+    cmd = [sys.executable, "-m", "aejax.benchmark", function, json.dumps(kwargs)]
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {**kwargs, "error": f"timed out after {timeout} s"}
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not lines:
+        tail = result.stderr.strip().splitlines()[-5:]
+        return {**kwargs, "error": " | ".join(tail) or f"exit code {result.returncode}"}
+    return json.loads(lines[-1])
+
+
+# --------------------------------------------------------------------------- the run
+
+TARGETS = """Targets (issue 6), on the reference 784-256-32 MLP AE at batch 128 with Adam:
+end to end >= 95% of the bare step; end to end >= 2x PyTorch eager and >= 1.3x
+torch.compile; the exact contractive AE >= 40% of the plain AE's steps/s, and its `auto`
+mode no slower than the better of jacfwd and jacrev; compilation <= 2 s for every config."""
+
+
+def check_targets(variants: dict[str, dict], peers: dict[tuple[str, str], dict]) -> list[dict]:
+    """Each target with its measured ratio and whether it is met (None: not measured)."""
+    out = []
+
+    def add(target, value, threshold):
+        met = None if value is None else bool(value >= threshold)
+        out.append({"target": target, "value": value, "threshold": threshold, "met": met})
+
+    rate = lambda name, key="steps_per_s": variants.get(name, {}).get(key)
+    ratio = lambda a, b: a / b if a is not None and b else None
+    for name, r in variants.items():
+        if "e2e_over_bare" in r:
+            add(f"{name}: end to end / bare step", r["e2e_over_bare"], 0.95)
+    for mode, threshold in (("eager", 2.0), ("compile", 1.3)):
+        torch_rate = peers.get(("ae", mode), {}).get("steps_per_s")
+        add(
+            f"ae: end to end / PyTorch {mode}",
+            ratio(rate("ae", "e2e_steps_per_s"), torch_rate),
+            threshold,
+        )
+    for mode in ("auto", "closed_form"):
+        add(f"cae_{mode} / ae (bare steps/s)", ratio(rate(f"cae_{mode}"), rate("ae")), 0.4)
+    best = max(filter(None, (rate("cae_jacfwd"), rate("cae_jacrev"))), default=None)
+    add("cae_auto / max(cae_jacfwd, cae_jacrev)", ratio(rate("cae_auto"), best), 1.0)
+    for name, r in variants.items():
+        if "compile_s" in r:
+            add(
+                f"{name}: 2 s / step compile (lower + compile)",
+                2.0 / (r["lower_s"] + r["compile_s"]),
+                1.0,
+            )
+            add(f"{name}: 2 s / chunk compile", 2.0 / r["chunk_compile_s"], 1.0)
+    return out
+
+
+def _fmt(value, spec=".1f", missing="-"):
+    return missing if value is None else format(value, spec)
+
+
+def variant_table(variants: list[dict], peak_flops: float = 0.0) -> str:
+    """A Markdown table of the JAX measurements."""
+    head = (
+        "| variant | step compile s | chunk compile s | bare steps/s (min-max) | bare ex/s "
+        "| e2e steps/s | e2e / bare | GFLOP/step | GFLOP/s | peak RSS MB | load |"
+    )
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in variants:
+        if "error" in r:
+            lines.append(f"| {r.get('name', r.get('variant'))} | error: {r['error'][:200]} |")
+            continue
+        flops = r.get("flops_per_step")
+        gflops_s = flops * r["steps_per_s"] / 1e9 if flops else None
+        util = f" ({gflops_s * 1e9 / peak_flops:.1%})" if gflops_s and peak_flops else ""
+        lines.append(
+            f"| {r['variant']} | {r['lower_s'] + r['compile_s']:.2f} "
+            f"| {_fmt(r.get('chunk_compile_s'), '.2f')} "
+            f"| {r['steps_per_s']:.1f} ({r['steps_per_s_min']:.0f}-{r['steps_per_s_max']:.0f}) "
+            f"| {r['examples_per_s']:.0f} | {_fmt(r.get('e2e_steps_per_s'))} "
+            f"| {_fmt(r.get('e2e_over_bare'), '.2f')} | {_fmt(flops and flops / 1e9, '.3f')} "
+            f"| {_fmt(gflops_s)}{util} | {r['peak_rss_mb']:.0f} "
+            f"| {r['load_before']:.1f}/{r['load_after']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def peer_table(variants: dict[str, dict], peers: dict[tuple[str, str], dict]) -> str:
+    """A Markdown table of JAX against its PyTorch peers."""
+    head = (
+        "| variant | JAX bare | JAX e2e | torch eager | torch.compile (compile s) "
+        "| e2e / eager | e2e / compile | bare / eager | bare / compile |"
+    )
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for name in sorted({n for n, _ in peers}):
+        jx = variants.get(name, {})
+        eager = peers.get((name, "eager"), {})
+        comp = peers.get((name, "compile"), {})
+        if "steps_per_s" not in eager and "steps_per_s" not in comp:
+            continue
+        r = lambda a, b: _fmt(a / b if a and b else None, ".2f")
+        bare, e2e = jx.get("steps_per_s"), jx.get("e2e_steps_per_s")
+        te, tc = eager.get("steps_per_s"), comp.get("steps_per_s")
+        lines.append(
+            f"| {name} | {_fmt(bare)} | {_fmt(e2e)} | {_fmt(te)} "
+            f"| {_fmt(tc)} ({_fmt(comp.get('compile_s'))}) | {r(e2e, te)} | {r(e2e, tc)} "
+            f"| {r(bare, te)} | {r(bare, tc)} |"
+        )
+    return "\n".join(lines)
+
+
+def sweep_table(points: list[dict], peak_flops: float = 0.0) -> str:
+    """A Markdown table of sweep points: one row per (what, value), one column per variant."""
+    names = sorted({p["variant"] for p in points})
+    head = (
+        "| sweep | value | "
+        + " | ".join(f"{n} steps/s | {n} ex/s | {n} GFLOP/s" for n in names)
+        + " |"
+    )
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    keys = []
+    for p in points:
+        key = (p["what"], json.dumps(p["value"]))
+        if key not in keys:
+            keys.append(key)
+    for what, value in keys:
+        cells = []
+        for n in names:
+            hit = [
+                p
+                for p in points
+                if (p["what"], json.dumps(p["value"])) == (what, value) and p["variant"] == n
+            ]
+            p = hit[0] if hit else {}
+            if "steps_per_s" not in p:
+                cells += ["-", "-", "-"]
+                continue
+            flops = p.get("flops_per_step")
+            cells += [
+                f"{p['steps_per_s']:.1f}",
+                f"{p['examples_per_s']:.0f}",
+                _fmt(flops and flops * p["steps_per_s"] / 1e9),
+            ]
+        lines.append(f"| {what} | {value} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run_benchmark(
+    names: list[str],
+    batch_size: int = 0,
+    windows: int = 5,
+    window_s: float = 1.0,
+    e2e: bool = True,
+    e2e_epochs: int = 3,
+    e2e_epoch_s: float = 8.0,
+    peer: str = "",
+    peak_flops: float = 0.0,
+    sweeps: tuple[str, ...] = (),
+    json_path: str = "",
+    log: Callable[[str], None] = print,
+) -> dict:
+    """Measures the variants `names` (and their PyTorch peers, and the sweeps), each in a
+    fresh process; prints the tables and the targets, writes everything as JSON."""
+    for name in names:
+        if name not in VARIANTS:
+            raise ValueError(f"unknown variant {name!r}; valid: {', '.join(VARIANTS)}")
+    for sweep in sweeps:
+        if sweep not in SWEEPS:
+            raise ValueError(f"unknown sweep {sweep!r}; valid: {', '.join(SWEEPS)}")
+    if peer not in ("", "torch"):
+        raise ValueError(f"unknown peer {peer!r}; valid: torch")
+    info = run_isolated("machine")
+    log(f"machine: {json.dumps(info)}")
+    results: dict = {
+        "machine": info,
+        "command": sys.argv,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    variants: dict[str, dict] = {}
+    peers: dict[tuple[str, str], dict] = {}
+    for name in names:
+        r = run_isolated(
+            "measure_variant",
+            name=name,
+            batch_size=batch_size,
+            windows=windows,
+            window_s=window_s,
+            e2e=e2e,
+            e2e_epochs=e2e_epochs,
+            e2e_epoch_s=e2e_epoch_s,
+        )
+        if peak_flops and r.get("flops_per_step"):
+            r["flop_s"] = r["flops_per_step"] * r["steps_per_s"]
+            r["flop_utilization"] = r["flop_s"] / peak_flops
+        variants[name] = r
+        log(f"{name}: {_summary(r)}")
+        if peer == "torch":
+            for mode in ("eager", "compile"):
+                p = run_isolated(
+                    "measure_torch",
+                    name=name,
+                    mode=mode,
+                    batch_size=batch_size,
+                    windows=windows,
+                    window_s=window_s,
+                )
+                if "skipped" not in p:
+                    peers[(name, mode)] = p
+                    log(f"{name}: torch {mode}: {_summary(p)}")
+    points = []
+    for sweep in sweeps:
+        what, values = SWEEPS[sweep]
+        for variant in ("ae", "conv_ae"):
+            for value in values:
+                p = run_isolated(
+                    "measure_sweep_point",
+                    variant=variant,
+                    what=what,
+                    value=value,
+                    windows=max(3, windows // 2),
+                    window_s=window_s / 2,
+                )
+                points.append(p)
+                log(f"sweep {what}={value} {variant}: {_summary(p)}")
+    results["variants"] = list(variants.values())
+    results["peers"] = [{**p, "variant": n, "mode": m} for (n, m), p in peers.items()]
+    results["sweeps"] = points
+    results["targets"] = check_targets(variants, peers)
+    log("")
+    log(variant_table(results["variants"], peak_flops))
+    if peers:
+        log("")
+        log(peer_table(variants, peers))
+    if points:
+        log("")
+        log(sweep_table(points, peak_flops))
+    log("")
+    log(TARGETS)
+    for t in results["targets"]:
+        status = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
+        log(f"  {t['target']}: {_fmt(t['value'], '.2f')} (>= {t['threshold']}) {status}")
+    if json_path:
+        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
+        with open(json_path, "w") as f:
+            json.dump(results, f, indent=1, default=_json_default)
+        log(f"wrote {json_path}")
+    return results
+
+
+def _summary(r: dict) -> str:
+    if "error" in r:
+        return f"error: {r['error']}"
+    text = f"{r['steps_per_s']:.1f} steps/s ({r['steps_per_s_min']:.1f}-{r['steps_per_s_max']:.1f})"
+    if "e2e_steps_per_s" in r:
+        text += f", end to end {r['e2e_steps_per_s']:.1f} ({r['e2e_over_bare']:.2f} of bare)"
+    if "compile_s" in r:
+        text += f", compile {r.get('lower_s', 0) + r['compile_s']:.2f} s"
+    return text
+
+
+_WORKERS = {
+    "measure_variant": measure_variant,
+    "measure_torch": measure_torch,
+    "measure_sweep_point": measure_sweep_point,
+    "machine": lambda: machine(),
+}
+
+
+def _json_default(value):
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(type(value).__name__)
+
+
+if __name__ == "__main__":  # the child side of `run_isolated`
+    result = _WORKERS[sys.argv[1]](**json.loads(sys.argv[2]))
+    print(json.dumps(result, default=_json_default))

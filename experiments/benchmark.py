@@ -1,0 +1,58 @@
+"""Speed of every variant: compile time, steps/s and examples/s of the bare compiled step and
+of the end-to-end training loop, peak memory, FLOPs; optionally beside PyTorch.
+
+    python experiments/benchmark.py                                # every variant, CPU
+    python experiments/benchmark.py --configs=ae,cae_auto --peer=torch
+    python experiments/benchmark.py --sweep=batch,input,code --configs= --e2e=false
+    python experiments/benchmark.py --configs=ae,conv_ae --batch_size=1024 \\
+        --peak_flops=989e12                                        # a GPU, FLOP utilization
+
+Needs MNIST's IDX files in $AEJAX_DATA_DIR/mnist. --peer=torch needs PyTorch
+(`pip install -e '.[bench]'`). What is measured and how: `aejax.benchmark` and
+docs/BENCHMARKS.md, which also holds the tables.
+"""
+
+from absl import app, flags
+
+from aejax import benchmark
+
+flags.DEFINE_list(
+    "configs", list(benchmark.VARIANTS), "Variants to measure (aejax.benchmark.VARIANTS)."
+)
+flags.DEFINE_integer("batch_size", 0, "Batch size (0: each config's own, 128 for MNIST).")
+flags.DEFINE_integer("windows", 5, "Timed windows per measurement; the median is reported.")
+flags.DEFINE_float("window_s", 1.0, "Approximate length of one timed window in seconds.")
+flags.DEFINE_bool("e2e", True, "Also time train_and_evaluate end to end.")
+flags.DEFINE_integer("e2e_epochs", 3, "Epochs of the end-to-end run.")
+flags.DEFINE_float(
+    "e2e_epoch_s",
+    8.0,
+    "Slow variants train end to end on a fraction of MNIST "
+    "sized so that an epoch lasts about this long.",
+)
+flags.DEFINE_enum("peer", "", ["", "torch"], "Also time the PyTorch peer, eager and compiled.")
+flags.DEFINE_float("peak_flops", 0.0, "The device's peak FLOP/s, for the utilization column.")
+flags.DEFINE_list("sweep", [], f"Bare-step sweeps to run: {', '.join(benchmark.SWEEPS)}.")
+flags.DEFINE_string("json", "runs/benchmark.json", "Where the results go as JSON ('' for none).")
+
+
+def main(argv):
+    del argv
+    f = flags.FLAGS
+    benchmark.run_benchmark(
+        f.configs,
+        batch_size=f.batch_size,
+        windows=f.windows,
+        window_s=f.window_s,
+        e2e=f.e2e,
+        e2e_epochs=f.e2e_epochs,
+        e2e_epoch_s=f.e2e_epoch_s,
+        peer=f.peer,
+        peak_flops=f.peak_flops,
+        sweeps=tuple(f.sweep),
+        json_path=f.json,
+    )
+
+
+if __name__ == "__main__":
+    app.run(main)
