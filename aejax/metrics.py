@@ -1,15 +1,20 @@
-"""Host-side metrics and classical baselines for evaluating what an autoencoder learned.
+"""Metrics and classical baselines for evaluating what an autoencoder learned.
 
-Pure numpy (float64) functions of arrays: anomaly-detection scores (AUROC, average
-precision, a threshold chosen on validation data), PCA (the linear baseline every
-autoencoder is compared with) and a linear probe on frozen features. They take
+Pure functions of host arrays (numpy, float64; the linear probe's solver is jitted):
+anomaly-detection scores (AUROC, average precision, a threshold chosen on validation
+data), PCA (the linear baseline every autoencoder is compared with) and a linear probe on
+frozen features. They take
 codes or scores that the model produced elsewhere, so any method's numbers go through the
 same code.
 """
 
 import dataclasses
+import functools
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 from scipy.stats import rankdata
 
 from aejax.errors import AejaxError
@@ -138,28 +143,72 @@ class PCA:
 
 
 def linear_probe(
-    train_features, train_y, test_features, test_y, c: float = 1.0, max_iter: int = 500
+    train_features, train_y, test_features, test_y, c: float = 1.0, max_iter: int = 200
 ) -> dict[str, float]:
     """Multinomial logistic regression on frozen features: fitted on train, scored on test.
 
     Each feature is standardized with the training mean and std first, so one
-    regularization strength C (scikit-learn's inverse L2 weight) suits codes, PCA codes and
-    pixels alike.
+    regularization strength suits codes, PCA codes and pixels alike. The objective is
+    scikit-learn's `LogisticRegression(C=c)`: Σ_n cross-entropy + ½‖W‖²/c (the intercept
+    not penalized), minimized by L-BFGS (optax) in one jitted loop, which is far faster on
+    60k x 1000 features than scikit-learn's solver on these CPUs; the test holds it to
+    scikit-learn's.
 
     Args:
       train_features: [N, ...] (flattened); train_y: [N] integer labels.
       test_features: [M, ...]; test_y: [M].
+      c: inverse L2 weight, as scikit-learn's C.
+      max_iter: L-BFGS iterations at most (it stops when the gradient norm is < 1e-5).
     Returns:
-      train_accuracy and test_accuracy in [0, 1].
+      train_accuracy and test_accuracy in [0, 1], and iterations.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     flat = lambda a: np.asarray(a, np.float64).reshape(len(a), -1)
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter))
-    probe.fit(flat(train_features), np.asarray(train_y))
+    x_train, x_test = flat(train_features), flat(test_features)
+    mean, std = x_train.mean(0), x_train.std(0)
+    std = np.where(std > 0, std, 1.0)
+    x_train, x_test = ((x - mean) / std for x in (x_train, x_test))
+    y_train, y_test = np.asarray(train_y, np.int32), np.asarray(test_y, np.int32)
+    k = int(max(y_train.max(), y_test.max())) + 1
+    params, iterations = _fit_softmax(
+        jnp.asarray(x_train, jnp.float32),
+        jnp.asarray(y_train),
+        k,
+        1.0 / (c * len(x_train)),
+        max_iter,
+    )
+    w, b = (np.asarray(p, np.float64) for p in params)
+    accuracy = lambda x, y: float(np.mean(np.argmax(x @ w + b, 1) == y))
     return {
-        "train_accuracy": float(probe.score(flat(train_features), np.asarray(train_y))),
-        "test_accuracy": float(probe.score(flat(test_features), np.asarray(test_y))),
+        "train_accuracy": accuracy(x_train, y_train),
+        "test_accuracy": accuracy(x_test, y_test),
+        "iterations": int(iterations),
     }
+
+
+@functools.partial(jax.jit, static_argnums=(2, 4))
+def _fit_softmax(x: jax.Array, y: jax.Array, k: int, l2: float, max_iter: int):
+    """argmin over (W [D, k], b [k]) of mean cross-entropy + ½·l2·‖W‖², by L-BFGS."""
+
+    def objective(p):
+        logits = x @ p[0] + p[1]
+        ce = jax.nn.logsumexp(logits, 1) - jnp.take_along_axis(logits, y[:, None], 1)[:, 0]
+        return jnp.mean(ce) + 0.5 * l2 * jnp.sum(jnp.square(p[0]))
+
+    opt = optax.lbfgs()
+    value_and_grad = optax.value_and_grad_from_state(objective)
+
+    def step(carry):
+        p, state = carry
+        value, grad = value_and_grad(p, state=state)
+        updates, state = opt.update(grad, state, p, value=value, grad=grad, value_fn=objective)
+        return optax.apply_updates(p, updates), state
+
+    def running(carry):
+        _, state = carry
+        count = optax.tree_utils.tree_get(state, "count")
+        grad_norm = optax.tree_utils.tree_norm(optax.tree_utils.tree_get(state, "grad"))
+        return (count == 0) | ((count < max_iter) & (grad_norm >= 1e-5))
+
+    p0 = (jnp.zeros((x.shape[1], k)), jnp.zeros(k))
+    p, state = jax.lax.while_loop(running, step, (p0, opt.init(p0)))
+    return p, optax.tree_utils.tree_get(state, "count")

@@ -86,3 +86,17 @@ def test_linear_probe_separates_linear_labels_and_not_random_ones():
     assert good["test_accuracy"] > 0.95
     noise = linear_probe(x[:1000], rng.integers(0, 3, 1000), x[1000:], rng.integers(0, 3, 200))
     assert noise["test_accuracy"] < 0.5
+
+
+def test_linear_probe_matches_sklearns_logistic_regression():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(600, 8)) * np.arange(1, 9)  # features of different scales
+    y = np.argmax(x @ rng.normal(size=(8, 4)) + rng.normal(size=(600, 4)) * 3, axis=1)
+    ours = linear_probe(x[:500], y[:500], x[500:], y[500:], c=0.5)
+    scaler = StandardScaler().fit(x[:500])
+    ref = LogisticRegression(C=0.5, tol=1e-8, max_iter=5000).fit(scaler.transform(x[:500]), y[:500])
+    assert ours["train_accuracy"] == pytest.approx(ref.score(scaler.transform(x[:500]), y[:500]))
+    assert ours["test_accuracy"] == pytest.approx(ref.score(scaler.transform(x[500:]), y[500:]))
