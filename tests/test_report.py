@@ -152,3 +152,14 @@ def test_evaluate_script_writes_the_report(runs, tmp_path):
     assert result.returncode == 0, result.stderr
     assert "report/compression" in result.stdout and "wrote" in result.stdout
     assert set(json.load(open(out_dir / "report.json"))["sections"]) == {"compression", "probe"}
+
+
+def test_notebook_entry_points_are_importable_from_the_package():
+    import importlib
+
+    import aejax
+
+    for name, module in aejax._LAZY.items():
+        assert getattr(aejax, name) is getattr(importlib.import_module(module), name)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        aejax.nothing  # noqa: B018
