@@ -347,7 +347,7 @@ def generation(m: TrainedModel, opts: Options) -> Section:
             m.variables,
             m.dataset.test_x,
             jax.random.key(opts.seed),
-            m.exp.config.loss,
+            likelihood.get_likelihood(m.exp.weights, m.exp.options),
             k=opts.iwae_k,
         )
         means = {name: float(np.mean(v)) for name, v in bounds.items()}
