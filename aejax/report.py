@@ -87,7 +87,7 @@ class Options:
 
 def _table(header: list[str], rows: list[list]) -> list[str]:
     """A Markdown table; floats get 4 significant digits."""
-    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v).replace("|", "\\|")
     return [
         "| " + " | ".join(header) + " |",
         "| " + " | ".join("---" for _ in header) + " |",
