@@ -77,6 +77,11 @@ VARIANTS: dict[str, Variant] = {
         for mode in ("auto", "closed_form", "jacrev", "jacfwd")
     },
     "cae_sigmoid": Variant("cae.py:sigmoid_mnist", {}, "contractive 784-1000 sigmoid (auto)"),
+    "cae_deep": Variant(
+        "ae.py:mnist",
+        {"loss": "mse + 0.01*contractive"},
+        "contractive 784-512-256-128-32 (auto: the closed form), beside ae_deep",
+    ),
     "vae": Variant("vae.py:mnist", {}, "VAE 784-512-256-(20)"),
     "conv_ae": Variant("conv_ae.py:mnist", {}, "conv AE 16-32, 7x7x32 code"),
     "conv_vae": Variant("conv_vae.py:mnist", {}, "conv VAE 32-64, 20-d latent"),
@@ -221,46 +226,50 @@ def _cost(compiled) -> dict:
     return out
 
 
-def bare_step(exp, windows: int, window_s: float, x: np.ndarray | None = None) -> dict:
-    """Times the jitted one-step body of an experiment on one device-resident batch.
+class BareStep:
+    """The jitted one-step body of an experiment on one device-resident batch: compiled
+    once (timed), then timed over and over.
 
     Args:
       exp: an `aejax.train.Experiment`.
       x: the batch [B, ...] (default: the first B training examples).
-    Returns:
-      lower_s (trace and lower), compile_s, flops_per_step, step_temp_mb and the rates of
-      `summarize`.
     """
-    from aejax import train
 
-    batch_size = exp.config.batch_size
-    step = train.make_train_step(
-        exp.model, exp.tx, exp.weights, exp.corrupt, exp.options, None, exp.phases
-    )
-    x = jax.device_put(exp.dataset.train_x[:batch_size] if x is None else x)
-    state = exp.init_state()
-    _, key = exp.keys
-    t0 = time.perf_counter()
-    lowered = jax.jit(step, donate_argnums=0).lower(state, x, key)
-    t1 = time.perf_counter()
-    compiled = lowered.compile()
-    t2 = time.perf_counter()
-    holder = [state]
+    def __init__(self, exp, x: np.ndarray | None = None):
+        from aejax import train
 
-    def run(n):
-        state = holder[0]
+        step = train.make_train_step(
+            exp.model, exp.tx, exp.weights, exp.corrupt, exp.options, None, exp.phases
+        )
+        self.batch_size = exp.config.batch_size
+        self.x = jax.device_put(exp.dataset.train_x[: self.batch_size] if x is None else x)
+        self.state = exp.init_state()
+        _, self.key = exp.keys
+        t0 = time.perf_counter()
+        lowered = jax.jit(step, donate_argnums=0).lower(self.state, self.x, self.key)
+        t1 = time.perf_counter()
+        self.compiled = lowered.compile()
+        t2 = time.perf_counter()
+        self.compile_info = {"lower_s": t1 - t0, "compile_s": t2 - t1, **_cost(self.compiled)}
+
+    def run(self, n: int) -> None:
+        """n steps, then waits for the last."""
+        state = self.state
         for _ in range(n):
-            state, metrics = compiled(state, x, key)
+            state, metrics = self.compiled(state, self.x, self.key)
         jax.block_until_ready(metrics)
-        holder[0] = state
+        self.state = state
 
-    rates = time_windows(run, windows, window_s)
-    return {
-        "lower_s": t1 - t0,
-        "compile_s": t2 - t1,
-        **_cost(compiled),
-        **summarize(rates, batch_size),
-    }
+    def time(self, windows: int, window_s: float) -> list[float]:
+        """steps/s of `windows` timed windows (`time_windows`)."""
+        return time_windows(self.run, windows, window_s)
+
+
+def bare_step(exp, windows: int, window_s: float, x: np.ndarray | None = None) -> dict:
+    """Compiles and times the bare step: lower_s (trace and lower), compile_s,
+    flops_per_step, step_temp_mb and the rates of `summarize`."""
+    bare = BareStep(exp, x)
+    return {**bare.compile_info, **summarize(bare.time(windows, window_s), bare.batch_size)}
 
 
 def chunk_compile(exp) -> dict:
@@ -283,14 +292,23 @@ def chunk_compile(exp) -> dict:
     return {"chunk_steps": k, "chunk_unrolled": unroll, "chunk_compile_s": time.perf_counter() - t0}
 
 
-def end_to_end(config, bare_rate: float, epochs: int, epoch_s: float, workdir: str) -> dict:
+def end_to_end(
+    config, bare_rate: float, epochs: int, epoch_s: float, workdir: str, with_eval: bool
+) -> dict:
     """Times `train_and_evaluate` for `epochs` epochs (see the module docstring).
 
     Args:
-      config: the experiment's config (at its normal log, evaluation and checkpoint
-        cadence); changed here: the epochs and, for slow variants, the data fraction.
+      config: the experiment's config (at its normal log and checkpoint cadence); changed
+        here: the epochs and, for slow variants, the data fraction.
       bare_rate: the bare step's steps/s, which sizes the fraction of the data.
       epoch_s: about how long an epoch should last.
+      with_eval: evaluate on the test split each epoch, as the configs do, and time from the
+        first evaluation to the last; else evaluate only once the run is over and time the
+        training loop alone (data, steps, logging and checkpoints) from its first log row
+        to its last.
+    Returns:
+      steps/s and examples/s over the timed stretch, its length, the median and spread of
+      the rates the loop logged for its windows, and what happened in the stretch.
     """
     from aejax import data, train
 
@@ -305,35 +323,41 @@ def end_to_end(config, bare_rate: float, epochs: int, epoch_s: float, workdir: s
         config.data.max_test = max(1, round(n_test * steps / spe))
         config.eval_batch_size = min(config.eval_batch_size, config.data.max_test)
         fraction = steps / spe
+    epoch_steps = (config.data.max_train or n_train) // config.batch_size
     config.num_epochs = epochs
     config.num_steps = 0
-    rows = []  # (step, time, is_eval, steps_per_s)
+    if not with_eval:
+        config.eval_every_steps = epochs * epoch_steps
+    rows = []  # (step, time, is_eval, logged steps/s)
     record = lambda step, scalars: rows.append(
         (step, time.perf_counter(), "eval/loss" in scalars, scalars.get("train/steps_per_s"))
     )
     t0 = time.perf_counter()
     train.train_and_evaluate(config, workdir, on_write=record)
     wall = time.perf_counter() - t0
-    first = rows[0]
-    last = [r for r in rows if r[2]][-1]
-    steps = last[0] - first[0]
-    seconds = last[1] - first[1]
-    window_rates = [r[3] for r in rows[1:] if r[3] is not None]
-    epoch_steps = (config.data.max_train or n_train) // config.batch_size
-    return {
-        "e2e_steps_per_s": steps / seconds,
-        "e2e_examples_per_s": steps / seconds * config.batch_size,
-        "e2e_steps": steps,
-        "e2e_seconds": seconds,
-        "e2e_window_steps_per_s_median": statistics.median(window_rates) if window_rates else None,
-        "e2e_window_steps_per_s_min": min(window_rates) if window_rates else None,
-        "e2e_window_steps_per_s_max": max(window_rates) if window_rates else None,
-        "e2e_evaluations": sum(1 for r in rows if r[2] and r[1] > first[1]),
-        "e2e_checkpoints": sum(1 for s in range(first[0] + 1, last[0] + 1) if s % epoch_steps == 0),
-        "e2e_data_fraction": fraction,
-        "e2e_epochs": epochs,
-        "e2e_wall_s": wall,
+    # From the first row of the kind timed (after the chunk and, with evaluations, the eval
+    # step have compiled) to the last: whole epochs of steady state.
+    first = [r for r in rows if r[2] == with_eval][0]
+    last = [r for r in rows if r[2] == with_eval][-1]
+    steps, seconds = last[0] - first[0], last[1] - first[1]
+    inside = [r for r in rows if first[1] < r[1] <= last[1]]
+    window_rates = [r[3] for r in inside if r[3] is not None]
+    prefix = "e2e_eval_" if with_eval else "e2e_"
+    out = {
+        "steps_per_s": steps / seconds,
+        "examples_per_s": steps / seconds * config.batch_size,
+        "steps": steps,
+        "seconds": seconds,
+        "window_steps_per_s_median": statistics.median(window_rates) if window_rates else None,
+        "window_steps_per_s_min": min(window_rates) if window_rates else None,
+        "window_steps_per_s_max": max(window_rates) if window_rates else None,
+        "evaluations": sum(1 for r in inside if r[2]),
+        "checkpoints": sum(1 for s in range(first[0] + 1, last[0] + 1) if s % epoch_steps == 0),
+        "data_fraction": fraction,
+        "epochs": epochs,
+        "wall_s": wall,
     }
+    return {prefix + k: v for k, v in out.items()}
 
 
 def measure_variant(
@@ -342,33 +366,70 @@ def measure_variant(
     windows: int = 5,
     window_s: float = 1.0,
     e2e: bool = True,
+    e2e_eval: bool = True,
     e2e_epochs: int = 3,
     e2e_epoch_s: float = 8.0,
 ) -> dict:
-    """Every JAX measurement of one variant (run it in a fresh process: see `run_isolated`)."""
+    """Every JAX measurement of one variant (run it in a fresh process: see `run_isolated`).
+
+    The bare step is timed before and after the end-to-end runs (half the windows each),
+    so that both see the same machine when it is shared.
+    """
     from aejax import train
 
     config = variant_config(name, batch_size)
-    out = {"variant": name, "config": VARIANTS[name].config, "about": VARIANTS[name].about}
+    variant = VARIANTS[name]
+    out = {"variant": name, "config": variant.config, "about": variant.about}
     out["overrides"] = {
-        k: list(v) if isinstance(v, tuple) else v for k, v in VARIANTS[name].overrides.items()
+        k: list(v) if isinstance(v, tuple) else v for k, v in variant.overrides.items()
     }
     out["batch_size"] = config.batch_size
     out["load_before"] = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="aejax-bench-") as tmp:
         exp = train.Experiment.from_config(config, os.path.join(tmp, "bare"))
-        out.update(bare_step(exp, windows, window_s))
+        bare = BareStep(exp)
+        out.update(bare.compile_info)
+        out["params"] = sum(np.size(p) for p in jax.tree.leaves(bare.state.params))
+        rates = bare.time(windows if not e2e else (windows + 1) // 2, window_s)
         out.update(chunk_compile(exp))
         out.update({f"bare_{k}": v for k, v in peak_memory().items()})
-        del exp
         if e2e:
-            config = variant_config(name, batch_size)
-            out.update(
-                end_to_end(config, out["steps_per_s"], e2e_epochs, e2e_epoch_s, tmp + "/run")
-            )
-            out["e2e_over_bare"] = out["e2e_steps_per_s"] / out["steps_per_s"]
+            bare_rate = statistics.median(rates)
+            for with_eval in (False, True) if e2e_eval else (False,):
+                config = variant_config(name, batch_size)
+                workdir = os.path.join(tmp, f"run-{with_eval}")
+                out.update(
+                    end_to_end(config, bare_rate, e2e_epochs, e2e_epoch_s, workdir, with_eval)
+                )
+            rates += bare.time(windows // 2 or 1, window_s)
+        out.update(summarize(rates, config.batch_size))
+        for key in ("e2e_", "e2e_eval_"):
+            if key + "steps_per_s" in out:
+                out[key + "over_bare"] = out[key + "steps_per_s"] / out["steps_per_s"]
     out.update(peak_memory())
     out["load_after"] = os.getloadavg()[0]
+    return out
+
+
+def measure_compile(name: str, cache_dir: str, batch_size: int = 0) -> dict:
+    """Seconds to compile a variant's bare step and training chunk with JAX's persistent
+    compilation cache in `cache_dir` (run twice in fresh processes: the first fills the
+    cache, the second reads it, as a rerun or a resumed run does)."""
+    from aejax import train
+
+    jax.config.update("jax_compilation_cache_dir", cache_dir)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    config = variant_config(name, batch_size)
+    exp = train.Experiment.from_config(config, "")
+    step = train.make_train_step(
+        exp.model, exp.tx, exp.weights, exp.corrupt, exp.options, None, exp.phases
+    )
+    x = jax.ShapeDtypeStruct((config.batch_size, *exp.dataset.example_shape), jnp.float32)
+    state = jax.eval_shape(exp.init_state)
+    t0 = time.perf_counter()
+    jax.jit(step, donate_argnums=0).lower(state, x, exp.keys[1]).compile()
+    out = {"variant": name, "step_s": time.perf_counter() - t0}
+    out.update(chunk_compile(exp))
     return out
 
 
@@ -485,6 +546,7 @@ def measure_torch(
     model, loss_fn, opt, shape = peer
     torch.set_num_threads(machine()["cpus"])
     out["threads"] = torch.get_num_threads()
+    out["params"] = sum(p.numel() for p in model.parameters())
     torch.manual_seed(0)
     x = torch.rand(config.batch_size, *shape)
 
@@ -605,7 +667,7 @@ def check_targets(variants: dict[str, dict], peers: dict[tuple[str, str], dict])
     ratio = lambda a, b: a / b if a is not None and b else None
     for name, r in variants.items():
         if "e2e_over_bare" in r:
-            add(f"{name}: end to end / bare step", r["e2e_over_bare"], 0.95)
+            add(f"{name}: training loop end to end / bare step", r["e2e_over_bare"], 0.95)
     for mode, threshold in (("eager", 2.0), ("compile", 1.3)):
         torch_rate = peers.get(("ae", mode), {}).get("steps_per_s")
         add(
@@ -625,6 +687,8 @@ def check_targets(variants: dict[str, dict], peers: dict[tuple[str, str], dict])
                 1.0,
             )
             add(f"{name}: 2 s / chunk compile", 2.0 / r["chunk_compile_s"], 1.0)
+        if "cache_warm_chunk_s" in r:
+            add(f"{name}: 2 s / chunk compile, cache filled", 2.0 / r["cache_warm_chunk_s"], 1.0)
     return out
 
 
@@ -635,8 +699,10 @@ def _fmt(value, spec=".1f", missing="-"):
 def variant_table(variants: list[dict], peak_flops: float = 0.0) -> str:
     """A Markdown table of the JAX measurements."""
     head = (
-        "| variant | step compile s | chunk compile s | bare steps/s (min-max) | bare ex/s "
-        "| e2e steps/s | e2e / bare | GFLOP/step | GFLOP/s | peak RSS MB | load |"
+        "| variant | step compile s | chunk compile s (cached) | bare steps/s (min-max) "
+        "| bare ex/s "
+        "| e2e steps/s | e2e / bare | e2e+eval / bare | GFLOP/step | GFLOP/s | peak RSS MB "
+        "| load |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in variants:
@@ -649,9 +715,11 @@ def variant_table(variants: list[dict], peak_flops: float = 0.0) -> str:
         lines.append(
             f"| {r['variant']} | {r['lower_s'] + r['compile_s']:.2f} "
             f"| {_fmt(r.get('chunk_compile_s'), '.2f')} "
+            f"({_fmt(r.get('cache_warm_chunk_s'), '.2f')}) "
             f"| {r['steps_per_s']:.1f} ({r['steps_per_s_min']:.0f}-{r['steps_per_s_max']:.0f}) "
             f"| {r['examples_per_s']:.0f} | {_fmt(r.get('e2e_steps_per_s'))} "
-            f"| {_fmt(r.get('e2e_over_bare'), '.2f')} | {_fmt(flops and flops / 1e9, '.3f')} "
+            f"| {_fmt(r.get('e2e_over_bare'), '.2f')} | {_fmt(r.get('e2e_eval_over_bare'), '.2f')} "
+            f"| {_fmt(flops and flops / 1e9, '.3f')} "
             f"| {_fmt(gflops_s)}{util} | {r['peak_rss_mb']:.0f} "
             f"| {r['load_before']:.1f}/{r['load_after']:.1f} |"
         )
@@ -661,8 +729,9 @@ def variant_table(variants: list[dict], peak_flops: float = 0.0) -> str:
 def peer_table(variants: dict[str, dict], peers: dict[tuple[str, str], dict]) -> str:
     """A Markdown table of JAX against its PyTorch peers."""
     head = (
-        "| variant | JAX bare | JAX e2e | torch eager | torch.compile (compile s) "
-        "| e2e / eager | e2e / compile | bare / eager | bare / compile |"
+        "| variant | params JAX/torch | JAX bare | JAX e2e | torch eager "
+        "| torch.compile (compile s) | e2e / eager | e2e / compile | bare / eager "
+        "| bare / compile |"
     )
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for name in sorted({n for n, _ in peers}):
@@ -674,8 +743,9 @@ def peer_table(variants: dict[str, dict], peers: dict[tuple[str, str], dict]) ->
         r = lambda a, b: _fmt(a / b if a and b else None, ".2f")
         bare, e2e = jx.get("steps_per_s"), jx.get("e2e_steps_per_s")
         te, tc = eager.get("steps_per_s"), comp.get("steps_per_s")
+        params = f"{jx.get('params', '-')}/{eager.get('params', comp.get('params', '-'))}"
         lines.append(
-            f"| {name} | {_fmt(bare)} | {_fmt(e2e)} | {_fmt(te)} "
+            f"| {name} | {params} | {_fmt(bare)} | {_fmt(e2e)} | {_fmt(te)} "
             f"| {_fmt(tc)} ({_fmt(comp.get('compile_s'))}) | {r(e2e, te)} | {r(e2e, tc)} "
             f"| {r(bare, te)} | {r(bare, tc)} |"
         )
@@ -724,10 +794,12 @@ def run_benchmark(
     windows: int = 5,
     window_s: float = 1.0,
     e2e: bool = True,
+    e2e_eval: bool = True,
     e2e_epochs: int = 3,
     e2e_epoch_s: float = 8.0,
     peer: str = "",
     peak_flops: float = 0.0,
+    warm_compile: bool = True,
     sweeps: tuple[str, ...] = (),
     json_path: str = "",
     log: Callable[[str], None] = print,
@@ -759,6 +831,7 @@ def run_benchmark(
             windows=windows,
             window_s=window_s,
             e2e=e2e,
+            e2e_eval=e2e_eval,
             e2e_epochs=e2e_epochs,
             e2e_epoch_s=e2e_epoch_s,
         )
@@ -767,6 +840,22 @@ def run_benchmark(
             r["flop_utilization"] = r["flop_s"] / peak_flops
         variants[name] = r
         log(f"{name}: {_summary(r)}")
+        if warm_compile and "error" not in r:
+            with tempfile.TemporaryDirectory(prefix="aejax-jax-cache-") as cache_dir:
+                for kind in ("cold", "warm"):
+                    c = run_isolated(
+                        "measure_compile", name=name, cache_dir=cache_dir, batch_size=batch_size
+                    )
+                    if "error" not in c:
+                        r[f"cache_{kind}_step_s"] = c["step_s"]
+                        r[f"cache_{kind}_chunk_s"] = c["chunk_compile_s"]
+            log(
+                f"{name}: compile with a persistent cache, empty then filled: step "
+                f"{_fmt(r.get('cache_cold_step_s'), '.2f')} -> "
+                f"{_fmt(r.get('cache_warm_step_s'), '.2f')} s, chunk "
+                f"{_fmt(r.get('cache_cold_chunk_s'), '.2f')} -> "
+                f"{_fmt(r.get('cache_warm_chunk_s'), '.2f')} s"
+            )
         if peer == "torch":
             for mode in ("eager", "compile"):
                 p = run_isolated(
@@ -826,6 +915,8 @@ def _summary(r: dict) -> str:
     text = f"{r['steps_per_s']:.1f} steps/s ({r['steps_per_s_min']:.1f}-{r['steps_per_s_max']:.1f})"
     if "e2e_steps_per_s" in r:
         text += f", end to end {r['e2e_steps_per_s']:.1f} ({r['e2e_over_bare']:.2f} of bare)"
+    if "e2e_eval_steps_per_s" in r:
+        text += f", with evaluations {r['e2e_eval_steps_per_s']:.1f}"
     if "compile_s" in r:
         text += f", compile {r.get('lower_s', 0) + r['compile_s']:.2f} s"
     return text
@@ -834,6 +925,7 @@ def _summary(r: dict) -> str:
 _WORKERS = {
     "measure_variant": measure_variant,
     "measure_torch": measure_torch,
+    "measure_compile": measure_compile,
     "measure_sweep_point": measure_sweep_point,
     "machine": lambda: machine(),
 }

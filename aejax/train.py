@@ -261,13 +261,19 @@ def make_train_step(
             phase_opt_states.append(phase_opt)
         for value in metrics.values():
             finite &= jnp.isfinite(value)
-        keep = lambda new, old: jnp.where(finite, new, old)
+        new = (params, batch_stats, opt_state, tuple(phase_opt_states))
+        old = (state.params, state.batch_stats, state.opt_state, state.phase_opt_states)
+        # A conditional, not an elementwise `where`: with `where` XLA copies every optimizer
+        # state buffer each step (the old and new values are live at once).
+        params, batch_stats, opt_state, phase_opt_states = jax.lax.cond(
+            finite, lambda: new, lambda: old
+        )
         new_state = TrainState(
             step=state.step + 1,
-            params=jax.tree.map(keep, params, state.params),
-            batch_stats=jax.tree.map(keep, batch_stats, state.batch_stats),
-            opt_state=jax.tree.map(keep, opt_state, state.opt_state),
-            phase_opt_states=jax.tree.map(keep, tuple(phase_opt_states), state.phase_opt_states),
+            params=params,
+            batch_stats=batch_stats,
+            opt_state=opt_state,
+            phase_opt_states=phase_opt_states,
         )
         nonfinite = 1.0 - finite.astype(jnp.float32)
         return new_state, {**metrics, "grad_norm": grad_norm, "nonfinite": nonfinite}
@@ -692,7 +698,29 @@ def train_and_evaluate(
     )
     log_window, eval_window = [], []
     eval_metrics: dict[str, float] = {}
-    t0 = time.perf_counter()
+    last_fetch = [time.perf_counter()]
+
+    def log_row(at: int, window: list) -> None:
+        """Fetches a window's metrics (checking for non-finite steps) and writes its row."""
+        try:
+            train_metrics = _window_metrics(window, config.on_nonfinite)
+        except TrainingDiverged:
+            bar.close()
+            if stream is not None:
+                stream.close()
+            ckpt.close()  # pending saves are all of good states: finish them
+            writer.close()
+            raise
+        now = time.perf_counter()  # the window's steps are done: the fetch waited for them
+        steps = sum(len(m["loss"]) for _, m in window)
+        train_metrics["train/steps_per_s"] = steps / max(now - last_fetch[0], 1e-9)
+        last_fetch[0] = now
+        writer.write_scalars(at, train_metrics)
+        if on_write is not None:
+            on_write(at, train_metrics)
+        bar.set_postfix(loss=f"{train_metrics.get('train/loss', np.nan):.4g}")
+
+    pending = None  # a log row to write once the next chunk is on its way
     while step < end:
         k = min(
             dispatch,
@@ -704,30 +732,24 @@ def train_and_evaluate(
         else:
             inputs = dp.shard_local(np.stack([next(stream) for _ in range(k)]))
         state, metrics = train_chunk(state, train_x, inputs, train_key)
+        if pending is not None:  # fetched while the device runs the chunk just dispatched
+            log_row(*pending)
+            pending = None
         log_window.append((step, metrics))
         eval_window.append((step, metrics))
         step += k
         bar.update(k)
 
-        # Log (and check for non-finite steps) before every checkpoint.
-        if step % config.log_every_steps == 0 or step % ckpt_every == 0 or step == end:
-            try:
-                train_metrics = _window_metrics(log_window, config.on_nonfinite)
-            except TrainingDiverged:
-                bar.close()
-                if stream is not None:
-                    stream.close()
-                ckpt.close()  # pending saves are all of good states: finish them
-                writer.close()
-                raise
-            train_metrics["train/steps_per_s"] = sum(len(m["loss"]) for _, m in log_window) / max(
-                time.perf_counter() - t0, 1e-9
-            )
-            writer.write_scalars(step, train_metrics)
-            if on_write is not None:
-                on_write(step, train_metrics)
-            bar.set_postfix(loss=f"{train_metrics.get('train/loss', np.nan):.4g}")
-            log_window, t0 = [], time.perf_counter()
+        # Log (and check for non-finite steps) before every checkpoint and evaluation; a
+        # plain log row waits for the next dispatch, so the device never waits for the host
+        # writing it.
+        saving = step % ckpt_every == 0 or step == end
+        if step % config.log_every_steps == 0 or saving:
+            if saving or step % eval_every == 0:
+                log_row(step, log_window)
+            else:
+                pending = (step, log_window)
+            log_window = []
         if step % ckpt_every == 0 or step == end or step % eval_every == 0:
             host_state = dp.unreplicate(state)
         if step % ckpt_every == 0 or step == end:

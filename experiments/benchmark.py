@@ -23,6 +23,9 @@ flags.DEFINE_integer("batch_size", 0, "Batch size (0: each config's own, 128 for
 flags.DEFINE_integer("windows", 5, "Timed windows per measurement; the median is reported.")
 flags.DEFINE_float("window_s", 1.0, "Approximate length of one timed window in seconds.")
 flags.DEFINE_bool("e2e", True, "Also time train_and_evaluate end to end.")
+flags.DEFINE_bool(
+    "e2e_eval", True, "Also time it with its per-epoch evaluations (the targets leave them out)."
+)
 flags.DEFINE_integer("e2e_epochs", 3, "Epochs of the end-to-end run.")
 flags.DEFINE_float(
     "e2e_epoch_s",
@@ -32,6 +35,9 @@ flags.DEFINE_float(
 )
 flags.DEFINE_enum("peer", "", ["", "torch"], "Also time the PyTorch peer, eager and compiled.")
 flags.DEFINE_float("peak_flops", 0.0, "The device's peak FLOP/s, for the utilization column.")
+flags.DEFINE_bool(
+    "warm_compile", True, "Also time compilation with JAX's persistent cache, empty then filled."
+)
 flags.DEFINE_list("sweep", [], f"Bare-step sweeps to run: {', '.join(benchmark.SWEEPS)}.")
 flags.DEFINE_string("json", "runs/benchmark.json", "Where the results go as JSON ('' for none).")
 
@@ -45,10 +51,12 @@ def main(argv):
         windows=f.windows,
         window_s=f.window_s,
         e2e=f.e2e,
+        e2e_eval=f.e2e_eval,
         e2e_epochs=f.e2e_epochs,
         e2e_epoch_s=f.e2e_epoch_s,
         peer=f.peer,
         peak_flops=f.peak_flops,
+        warm_compile=f.warm_compile,
         sweeps=tuple(f.sweep),
         json_path=f.json,
     )
