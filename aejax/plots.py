@@ -89,7 +89,7 @@ def save_grouped_bars(
     n = len(series)
     width = 0.8 / max(n, 1)
     x = np.arange(len(groups))
-    fig, ax = plt.subplots(figsize=(max(6.5, 0.35 * n * len(groups) + 2), 4.5))
+    fig, ax = plt.subplots(figsize=(max(6.5, 0.35 * n * len(groups) + 4), 4.5))
     for i, (name, values) in enumerate(series.items()):
         ax.bar(x + (i - (n - 1) / 2) * width, values, width, label=name)
     ax.set_xticks(x, groups, rotation=30 if max(map(len, groups), default=0) > 4 else 0)
@@ -97,7 +97,7 @@ def save_grouped_bars(
     if ylim is not None:
         ax.set_ylim(*ylim)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))  # off the bars
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
