@@ -372,9 +372,15 @@ def adbench(
     }
 
 
-def method_label(name: str) -> str:
-    """A method's name for tables and legends ("AE reconstruction error", "PCA", ...)."""
-    return f"AE {name}" if name in (RECONSTRUCTION, NEGATIVE_ELBO) else name
+def method_label(name: str, results: dict | None = None) -> str:
+    """A method's name for tables and legends: "AE reconstruction error", "AE negative
+    ELBO", "PCA-16" (with the rows' number of components when `results` share one), ..."""
+    if name in (RECONSTRUCTION, NEGATIVE_ELBO):
+        return f"AE {name}"
+    if name == PCA_NAME and results is not None:
+        ks = {r["pca_components"] for r in results["rows"]}
+        return f"PCA-{ks.pop()}" if len(ks) == 1 else "PCA (k = code size)"
+    return name
 
 
 def to_markdown(results: dict) -> str:
@@ -382,10 +388,11 @@ def to_markdown(results: dict) -> str:
     row and method with the means, and a table of the threshold decisions."""
     rows = results["rows"]
     methods = list(results["mean"])
+    label = {m: method_label(m, results) for m in methods}
     fmt = lambda v: f"{v:.4f}"
     head = "| " + " | ".join(
         ["class" if results["protocol"] == "one_class_mnist" else "data set"]
-        + [f"{method_label(m)} AUROC | {method_label(m)} AP" for m in methods]
+        + [f"{label[m]} AUROC | {label[m]} AP" for m in methods]
     )
     lines = [
         f"# Anomaly detection: {results['protocol']}",
@@ -420,13 +427,11 @@ def to_markdown(results: dict) -> str:
             d = r["methods"][m]
             if "threshold" in d:
                 values = " | ".join(fmt(d[k]) for k in keys)
-                lines.append(
-                    f"| {r['name']} | {method_label(m)} | {d['threshold']:.4g} | {values} |"
-                )
+                lines.append(f"| {r['name']} | {label[m]} | {d['threshold']:.4g} | {values} |")
     for m in methods:
         if all(k in mean[m] for k in keys):
             values = " | ".join(fmt(mean[m][k]) for k in keys)
-            lines.append(f"| mean | {method_label(m)} | | {values} |")
+            lines.append(f"| mean | {label[m]} | | {values} |")
     total = results["seconds"]
     lines += ["", f"Time: {total:.0f} s in all (train and score, every row).", ""]
     return "\n".join(lines)

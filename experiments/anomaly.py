@@ -60,19 +60,20 @@ def main(argv):
         json.dump(results, out, indent=2)
     with open(os.path.join(f.workdir, "anomaly.md"), "w") as out:
         out.write(anomaly.to_markdown(results))
-    methods = list(results["mean"])
+    methods, rows = list(results["mean"]), results["rows"]
+    lowest = min(r["methods"][m]["auroc"] for r in rows for m in methods)
     plots.save_grouped_bars(
         os.path.join(f.workdir, "anomaly_auroc.png"),
-        [r["name"] for r in results["rows"]] + ["mean"],
+        [r["name"] for r in rows] + ["mean"],
         {
-            anomaly.method_label(m): [r["methods"][m]["auroc"] for r in results["rows"]]
+            anomaly.method_label(m, results): [r["methods"][m]["auroc"] for r in rows]
             + [results["mean"][m]["auroc"]]
             for m in methods
         },
         f"Anomaly detection ({f.protocol}): test AUROC by method",
         xlabel,
-        "AUROC",
-        ylim=(0.0, 1.0),
+        "test AUROC",
+        ylim=(0.5 if lowest >= 0.5 else 0.0, 1.0),  # 0.5 is chance
     )
     means = " ".join(f"{m}={v['auroc']:.4f}" for m, v in results["mean"].items())
     print(f"mean AUROC {means}")
