@@ -720,7 +720,9 @@ def train_and_evaluate(
             on_write(at, train_metrics)
         bar.set_postfix(loss=f"{train_metrics.get('train/loss', np.nan):.4g}")
 
-    pending = None  # a log row to write once the next chunk is on its way
+    # A log row and a checkpoint to write once the next chunk is on its way, so that the
+    # device does not wait for the host writing them.
+    pending, pending_save = None, None
     while step < end:
         k = min(
             dispatch,
@@ -732,6 +734,9 @@ def train_and_evaluate(
         else:
             inputs = dp.shard_local(np.stack([next(stream) for _ in range(k)]))
         state, metrics = train_chunk(state, train_x, inputs, train_key)
+        if pending_save is not None:  # a checked state, copied to the host before dispatch
+            ckpt.save(*pending_save)
+            pending_save = None
         if pending is not None:  # fetched while the device runs the chunk just dispatched
             log_row(*pending)
             pending = None
@@ -741,8 +746,7 @@ def train_and_evaluate(
         bar.update(k)
 
         # Log (and check for non-finite steps) before every checkpoint and evaluation; a
-        # plain log row waits for the next dispatch, so the device never waits for the host
-        # writing it.
+        # plain log row waits for the next dispatch.
         saving = step % ckpt_every == 0 or step == end
         if step % config.log_every_steps == 0 or saving:
             if saving or step % eval_every == 0:
@@ -752,8 +756,10 @@ def train_and_evaluate(
             log_window = []
         if step % ckpt_every == 0 or step == end or step % eval_every == 0:
             host_state = dp.unreplicate(state)
-        if step % ckpt_every == 0 or step == end:
+        if step == end:
             ckpt.save(step, host_state)
+        elif step % ckpt_every == 0:
+            pending_save = (step, host_state)
         if step % eval_every == 0 or step == total:
             eval_metrics = exp.evaluate(host_state, eval_step)
             summary = _window_metrics(eval_window, "skip")
