@@ -107,6 +107,11 @@ def test_adbench_protocol_on_a_fake_set(tmp_path):
     assert set(row["methods"]) == {"reconstruction error", "PCA", "IsolationForest"}
     assert results["mean"]["PCA"]["auroc"] > 0.9  # the anomalies are far off the plane
     assert lines and lines[0].startswith("1_fake: AUROC")
+    assert not row["resumed"]
+    # A second call reuses the finished run: nothing is retrained, the numbers are the same.
+    again = anomaly.adbench(config, str(tmp_path / "runs"))
+    assert again["rows"][0]["resumed"] and again["rows"][0]["step"] == 6
+    assert again["rows"][0]["methods"] == row["methods"]
     # The code must be smaller than the features; checked before anything is trained.
     config.model.encoder_widths = (16, 5)
     with pytest.raises(AejaxError, match="1_fake has 5 features but the model's code has 5"):
