@@ -74,9 +74,9 @@ def model_scores(trained: TrainedModel, x) -> dict[str, np.ndarray]:
       trained: a run loaded with `TrainedModel.load`.
       x: [N, *example_shape] examples in the run's data scale.
     Returns:
-      "reconstruction error": [N] Σ_i (x̂_i − x_i)² (`sq_err_per_image`; the code of a VAE
-      is its posterior mean only if `model.sample_at_eval` is False, else x̂ is decoded from
-      the eval step's z). For a Gaussian-latent model (`vae`, `conv_vae`) whose recipe holds
+      "reconstruction error": [N] Σ_i (x̂_i − x_i)² (`sq_err_per_image`; a VAE's x̂ is
+      decoded from the eval step's sampled z, or from z = μ when `model.sample_at_eval` is
+      False). For a Gaussian-latent model (`vae`, `conv_vae`) whose recipe holds
       one likelihood term (bce, gaussian_nll, gaussian_nll_learned) and `kl_normal`, also
       "negative ELBO": [N] likelihood term + kl_normal, in nats, whatever the terms'
       weights (so a β-VAE is scored by its ELBO, not its training objective). It is a
