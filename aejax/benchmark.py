@@ -441,10 +441,10 @@ def measure_compile(name: str, cache_dir: str, batch_size: int = 0) -> dict:
 # --------------------------------------------------------------------------- PyTorch peer
 
 
-def torch_peer(config, example_shape):
-    """The variant in plain PyTorch: (model, per-image loss, optimizer, input shape), or None
-    where there is no peer (only MLP and conv autoencoders with a plain mse or bce loss and
-    no corruption, dropout, batch norm or top-k code are written out).
+def torch_peer(config, example_shape, device: str = "cpu"):
+    """The variant in plain PyTorch on `device`: (model, per-image loss, optimizer, input
+    shape), or None where there is no peer (only MLP and conv autoencoders with a plain mse
+    or bce loss and no corruption, dropout, batch norm or top-k code are written out).
 
     The same layers, initialization aside; Adam (or the config's optimizer) at a constant
     learning rate (the JAX step follows a cosine schedule, a few scalar operations).
@@ -524,6 +524,7 @@ def torch_peer(config, example_shape):
             bce = nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none")
             return bce.flatten(1).sum(1).mean()
 
+    model = model.to(device)
     lr = float(config.optimizer.learning_rate)
     o = config.optimizer
     if o.name == "adam":
@@ -551,7 +552,9 @@ def measure_torch(
     config = variant_config(name, batch_size)
     example_shape = (28, 28, 1)  # the MNIST presets
     out = {"variant": name, "framework": "torch", "mode": mode, "torch": torch.__version__}
-    peer = torch_peer(config, example_shape)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    out["device"] = device
+    peer = torch_peer(config, example_shape, device)
     if peer is None:
         return {**out, "skipped": "no PyTorch peer for this variant"}
     model, loss_fn, opt, shape = peer
@@ -559,7 +562,7 @@ def measure_torch(
     out["threads"] = torch.get_num_threads()
     out["params"] = sum(p.numel() for p in model.parameters())
     torch.manual_seed(0)
-    x = torch.rand(config.batch_size, *shape)
+    x = torch.rand(config.batch_size, *shape, device=device)
 
     def step(x):
         opt.zero_grad(set_to_none=True)
@@ -576,10 +579,12 @@ def measure_torch(
     def run(n):
         for _ in range(n):
             loss = fn(x)
-        loss.item()
+        loss.item()  # waits for the steps (on a GPU too)
 
     out.update(summarize(time_windows(run, windows, window_s), config.batch_size))
     out.update(peak_memory())
+    if device == "cuda":
+        out["peak_device_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return out
 
 

@@ -1,5 +1,6 @@
 """Orbax checkpoints of the train state: save every N steps, keep the last K, resume."""
 
+import concurrent.futures
 import os
 from typing import Any
 
@@ -26,14 +27,37 @@ class Checkpointer:
             options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
             item_handlers=ocp.StandardCheckpointHandler(),
         )
+        # On one process, even orbax's blocking part of a save (tens of ms: folders,
+        # metadata, handing the arrays over) runs on this thread, off the training loop.
+        # Several processes save from their main threads, in the same order everywhere,
+        # as orbax's barriers between them expect.
+        self._thread = None
+        if jax.process_count() == 1:
+            self._thread = concurrent.futures.ThreadPoolExecutor(1, "aejax-checkpoint")
+        self._pending: concurrent.futures.Future | None = None
+
+    def _wait(self) -> None:
+        """Waits until a started save has been handed to orbax; re-raises its error."""
+        if self._pending is not None:
+            pending, self._pending = self._pending, None
+            pending.result()
 
     def latest_step(self) -> int | None:
         """The step of the newest complete checkpoint, or None."""
+        self._wait()
         return self._manager.latest_step()
 
     def save(self, step: int, state: Any) -> None:
-        """Starts saving `state` as checkpoint `step` (returns before the write ends)."""
-        self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
+        """Starts saving `state`, host (numpy) values, as checkpoint `step`; returns at once.
+
+        The caller must not change `state`'s arrays afterwards.
+        """
+        self._wait()
+        save = lambda: self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
+        if self._thread is None:
+            save()
+        else:
+            self._pending = self._thread.submit(save)
 
     def restore(self, target: Any, step: int | None = None) -> Any:
         """Restores checkpoint `step` (default: latest) into the structure of `target`.
@@ -41,6 +65,7 @@ class Checkpointer:
         Args:
           target: a pytree of arrays or `jax.ShapeDtypeStruct`s with the expected structure.
         """
+        self._wait()
         step = self.latest_step() if step is None else step
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
         return self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
@@ -52,6 +77,7 @@ class Checkpointer:
         with a warning in favour of the one before it. A checkpoint whose arrays do not fit
         `target` raises AejaxError: that is a config mismatch, not damage.
         """
+        self._wait()
         steps = sorted(self._manager.all_steps(), reverse=True)
         if step is not None:
             if step not in steps:
@@ -91,8 +117,13 @@ class Checkpointer:
 
     def close(self) -> None:
         """Waits for pending saves, then releases the manager."""
-        self._manager.wait_until_finished()
-        self._manager.close()
+        try:
+            self._wait()
+        finally:
+            if self._thread is not None:
+                self._thread.shutdown()
+            self._manager.wait_until_finished()
+            self._manager.close()
 
 
 def _mismatch(target: Any, stored: Any) -> str | None:

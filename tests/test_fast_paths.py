@@ -160,17 +160,3 @@ def test_on_write_sees_every_written_row(tmp_path):
     train_steps = [r[0] for r in rows if "train/loss" in r]
     eval_steps = [r[0] for r in rows if "eval/loss" in r]
     assert train_steps == [2, 4, 6, 8] and eval_steps == [4, 8]
-
-
-def test_benchmark_timing_helper_and_variants():
-    """The one timing loop sizes its windows from the warm-up; variants resolve to configs."""
-    import time
-
-    from aejax import benchmark
-
-    rates = benchmark.time_windows(lambda n: time.sleep(n * 0.002), windows=3, window_s=0.05)
-    assert len(rates) == 3 and all(200 < r <= 500 for r in rates)
-    assert set(benchmark.VARIANTS) >= {"ae", "cae_auto", "conv_ae", "conv_vae", "aae", "vae"}
-    config = benchmark.variant_config("cae_jacrev", batch_size=64)
-    assert config.loss_options.contractive.mode == "jacrev" and config.batch_size == 64
-    assert benchmark.variant_config("ae").model.encoder_widths == (256, 32)
