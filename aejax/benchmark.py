@@ -19,8 +19,9 @@ are measured, in a fresh process per variant (so memory peaks and caches are its
   configs' evaluation on the test split every epoch (timed from the first evaluation,
   after the eval step has compiled, to the last). Everything the loop does in those
   stretches counts; nothing is subtracted. Slow variants train on a fraction of MNIST
-  (train and test split cut alike, so evaluation keeps its share of the time), sized so
-  that an epoch lasts about `e2e_epoch_s`.
+  (train and test split cut alike, so evaluation keeps its share of the time; checkpoints
+  every 468 steps as in the full run), sized so that an epoch lasts about `e2e_epoch_s`
+  and holds whole chunks of steps.
 
 With `peer="torch"` the same architecture, batch and optimizer written in plain PyTorch
 (`torch_peer`) is timed like the bare step, eager and under `torch.compile`, each with one
@@ -321,13 +322,18 @@ def end_to_end(
     n_train, n_test = full.num_train, len(full.test_x)
     del full
     spe = n_train // config.batch_size
-    fraction = min(1.0, epoch_s * bare_rate / spe)
-    if fraction < 1.0:
-        steps = max(4, round(fraction * spe))
-        config.data.max_train = steps * config.batch_size
-        config.data.max_test = max(1, round(n_test * steps / spe))
-        config.eval_batch_size = min(config.eval_batch_size, config.data.max_test)
+    # A shortened epoch stays a whole number of dispatches and log windows (as MNIST's 468
+    # steps are 12 x 39): other chunk lengths would compile anew inside the timed stretch.
+    unit = math.lcm(config.steps_per_dispatch, config.log_every_steps)
+    steps = max(1, round(epoch_s * bare_rate / spe * spe / unit)) * unit
+    fraction = 1.0
+    if steps < spe:
         fraction = steps / spe
+        config.data.max_train = steps * config.batch_size
+        config.data.max_test = max(1, round(n_test * fraction))
+        config.eval_batch_size = min(config.eval_batch_size, config.data.max_test)
+        # Checkpoints as often as in the full run (every `spe` steps), not every short epoch.
+        config.checkpoint_every_steps = config.checkpoint_every_steps or spe
     epoch_steps = (config.data.max_train or n_train) // config.batch_size
     config.num_epochs = epochs
     config.num_steps = 0
@@ -357,7 +363,11 @@ def end_to_end(
         "window_steps_per_s_min": min(window_rates) if window_rates else None,
         "window_steps_per_s_max": max(window_rates) if window_rates else None,
         "evaluations": sum(1 for r in inside if r[2]),
-        "checkpoints": sum(1 for s in range(first[0] + 1, last[0] + 1) if s % epoch_steps == 0),
+        "checkpoints": sum(
+            1
+            for s in range(first[0] + 1, last[0] + 1)
+            if s % (config.checkpoint_every_steps or epoch_steps) == 0
+        ),
         "data_fraction": fraction,
         "epochs": epochs,
         "wall_s": wall,
