@@ -400,6 +400,8 @@ def measure_variant(
     }
     out["batch_size"] = config.batch_size
     out["load_before"] = os.getloadavg()[0]
+    if jax.default_backend() == "cpu":  # as train_and_evaluate does
+        out["keep_freed_host_memory"] = train.keep_freed_host_memory()
     with tempfile.TemporaryDirectory(prefix="aejax-bench-") as tmp:
         exp = train.Experiment.from_config(config, os.path.join(tmp, "bare"))
         bare = BareStep(exp)
@@ -559,9 +561,13 @@ def measure_torch(
     intra-op threads (0: one per CPU)."""
     import torch
 
+    from aejax import train
+
+    out_alloc = train.keep_freed_host_memory()  # the same allocator settings as JAX's runs
     config = variant_config(name, batch_size)
     example_shape = (28, 28, 1)  # the MNIST presets
     out = {"variant": name, "framework": "torch", "mode": mode, "torch": torch.__version__}
+    out["keep_freed_host_memory"] = out_alloc
     device = "cuda" if torch.cuda.is_available() else "cpu"
     out["device"] = device
     peer = torch_peer(config, example_shape, device)
@@ -647,6 +653,10 @@ def measure_sweep_point(
         else:  # the conv AE with a dense bottleneck to a code vector of this size
             config.model.latent_dim = int(value)
             config.model.code_activation = "linear"
+    from aejax import train
+
+    if jax.default_backend() == "cpu":
+        train.keep_freed_host_memory()
     exp = _synthetic_experiment(config, shape, max(2048, config.batch_size))
     out = {"variant": variant, "what": what, "value": value, "batch_size": config.batch_size}
     out.update(bare_step(exp, windows, window_s))

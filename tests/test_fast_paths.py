@@ -160,3 +160,11 @@ def test_on_write_sees_every_written_row(tmp_path):
     train_steps = [r[0] for r in rows if "train/loss" in r]
     eval_steps = [r[0] for r in rows if "eval/loss" in r]
     assert train_steps == [2, 4, 6, 8] and eval_steps == [4, 8]
+
+
+def test_keep_freed_host_memory_can_be_turned_off(monkeypatch):
+    import sys
+
+    assert train.keep_freed_host_memory() == sys.platform.startswith("linux")
+    monkeypatch.setenv("AEJAX_KEEP_FREED_MEMORY", "0")
+    assert train.keep_freed_host_memory() is False
