@@ -225,8 +225,9 @@ def make_train_step(
       run keeps its last good parameters).
     """
 
-    def update(params, batch_stats, opt_state, weights, path, batch, x_in, keys):
-        """One update of the parameters under `path` by the recipe `weights`."""
+    def gradients(params, batch_stats, weights, path, batch, x_in, keys):
+        """The gradient of the recipe `weights` for the parameters under `path`, with the
+        new batch statistics, the metrics and the gradient's norm."""
 
         def loss_fn(sub):
             variables = _variables(set_subtree(params, path, sub), batch_stats)
@@ -239,37 +240,60 @@ def make_train_step(
         (_, (metrics, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(sub)
         if axis_name is not None:
             grads, new_stats, metrics = jax.lax.pmean((grads, new_stats, metrics), axis_name)
+        return grads, new_stats, metrics, optax.tree.norm(grads)
+
+    def apply(params, opt_state, path, grads):
+        """The optimizer's update of the parameters under `path`."""
+        sub = get_subtree(params, path)
         updates, opt_state = tx.update(grads, opt_state, sub)
-        params = set_subtree(params, path, optax.apply_updates(sub, updates))
-        return params, new_stats, opt_state, metrics, optax.tree.norm(grads)
+        return set_subtree(params, path, optax.apply_updates(sub, updates)), opt_state
+
+    def all_finite(norm, metrics):
+        finite = jnp.isfinite(norm)
+        for value in metrics.values():
+            finite &= jnp.isfinite(value)
+        return finite
 
     def train_step(state: TrainState, batch: jax.Array, key: jax.Array):
         positions = parallel.example_positions(batch.shape[0], axis_name)
         keys = example_keys(key, state.step, positions)
         x_in = jax.vmap(lambda k, x: corrupt(k, x[None])[0])(keys["noise"], batch)
         inputs = (batch, x_in, keys)
-        params, batch_stats, opt_state, metrics, grad_norm = update(
-            state.params, state.batch_stats, state.opt_state, weights, (), *inputs
+        grads, batch_stats, metrics, grad_norm = gradients(
+            state.params, state.batch_stats, weights, (), *inputs
         )
-        finite = jnp.isfinite(grad_norm)
-        phase_opt_states = []
-        for phase, phase_opt in zip(phases, state.phase_opt_states, strict=True):
-            params, batch_stats, phase_opt, phase_metrics, phase_norm = update(
-                params, batch_stats, phase_opt, phase.weights, phase.path, *inputs
-            )
-            finite &= jnp.isfinite(phase_norm)
-            total = metrics["loss"] + phase_metrics.pop("loss")
-            metrics = {**metrics, **phase_metrics, "loss": total}
-            phase_opt_states.append(phase_opt)
-        for value in metrics.values():
-            finite &= jnp.isfinite(value)
-        new = (params, batch_stats, opt_state, tuple(phase_opt_states))
         old = (state.params, state.batch_stats, state.opt_state, state.phase_opt_states)
-        # A conditional, not an elementwise `where`: with `where` XLA copies every optimizer
-        # state buffer each step (the old and new values are live at once).
-        params, batch_stats, opt_state, phase_opt_states = jax.lax.cond(
-            finite, lambda: new, lambda: old
-        )
+        if not phases:
+            # Whether the step is finite is known before the update: the optimizer runs
+            # inside the conditional's taken branch and writes the state in place. (Choosing
+            # between precomputed new and old states, by `cond` or by an elementwise `where`,
+            # makes XLA copy every parameter and optimizer buffer each step.)
+            finite = all_finite(grad_norm, metrics)
+
+            def updated():
+                params, opt_state = apply(state.params, state.opt_state, (), grads)
+                return params, batch_stats, opt_state, state.phase_opt_states
+
+            new = jax.lax.cond(finite, updated, lambda: old)
+        else:
+            # Each extra phase differentiates at the parameters the updates before it left,
+            # so the updates are all made, then kept or dropped together.
+            params, opt_state = apply(state.params, state.opt_state, (), grads)
+            finite = jnp.isfinite(grad_norm)
+            phase_opt_states = []
+            for phase, phase_opt in zip(phases, state.phase_opt_states, strict=True):
+                phase_grads, batch_stats, phase_metrics, phase_norm = gradients(
+                    params, batch_stats, phase.weights, phase.path, *inputs
+                )
+                params, phase_opt = apply(params, phase_opt, phase.path, phase_grads)
+                finite &= jnp.isfinite(phase_norm)
+                total = metrics["loss"] + phase_metrics.pop("loss")
+                metrics = {**metrics, **phase_metrics, "loss": total}
+                phase_opt_states.append(phase_opt)
+            finite &= all_finite(jnp.float32(0.0), metrics)
+            updated = (params, batch_stats, opt_state, tuple(phase_opt_states))
+            new = jax.lax.cond(finite, lambda: updated, lambda: old)
+        params, batch_stats, opt_state, phase_opt_states = new
         new_state = TrainState(
             step=state.step + 1,
             params=params,
