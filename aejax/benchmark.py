@@ -34,7 +34,6 @@ the script; docs/BENCHMARKS.md holds the tables.
 """
 
 import dataclasses
-import importlib.util
 import json
 import math
 import os
@@ -52,7 +51,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
+from aejax import config as config_lib
 
 
 @dataclasses.dataclass(frozen=True)
@@ -178,17 +177,6 @@ def machine() -> dict:
 # --------------------------------------------------------------------------- configs
 
 
-def load_config(spec: str) -> ml_collections.ConfigDict:
-    """The config of "file.py:preset" in configs/ (or a path to a config file)."""
-    path, _, preset = spec.partition(":")
-    if not os.path.exists(path):
-        path = os.path.join(CONFIG_DIR, path)
-    module_spec = importlib.util.spec_from_file_location("aejax_bench_config", path)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module.get_config(preset) if preset else module.get_config()
-
-
 def set_field(config: ml_collections.ConfigDict, dotted: str, value) -> None:
     """Sets config.a.b.c = value from "a.b.c"."""
     *path, last = dotted.split(".")
@@ -203,7 +191,7 @@ def variant_config(name: str, batch_size: int = 0) -> ml_collections.ConfigDict:
     if name not in VARIANTS:
         raise ValueError(f"unknown variant {name!r}; valid: {', '.join(VARIANTS)}")
     variant = VARIANTS[name]
-    config = load_config(variant.config)
+    config = config_lib.load_config(variant.config)
     for dotted, value in variant.overrides.items():
         set_field(config, dotted, value)
     if batch_size:

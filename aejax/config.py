@@ -4,6 +4,7 @@ Experiment configs in `configs/` start from `base_config()` and change what they
 `validate` checks every field before any expensive work, with one clear message per error.
 """
 
+import importlib.util
 import json
 import os
 
@@ -12,6 +13,8 @@ from ml_collections import config_dict
 
 from aejax import parallel
 from aejax.errors import ConfigError
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -176,3 +179,17 @@ def from_json(text: str) -> ml_collections.ConfigDict:
     config.unlock()
     config.update(json.loads(text))
     return config
+
+
+def load_config(spec: str) -> ml_collections.ConfigDict:
+    """The config of "file.py:preset": a path, or a file in the repository's configs/ (the
+    preset passed to its get_config; without one, get_config's default)."""
+    path, _, preset = spec.partition(":")
+    if not os.path.exists(path):
+        path = os.path.join(CONFIG_DIR, path)
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file {spec.partition(':')[0]!r} does not exist")
+    module_spec = importlib.util.spec_from_file_location("aejax_loaded_config", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module.get_config(preset) if preset else module.get_config()

@@ -1,0 +1,147 @@
+"""The results rows on tiny budgets of the real data: their baselines against independent
+computations, their choices against their own validation scores, and the page."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA as SkPCA
+
+from aejax import results
+from aejax.errors import AejaxError
+from aejax.evaluate import TrainedModel
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OPTS = results.Options(
+    iwae_k=4, tune_images=16, probe_c=(1.0, 0.01), classes=(0, 1), sets=("38_thyroid",)
+)
+
+
+def tiny(data_dir):
+    """Shrinks every config a row loads to a few steps on a slice of the data."""
+
+    def adjust(config):
+        config.data.data_dir = data_dir
+        config.data.max_train = 600
+        config.batch_size = 32
+        if config.data.source != "npz":  # ADBench's test rows are shuffled: keep them all
+            config.data.max_test = 300
+        config.num_steps = 12
+        config.num_epochs = 0
+        config.eval_every_steps = 12
+        config.checkpoint_every_steps = 12
+        config.log_every_steps = 6
+        config.steps_per_dispatch = 1
+        config.progress_bar = False
+
+    return adjust
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory):
+    here = os.path.dirname(os.path.abspath(__file__))
+    for path in (os.environ.get("AEJAX_DATA_DIR", ""), os.path.join(here, "../../shared/data")):
+        if path and os.path.isdir(os.path.join(path, "binarized_mnist")):
+            data_dir = os.path.abspath(path)
+            break
+    else:
+        pytest.skip("offline data (AEJAX_DATA_DIR with mnist/, binarized_mnist/) is not present")
+    workdir = str(tmp_path_factory.mktemp("results"))
+    out = {name: results.run_row(name, workdir, tiny(data_dir), OPTS) for name in results.ROWS}
+    return workdir, out
+
+
+def test_every_row_saves_its_result_and_judges_its_target(rows):
+    workdir, out = rows
+    for name, r in out.items():
+        with open(os.path.join(workdir, name, "result.json")) as f:
+            assert json.load(f) == json.loads(json.dumps(r)), name
+        target, ours = r["target_value"], r["ours"]
+        if target is None:
+            assert r["met"] is None, name
+        else:
+            assert r["met"] == (
+                ours >= target if results.ROWS[name].higher_is_better else ours <= target
+            )
+        assert np.isfinite(ours), name
+        assert all(run["steps"] > 0 and run["train_seconds"] > 0 for run in r["runs"]), name
+    assert out["adbench"]["target_value"] == out["adbench"]["baselines"]["IsolationForest"]
+
+
+def test_reconstruction_row_matches_scikit_learn_pca_and_the_model(rows):
+    workdir, out = rows
+    m = TrainedModel.load(os.path.join(workdir, "hinton", "run"))
+    ds = m.dataset
+    pca = SkPCA(30).fit(ds.train_x.reshape(len(ds.train_x), -1))
+    test = ds.test_x.reshape(len(ds.test_x), -1)
+    expected = np.mean(np.sum((pca.inverse_transform(pca.transform(test)) - test) ** 2, 1))
+    np.testing.assert_allclose(out["hinton"]["baselines"]["PCA-30"], expected, rtol=1e-4)
+    sq = m.per_example(ds.test_x)["sq_err_per_image"]
+    np.testing.assert_allclose(out["hinton"]["ours"], sq.mean(), rtol=1e-4)
+
+
+def test_probe_row_chooses_c_on_validation(rows):
+    r = rows[1]["probe"]
+    for name, ch in r["chosen"].items():
+        assert set(ch["valid"]) == {"1.0", "0.01"}
+        assert ch["valid"][str(ch["c"])] == max(ch["valid"].values()), name
+    assert 0.1 < r["ours"] <= 1.0
+    # PCA keeps min(code size, 784 pixels, 500 training images) components.
+    assert [row[0] for row in r["table"]["rows"]][1:] == ["PCA codes (500)", "raw pixels (784)"]
+
+
+def test_denoising_row_tunes_on_validation_and_scores_noise_by_hand(rows):
+    r = rows[1]["denoising"]
+    # Unclipped Gaussian noise of σ = 0.5 has a per-pixel MSE of 0.25: 6.02 dB.
+    assert abs(r["baselines"]["noisy input"] - 10 * np.log10(4.0)) < 0.1
+    for name, t in r["tuning"].items():
+        assert str(t["chosen"]) == max(t["grid"], key=t["grid"].get), name
+    classical = [v for k, v in r["baselines"].items() if k != "noisy input"]
+    assert r["target_value"] == pytest.approx(max(classical) + 3.0)
+    # Each tuned denoiser beats the noisy input by far.
+    assert min(classical) > r["baselines"]["noisy input"] + 3.0
+
+
+def test_vae_row_bounds_are_ordered(rows):
+    r = rows[1]["vae"]
+    s = r["splits"]["test"]
+    # The IWAE bound is at least the ELBO in expectation (a loose check: the one-sample
+    # ELBO of 300 images is noisy; the bound itself is tested in test_likelihood.py).
+    assert s["nll_iwae"] <= s["neg_elbo"] + 0.5
+    assert r["splits"]["valid"]["kl"] > 0
+    assert r["ours"] == r["splits"]["test"]["nll_iwae"]
+
+
+def test_page_lists_every_row_and_the_cli_writes_it(rows):
+    workdir, out = rows
+    page = results.to_markdown(results.load_results(workdir), {})
+    for name, r in out.items():
+        assert f'<a id="{name}"></a>' in page and r["title"] in page
+        assert ("**missed**" in page) == any(x["met"] is False for x in out.values())
+    path = os.path.join(workdir, "RESULTS.md")
+    proc = subprocess.run(
+        [sys.executable, "experiments/results.py", "--workdir", workdir, "--write", path],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    with open(path) as f:
+        text = f.read()
+    assert text.startswith("# Results") and page in text
+    assert "--rows hinton --workdir" in text
+
+
+def test_unknown_row_is_refused(tmp_path):
+    with pytest.raises(AejaxError, match="unknown results row 'nope'; valid: hinton"):
+        results.run_row("nope", str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, "experiments/results.py", "--workdir", str(tmp_path), "--rows", "x"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "unknown row 'x'" in proc.stderr
