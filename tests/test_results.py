@@ -32,7 +32,7 @@ def tiny(data_dir):
         config.num_steps = 12
         config.num_epochs = 0
         config.eval_every_steps = 12
-        config.checkpoint_every_steps = 12
+        config.checkpoint_every_steps = 6
         config.log_every_steps = 6
         config.steps_per_dispatch = 1
         config.progress_bar = False
@@ -112,6 +112,9 @@ def test_vae_row_bounds_are_ordered(rows):
     # ELBO of 300 images is noisy; the bound itself is tested in test_likelihood.py).
     assert s["nll_iwae"] <= s["neg_elbo"] + 0.5
     assert r["splits"]["valid"]["kl"] > 0
+    valid = r["valid_by_step"]
+    assert r["splits"]["valid"] == valid[str(r["chosen_step"])]
+    assert valid[str(r["chosen_step"])]["neg_elbo"] == min(v["neg_elbo"] for v in valid.values())
     assert r["ours"] == r["splits"]["test"]["nll_iwae"]
 
 
