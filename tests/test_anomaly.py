@@ -11,7 +11,7 @@ import pytest
 from sklearn import metrics as skm
 from sklearn.ensemble import IsolationForest
 
-from aejax import anomaly
+from aejax import anomaly, metrics
 from aejax.errors import AejaxError
 from aejax.evaluate import TrainedModel
 from aejax.train import train_and_evaluate
@@ -153,7 +153,26 @@ def test_script_one_class_digits_end_to_end(tmp_path):
             m = row["methods"][name]
             assert 0.0 <= m["auroc"] <= 1.0 and 0.0 <= m["average_precision"] <= 1.0
             assert {"threshold", "precision", "recall", "f1", "false_positive_rate"} <= set(m)
-    assert set(results["mean"]) == {"reconstruction error", "PCA", "IsolationForest"}
+    assert set(results["mean"]) == {
+        "reconstruction error",
+        anomaly.LP_NAME,
+        "PCA",
+        "IsolationForest",
+    }
+    for row in results["rows"]:  # p is the validation AUROC's argmax
+        valid = row["lp_choice"]["valid_auroc"]
+        assert valid[str(row["lp_choice"]["p"])] == max(valid.values())
+    # The L_p errors against the model's own per-example metrics and by hand.
+    trained = TrainedModel.load(str(workdir / "class_0"))
+    x = trained.dataset.test_x[:50]
+    err = anomaly.lp_errors(trained, x)
+    np.testing.assert_allclose(err[2], trained.per_example(x)["sq_err_per_image"], rtol=1e-5)
+    d = np.abs(trained.reconstruct(x) - x).reshape(50, -1).astype(np.float64)
+    np.testing.assert_allclose(err[3], (d**3).sum(1), rtol=1e-6)
+    p = results["rows"][0]["lp_choice"]["p"]
+    test_err = anomaly.lp_errors(trained, trained.dataset.test_x, (p,))[p]
+    auroc = results["rows"][0]["methods"][anomaly.LP_NAME]["auroc"]
+    assert auroc == pytest.approx(metrics.auroc(test_err, trained.dataset.test_y != 0))
     markdown = (workdir / "anomaly.md").read_text()
     assert "| mean |" in markdown and "Ruff et al." in markdown
     assert (workdir / "anomaly_auroc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
