@@ -23,22 +23,25 @@ Presets (the part after the colon):
 from aejax.config import base_config, mnist_schedule
 
 
-def hinton(data: str = "mnist", dropout: float = 0.1, sigma: float = 0.0):
+def hinton(data: str = "mnist", loss: str = "bce", sigma: float = 0.0):
     config = base_config()
     config.model.encoder_widths = (1000, 500, 250, 30)
     config.model.code_activation = "linear"
-    config.model.dropout = dropout
     config.corruption.name = "gaussian" if sigma else "none"
     config.corruption.sigma = sigma
-    config.loss = "bce"
-    mnist_schedule(config, 60, name=data)
+    config.loss = loss
+    mnist_schedule(config, 40, name=data)
     config.data.valid_fraction = 1 / 12  # 5k of the 60k training images
     config.eval_every_steps = 429 * 10
     return config
 
 
+def hinton_mse():
+    return hinton(loss="mse")
+
+
 def hinton_noise():
-    return hinton(dropout=0.0, sigma=0.2)
+    return hinton(sigma=0.1)
 
 
 def hinton_fashion():
@@ -99,6 +102,7 @@ def dae():
 
 PRESETS = {
     "hinton": hinton,
+    "hinton_mse": hinton_mse,
     "hinton_noise": hinton_noise,
     "hinton_fashion": hinton_fashion,
     "vae_binarized": vae_binarized,
