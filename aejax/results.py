@@ -119,8 +119,9 @@ def reconstruction(
     training images)."""
     del opts
     models, runs, valid = [], [], []
-    for i, preset in enumerate(presets):
-        m, run = _train(preset, os.path.join(workdir, f"run{i}" if i else "run"), adjust)
+    for preset in presets:
+        run_dir = os.path.join(workdir, preset.partition(":")[2] if len(presets) > 1 else "run")
+        m, run = _train(preset, run_dir, adjust)
         if m.dataset.valid_x is None and len(presets) > 1:
             raise AejaxError(f"{preset}: choosing among presets needs a validation split")
         models.append(m)
@@ -426,7 +427,10 @@ ROWS: dict[str, Row] = {
         "≤ 3.00",
         False,
         3.00,
-        functools.partial(reconstruction, presets=("results.py:hinton", "results.py:hinton_noise")),
+        functools.partial(
+            reconstruction,
+            presets=("results.py:hinton", "results.py:hinton_noise", "results.py:hinton_mse"),
+        ),
     ),
     "vae": Row(
         "VAE, binarized MNIST",

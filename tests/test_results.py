@@ -73,7 +73,8 @@ def test_every_row_saves_its_result_and_judges_its_target(rows):
 
 def test_reconstruction_row_matches_scikit_learn_pca_and_the_model(rows):
     workdir, out = rows
-    m = TrainedModel.load(os.path.join(workdir, "hinton", "run"))
+    chosen = out["hinton"]["chosen"].partition(":")[2]  # the run with the best validation error
+    m = TrainedModel.load(os.path.join(workdir, "hinton", chosen))
     ds = m.dataset
     pca = SkPCA(30).fit(ds.train_x.reshape(len(ds.train_x), -1).astype(np.float64))
     test = ds.test_x.reshape(len(ds.test_x), -1).astype(np.float64)
