@@ -25,7 +25,9 @@ Presets (the part after the colon), by row of experiments/results.py:
   150 epochs of the 50k training images, a checkpoint every 10 epochs; the one with the
   best validation ELBO is scored with the IWAE bound, k = 5000.
     python experiments/results.py --rows vae --workdir runs/results
-  Expected: VAE_EXPECTED
+  Expected: test −log p(x) ≤ 89.64 nats (IWAE, k = 5000; target ≤ 88 missed), negative
+  ELBO 96.29, KL 27.0; the last checkpoint had the best validation ELBO (97.08), so more
+  epochs would still help. 24 min training and 14 min evaluating with other jobs running.
 
 - row `probe`: `probe`, the seeds' conv AE (configs/conv_ae.py:mnist: conv 16, pool,
   conv 32, pool; the 7x7x32 ReLU feature map is the code), bce, 10 epochs of 50k training
@@ -38,12 +40,16 @@ Presets (the part after the colon), by row of experiments/results.py:
   σ = 0.5 (MSE to the clean image), 30 epochs of 55k training images (5k held out to tune
   the classical denoisers).
     python experiments/results.py --rows denoising --workdir runs/results
-  Expected: DENOISING_EXPECTED
+  Expected: test PSNR 20.11 dB against 15.87 for non-local means (h = 0.4σ) and 15.90
+  for total variation (weight 0.4), each tuned on 500 validation images; the noisy input
+  6.03 dB. 2.2 min training, 2.7 min evaluating (NLM over 10k images is most of it).
 
 - row `fashion`: `hinton_fashion` (`hinton` on Fashion-MNIST, 30 epochs) and
   `probe_fashion` (`probe` on Fashion-MNIST).
     python experiments/results.py --rows fashion --workdir runs/results
-  Expected: FASHION_EXPECTED
+  Expected: test squared error per image 6.02 against 12.24 for PCA-30; linear probe
+  89.95% on the codes, 83.62% on PCA-784 codes, 84.36% on pixels (each probe's C chosen on
+  validation). 17 min training, 22 min in all with other jobs running.
 
 - rows `one_class` and `adbench` use configs/anomaly.py:mnist and :tabular (their
   docstrings give the settings and how they were chosen).
