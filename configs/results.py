@@ -1,4 +1,4 @@
-"""The runs behind docs/RESULTS.md: published numbers reproduced, each row one preset.
+"""The runs behind docs/RESULTS.md: published numbers reproduced, one or more presets a row.
 
     python experiments/results.py --rows hinton --workdir runs/results
 
@@ -18,7 +18,10 @@ Presets (the part after the colon), by row of experiments/results.py:
   the lowest validation error is scored: `hinton` (cross-entropy, as in the paper),
   `hinton_mse`, `hinton_noise` (cross-entropy, Gaussian input noise σ = 0.1).
     python experiments/results.py --rows hinton --workdir runs/results
-  Expected: HINTON_EXPECTED
+  Expected: `hinton_noise` chosen (validation 3.49, against 3.54 and 3.61); test squared
+  error per image 3.40 (target ≤ 3.00 missed; `hinton` 3.44, `hinton_mse` 3.51) and
+  13.87 for PCA-30, as in the paper. 5.6 to 13 min of training per preset, depending on
+  the other jobs running; 30 s to evaluate.
 
 - row `vae`: `vae_binarized`, one stochastic layer on Larochelle's binarized MNIST:
   784-512-256-(32 Gaussian)-256-512-784, ReLU, Bernoulli likelihood (bce + kl_normal),
