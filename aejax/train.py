@@ -554,15 +554,22 @@ class Experiment:
         return restored
 
     def evaluate(self, state: TrainState, eval_step=None) -> dict[str, float]:
-        """Test-split means of every loss term, the total and the reconstruction metrics."""
+        """Means of every loss term, the total and the reconstruction metrics over the test
+        split ("eval/...") and, where the dataset has a validation split, over it
+        ("valid/..."): choices such as the number of epochs belong on the latter."""
         eval_step = eval_step or make_eval_step(self.model, self.all_weights, self.options)
         variables = _variables(state.params, state.batch_stats)
-        per_example = map_batches(
-            lambda x: {k: v for k, v in eval_step(variables, x).items() if k != "x_hat"},
-            self.dataset.test_x,
-            self.config.eval_batch_size,
-        )
-        return {f"eval/{k}": float(np.mean(v)) for k, v in per_example.items()}
+        out = {}
+        for prefix, x in (("eval", self.dataset.test_x), ("valid", self.dataset.valid_x)):
+            if x is None:
+                continue
+            per_example = map_batches(
+                lambda b: {k: v for k, v in eval_step(variables, b).items() if k != "x_hat"},
+                x,
+                self.config.eval_batch_size,
+            )
+            out |= {f"{prefix}/{k}": float(np.mean(v)) for k, v in per_example.items()}
+        return out
 
 
 def _check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
@@ -825,7 +832,12 @@ def train_and_evaluate(
                 bar.write(
                     f"epoch {step / exp.steps_per_epoch:.4g} step {step}: "
                     f"train/loss={summary.get('train/loss', np.nan):.5g} "
-                    f"eval/loss={eval_metrics['eval/loss']:.5g}"
+                    + (
+                        f"valid/loss={eval_metrics['valid/loss']:.5g} "
+                        if "valid/loss" in eval_metrics
+                        else ""
+                    )
+                    + f"eval/loss={eval_metrics['eval/loss']:.5g}"
                     f" eval/mse_per_pixel={eval_metrics['eval/mse_per_pixel']:.5g}"
                 )
     bar.close()

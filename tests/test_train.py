@@ -9,7 +9,7 @@ from conftest import tiny_config
 
 from aejax import optim, train
 from aejax.errors import AejaxError, ConfigError
-from aejax.evaluate import evaluate_run
+from aejax.evaluate import TrainedModel, evaluate_run
 
 
 def _params(workdir):
@@ -188,3 +188,18 @@ def test_schedules_and_optimizers():
     assert float(optax.tree.norm(updates)) == pytest.approx(1e-3, rel=1e-5)
     cfg.name = "adamw"
     assert optim.make_optimizer(cfg, 100).init(params) is not None
+
+
+def test_a_validation_split_is_evaluated_beside_the_test_split(tmp_path):
+    config = tiny_config(**{"data.valid_fraction": 0.2})
+    metrics = train.train_and_evaluate(config, str(tmp_path / "run"))
+    trained = TrainedModel.load(str(tmp_path / "run"))
+    ds = trained.dataset
+    for prefix, x in (("eval", ds.test_x), ("valid", ds.valid_x)):
+        per_example = trained.per_example(x)
+        for key in ("loss", "mse_per_pixel", "sq_err_per_image"):
+            assert metrics[f"{prefix}/{key}"] == pytest.approx(per_example[key].mean(), rel=1e-5)
+    assert metrics["valid/loss"] != metrics["eval/loss"]
+    # Without a validation split there is nothing to log under valid/.
+    plain = train.train_and_evaluate(tiny_config(), str(tmp_path / "plain"))
+    assert not any(k.startswith("valid/") for k in plain)
