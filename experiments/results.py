@@ -45,11 +45,14 @@ How each row's setting was reached, including the attempts that are not in the t
   after about 60 epochs. Dropout of 0.1 after every hidden layer was far worse (5.8 after
   50 epochs, seen in the trainer's periodic test-set log, so that run was stopped rather
   than entered as a candidate). Logistic hidden units as in the paper stalled under Adam
-  from a random start (43 after 2 epochs; the paper pretrains them as RBMs). The three
-  candidates in the table (40 epochs each, 5k images held out) were then chosen between on
-  validation: cross-entropy with Gaussian input noise of 0.1 wins. Still untried: longer
-  training with input noise, weight decay, and second-order optimizers (Martens, 2010,
-  reports test errors below 3.00 for this architecture with Hessian-free optimization).
+  from a random start (43 after 2 epochs; the paper pretrains them as RBMs). These first
+  runs had no validation split, so their test figures (from the trainer's log) are what
+  led to the three candidates in the table (40 epochs each, 5k images held out); the
+  choice between them was made on validation: cross-entropy with Gaussian input noise of
+  0.1 wins. (The trainer now also logs `valid/*` wherever a validation split exists.)
+  Still untried: longer training with input noise, weight decay, and second-order
+  optimizers (Martens, 2010, reports test errors below 3.00 for this architecture with
+  Hessian-free optimization).
 - **VAE (missed: 89.64 against 88 nats).** One run of 150 epochs; the validation ELBO was
   still falling at the last checkpoint (97.08), so more epochs would help, but the gap
   between training (−ELBO 88.5) and test (96.3) shows the static binarization's
