@@ -86,7 +86,15 @@ class TrainedModel:
 
         if not os.path.isfile(os.path.join(workdir, "config.json")):
             raise AejaxError(f"workdir {workdir} holds no config.json: is it a training run?")
-        exp = train.Experiment.from_workdir(workdir)
+        return cls._restore(train.Experiment.from_workdir(workdir), step)
+
+    def at_step(self, step: int | None = None) -> "TrainedModel":
+        """The same run at checkpoint `step` (default: the newest), reusing this one's
+        experiment and data (no second load of the dataset)."""
+        return self._restore(self.exp, step)
+
+    @classmethod
+    def _restore(cls, exp, step: int | None) -> "TrainedModel":
         state = exp.restore_or_init(step=step, require_checkpoint=True)
         variables = {"params": state.params}
         if state.batch_stats:

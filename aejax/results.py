@@ -179,11 +179,11 @@ def vae_likelihood(workdir: str, adjust: Adjust, opts: Options) -> dict:
     valid = {}
     ckpt_dir = os.path.join(run_dir, "checkpoints")
     for step in sorted(int(d) for d in os.listdir(ckpt_dir) if d.isdigit()):
-        ms = TrainedModel.load(run_dir, step=step)
+        ms = m.at_step(step)
         b = evaluate_bounds(ms.model, ms.variables, ds.valid_x, jax.random.key(2), likelihood)
         valid[step] = {"neg_elbo": -float(b["elbo"].mean()), "kl": float(b["kl"].mean())}
     best = min(valid, key=lambda s: valid[s]["neg_elbo"])
-    m = TrainedModel.load(run_dir, step=best)
+    m = m.at_step(best)
     b = evaluate_bounds(
         m.model, m.variables, ds.test_x, jax.random.key(1), likelihood, k=opts.iwae_k
     )
@@ -223,11 +223,11 @@ def vae_likelihood(workdir: str, adjust: Adjust, opts: Options) -> dict:
 def _anomaly(protocol: str, workdir: str, adjust: Adjust, opts: Options) -> dict:
     from aejax import anomaly
 
+    spec = "anomaly.py:mnist" if protocol == "mnist_one_class" else "anomaly.py:tabular"
+    config = _config(spec, adjust)
     if protocol == "mnist_one_class":
-        config = _config("anomaly.py:mnist", adjust)
         res = anomaly.one_class_mnist(config, workdir, opts.classes, log=print)
     else:
-        config = _config("anomaly.py:tabular", adjust)
         res = anomaly.adbench(config, workdir, opts.sets, log=print)
     with open(os.path.join(workdir, "anomaly.json"), "w") as f:
         json.dump(res, f, indent=2)
@@ -239,19 +239,18 @@ def _anomaly(protocol: str, workdir: str, adjust: Adjust, opts: Options) -> dict
     header += [anomaly.method_label(k, res) for k in res["mean"]]
     rows = [[r["name"], *(r["methods"][k]["auroc"] for k in res["mean"])] for r in res["rows"]]
     rows.append(["mean", *(res["mean"][k]["auroc"] for k in res["mean"])])
-    presets = "anomaly.py:mnist" if protocol == "mnist_one_class" else "anomaly.py:tabular"
     return {
         "ours": ae,
         "baselines": mean,
         "runs": [
             {
-                "preset": presets,
+                "preset": spec,
                 "train_seconds": sum(r["seconds"]["train"] for r in res["rows"]),
                 "steps": sum(r["step"] for r in res["rows"]),
                 "trained_here": not any(r["resumed"] for r in res["rows"]),
             }
         ],
-        "table": {"header": header, "rows": rows, "caption": "test AUROC"},
+        "table": {"header": header, "rows": rows},
         "notes": [res["description"]],
     }
 
@@ -499,17 +498,18 @@ ROWS: dict[str, Row] = {
 
 
 def machine() -> str:
-    """This machine in words: CPU, cores, backend and jax version."""
+    """This machine in words: cores, CPU model, accelerators and the jax version."""
+    from aejax.benchmark import machine as facts
+
+    m = facts()
     cpu = platform.processor() or platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
             cpu = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    devices = jax.devices()
-    backend = devices[0].platform
-    gpu = "" if backend == "cpu" else f", {len(devices)}x {devices[0].device_kind}"
-    return f"{os.cpu_count()}-core {cpu}{gpu}, jax {jax.__version__} on {backend}"
+    gpu = "" if m["backend"] == "cpu" else f", {m['devices']}x {m['device']}"
+    return f"{m['cpus']}-core {cpu}{gpu}, jax {m['jax']} on {m['backend']}"
 
 
 def run_row(

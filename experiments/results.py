@@ -104,10 +104,9 @@ def main(argv):
         if not saved:
             raise AejaxError(f"no saved rows under {f.workdir}: compute some with --rows")
         commands = {
-            name: f"python experiments/results.py --rows {name} --workdir runs/results"
+            r["row"]: f"python experiments/results.py --rows {r['row']} --workdir runs/results"
             + (f" --iwae_k {r['iwae_k']}" if r.get("iwae_k", opts.iwae_k) != opts.iwae_k else "")
             for r in saved
-            for name in [r["row"]]
         }
         with open(f.write, "w") as out:
             out.write(HEADER + results.to_markdown(saved, commands) + FOOTER)

@@ -203,3 +203,18 @@ def test_a_validation_split_is_evaluated_beside_the_test_split(tmp_path):
     # Without a validation split there is nothing to log under valid/.
     plain = train.train_and_evaluate(tiny_config(), str(tmp_path / "plain"))
     assert not any(k.startswith("valid/") for k in plain)
+
+
+def test_trained_model_at_an_earlier_step_matches_loading_it(tmp_path):
+    workdir = str(tmp_path / "run")
+    train.train_and_evaluate(tiny_config(), workdir)  # checkpoints at steps 4 and 8
+    newest = TrainedModel.load(workdir)
+    earlier = newest.at_step(4)
+    assert (newest.step, earlier.step) == (8, 4) and earlier.exp is newest.exp
+    reference = TrainedModel.load(workdir, step=4)
+    leaves = lambda m: jax.tree_util.tree_leaves(m.variables)
+    for a, b in zip(leaves(earlier), leaves(reference), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert any(
+        not np.array_equal(a, b) for a, b in zip(leaves(earlier), leaves(newest), strict=True)
+    )
