@@ -38,6 +38,13 @@ existing finished run there is reused, a cut-off one continued) and writes nothi
   protocol sets `data.source="npz"`, `data.name`, `data.train_classes=(0,)` and
   `data.train_fraction=0.7`; the model must have a code smaller than each set's number of
   features (3 for http and smtp), which is checked before anything is trained.
+  With `codes` (ADBENCH_CODES by default) each set also gets one run per code size k
+  (below its number of features; the config's own code is its main run, the others go to
+  `{workdir}/{stem}-code{k}`), each scored by the squared error and by the standardized
+  squared error Σ_j (r_j / s_j)², s_j the root-mean-square residual of feature j on the
+  training normals. The validation normals hold no anomaly, so the code and the score are
+  chosen (`CHOSEN_NAME`, row["choice"]) by AUROC of the validation normals against
+  `synthetic_anomalies` drawn from the training normals, never on test rows.
 """
 
 import math
@@ -71,6 +78,10 @@ PCA_NAME = "PCA"
 IFOREST_NAME = "IsolationForest"
 
 ADBENCH_FOLDER = "adbench_classical"
+# ADBench: the candidate code sizes, and how the chosen one is named. The candidates' scores:
+ADBENCH_CODES = (1, 2, 4)
+CHOSEN_NAME = "reconstruction error, code and score chosen on validation"
+SQUARED, STANDARDIZED = "squared", "standardized"
 ADBENCH_TRAIN_FRACTION = 0.7
 DEFAULT_VALID_FRACTION = 0.1
 
@@ -266,6 +277,97 @@ def lp_errors(trained: TrainedModel, x, norms=LP_NORMS) -> dict[int, np.ndarray]
     return {p: np.sum(d**p, axis=1) for p in norms}
 
 
+def synthetic_anomalies(train_x, n: int, seed: int) -> np.ndarray:
+    """Synthetic anomalies for choosing settings where no real anomaly may be used: two of
+    the four types of ADBench's study of anomaly types (Han et al., 2022, section 4.3), in
+    simplified form.
+
+    Args:
+      train_x: [N, D] normal training rows.
+      n: how many to draw; the first n // 2 are "dependency" anomalies, each feature drawn
+        independently from that feature's training values (every marginal is normal, the
+        relations between features are broken), the rest "global" anomalies, uniform in
+        the training rows' bounding box widened by a tenth of its width on each side.
+      seed: numpy seed.
+    Returns:
+      [n, D] rows, in train_x's dtype.
+    """
+    train = np.asarray(train_x).reshape(len(train_x), -1)
+    rng = np.random.default_rng(seed)
+    half = n // 2
+    dependency = np.stack([rng.choice(col, half) for col in train.T], axis=1)
+    lo, hi = train.min(axis=0), train.max(axis=0)
+    width = hi - lo
+    uniform = rng.uniform(lo - 0.1 * width, hi + 0.1 * width, size=(n - half, train.shape[1]))
+    return np.concatenate([dependency, uniform]).astype(train.dtype)
+
+
+def residual_scores(trained: TrainedModel, train_x, **splits) -> dict[str, dict[str, np.ndarray]]:
+    """The squared and standardized reconstruction errors of each split.
+
+    Args:
+      trained: a loaded run.
+      train_x: [N, ...] its training rows, which set the standardization.
+      splits: name -> [M, ...] rows to score.
+    Returns:
+      {SQUARED: {name: [M] Σ_j r_j²}, STANDARDIZED: {name: [M] Σ_j (r_j / s_j)²}}, with
+      r = x̂ − x and s_j = sqrt(mean over train_x of r_j²) (+1e-12): a feature the model
+      reconstructs closely on normal rows weighs more when it is off.
+    """
+
+    def residuals(x):
+        x = np.asarray(x)
+        flat = lambda a: np.asarray(a, np.float64).reshape(len(x), -1)
+        return flat(trained.reconstruct(x)) - flat(x)
+
+    s = np.sqrt(np.mean(residuals(train_x) ** 2, axis=0)) + 1e-12
+    r = {name: residuals(x) for name, x in splits.items()}
+    return {
+        SQUARED: {name: np.sum(v**2, axis=1) for name, v in r.items()},
+        STANDARDIZED: {name: np.sum((v / s) ** 2, axis=1) for name, v in r.items()},
+    }
+
+
+def _with_code(config: ml_collections.ConfigDict, k: int) -> ml_collections.ConfigDict:
+    """A copy of an MLP config whose code (the last encoder width) is k."""
+    config = config.copy_and_resolve_references()
+    with config.unlocked():
+        config.model.encoder_widths = (*tuple(config.model.encoder_widths)[:-1], k)
+    return config
+
+
+def _choose_code(
+    cfg: ml_collections.ConfigDict,
+    run_dir: str,
+    codes: Sequence[int],
+    is_anomaly: Callable[[np.ndarray], np.ndarray],
+    fpr: float,
+) -> tuple[dict, dict]:
+    """Trains (or reuses) one run per code of `codes` (each below the set's number of
+    features; the config's own code is the run in run_dir, the others `{run_dir}-code{k}`)
+    and picks the code and score whose validation normals are best told apart from
+    `synthetic_anomalies` of the training rows (AUROC). Returns the chosen method's test
+    summary and the record of the choice."""
+    from aejax.train import train_and_evaluate
+
+    own = cfg.model.encoder_widths[-1]
+    valid_auroc, scored = {}, {}
+    for k in codes:
+        run = run_dir if k == own else f"{run_dir}-code{k}"
+        train_and_evaluate(_with_code(cfg, k), run)
+        trained = TrainedModel.load(run)
+        ds = trained.dataset
+        syn = synthetic_anomalies(ds.train_x, VALID_ANOMALIES, cfg.seed)
+        is_syn = np.r_[np.zeros(len(ds.valid_x)), np.ones(len(syn))]
+        scores = residual_scores(trained, ds.train_x, valid=ds.valid_x, syn=syn, test=ds.test_x)
+        for kind, split in scores.items():
+            key = f"code {k}, {kind}"
+            valid_auroc[key] = metrics.auroc(np.r_[split["valid"], split["syn"]], is_syn)
+            scored[key] = (split["test"], is_anomaly(ds.test_y), split["valid"])
+    best = max(valid_auroc, key=valid_auroc.get)  # the first of equals: smaller code, squared
+    return summarize(*scored[best], fpr), {"chosen": best, "valid_auroc": valid_auroc}
+
+
 def _means(rows: list[dict]) -> dict[str, dict[str, float]]:
     """Each method's mean of every metric over the rows (methods every row has)."""
     methods = [m for m in rows[0]["methods"] if all(m in r["methods"] for r in rows)]
@@ -364,17 +466,21 @@ def adbench(
     names: Iterable[str] | None = None,
     fpr: float = 0.05,
     log: Log = None,
+    codes: Sequence[int] = ADBENCH_CODES,
 ) -> dict:
     """The ADBench classical protocol, one-class (see the module docstring).
 
     Args:
-      config: an experiment config for tabular data (configs/anomaly.py:tabular); its data
-        source and name are replaced.
-      workdir: each set's run goes to `{workdir}/{stem}`.
+      config: an experiment config for tabular data (configs/anomaly.py:tabular), an MLP
+        autoencoder; its data source and name are replaced.
+      workdir: each set's run goes to `{workdir}/{stem}`, other code sizes' runs to
+        `{workdir}/{stem}-code{k}`.
       names: file stems under `data_dir/adbench_classical` (default: all of them).
       fpr, log: as in `one_class_mnist`.
+      codes: the code sizes to choose from on validation (`CHOSEN_NAME`); () for none.
     Returns:
-      The dict of `one_class_mnist`, with "protocol" "adbench" and rows named by stem.
+      The dict of `one_class_mnist`, with "protocol" "adbench" and rows named by stem;
+      with `codes`, each row also has row["choice"].
     """
     data_dir = config.data.data_dir
     names = list(names) if names is not None else adbench_names(data_dir)
@@ -403,13 +509,21 @@ def adbench(
                 "autoencoder needs a smaller code (set config.model.encoder_widths' last "
                 "width below the fewest features of the sets, or leave this set out)"
             )
-        cfgs[stem] = cfg
+        cfgs[stem] = cfg, [c for c in codes if c < dim]
     t0 = time.perf_counter()
-    rows = [
-        _score_run(cfg, os.path.join(workdir, stem), lambda y: y != 0, fpr, log, stem)
-        for stem, cfg in cfgs.items()
-    ]
-    valid_fraction = next(iter(cfgs.values())).data.valid_fraction
+    rows = []
+    for stem, (cfg, ks) in cfgs.items():
+        run_dir = os.path.join(workdir, stem)
+        row = _score_run(cfg, run_dir, lambda y: y != 0, fpr, log, stem)
+        if ks:
+            t1 = time.perf_counter()
+            method, row["choice"] = _choose_code(cfg, run_dir, ks, lambda y: y != 0, fpr)
+            row["methods"][CHOSEN_NAME] = method
+            row["seconds"]["choice"] = time.perf_counter() - t1
+            if log:
+                log(f"{stem}: {row['choice']['chosen']} AUROC {method['auroc']:.4f}")
+        rows.append(row)
+    valid_fraction = next(iter(cfgs.values()))[0].data.valid_fraction
     return {
         "protocol": "adbench",
         "description": (
@@ -419,6 +533,17 @@ def adbench(
             "statistics; the other normal rows and every anomaly are scored; thresholds "
             f"flag {fpr:.0%} of validation normals; PCA with as many components as the code, "
             "IsolationForest on the standardized features."
+            + (
+                f" {method_label(CHOSEN_NAME)}: one AE per code size in {tuple(codes)} "
+                "(below the set's features), each scored by the squared and by the "
+                "standardized squared error; the code and score are chosen per set by the "
+                f"AUROC of the validation normals against {VALID_ANOMALIES} synthetic "
+                "anomalies drawn from the training rows (half with each feature drawn "
+                "independently from its training values, half uniform in the widened "
+                "bounding box), never on test rows."
+                if codes
+                else ""
+            )
         ),
         "fpr": fpr,
         "rows": rows,
@@ -430,7 +555,7 @@ def adbench(
 def method_label(name: str, results: dict | None = None) -> str:
     """A method's name for tables and legends: "AE reconstruction error", "AE negative
     ELBO", "PCA-16" (with the rows' number of components when `results` share one), ..."""
-    if name in (RECONSTRUCTION, NEGATIVE_ELBO, LP_NAME):
+    if name in (RECONSTRUCTION, NEGATIVE_ELBO, LP_NAME, CHOSEN_NAME):
         return f"AE {name}"
     if name == PCA_NAME and results is not None:
         ks = {r["pca_components"] for r in results["rows"]}

@@ -69,12 +69,25 @@ How each row's setting was reached, including the attempts that are not in the t
   0.977 for the conv autoencoder's codes, so the conv autoencoder is the row's variant.
 - **Denoising (met: +4.2 dB).** The grids of the classical denoisers were widened once so
   that neither optimum lies on a grid edge.
-- **ADBench (missed: 0.919 against 0.951).** The preset was fixed before any result
-  (configs/anomaly.py) and nothing was tuned: the validation split holds normal rows only.
-  The autoencoder is below PCA-2 on annthyroid and cardio; on cardio it overfits its 1,042
-  training rows (per-feature error 0.28 on training rows, 0.54 on validation normals).
-  Untried: early stopping on the validation normals' error, and validation against
-  synthetic anomalies to choose the code size.
+- **ADBench (missed: 0.933 against 0.951).** The preset (configs/anomaly.py:tabular, code
+  2, squared error) was fixed before any result; it scores 0.919, below PCA-2 on
+  annthyroid and cardio. The validation split holds normal rows only, so settings cannot be
+  ranked on real anomalies. The row now chooses, per set, the code size (1, 2 or 4, below
+  the set's features) and the score (the squared error, or the standardized one, each
+  feature's residual divided by its RMS on the training normals) by the AUROC of the
+  validation normals against 2,000 synthetic anomalies drawn from the training rows (half
+  "dependency" anomalies, each feature drawn independently from its training values, half
+  uniform in the bounding box widened by 10%; after ADBench's study of anomaly types). This
+  rule was fixed before its test figures were seen, and run once: 0.933, above PCA-2
+  (0.928) but below IsolationForest (0.951). The synthetic anomalies favour the largest
+  code on six of eight sets; that helps annthyroid (0.799 to 0.956) and thyroid (0.936 to
+  0.945) but hurts cardio (0.858 to 0.814, validation 0.980) and satimage-2 (0.993 to
+  0.981): they do not rank the settings as the real anomalies do. On cardio the
+  autoencoder also overfits its 1,042 training rows (per-feature error 0.28 on training
+  rows, 0.54 on validation normals). Stopping early is not in the rule: in a side run
+  scored on validation data only (a checkpoint every 250 steps), the synthetic AUROC after
+  1,000 steps was within about 0.01 of its value after 4,000 and, where it moved more
+  (shuttle at code 1), still rising.
 """
 
 

@@ -104,7 +104,8 @@ def test_adbench_protocol_on_a_fake_set(tmp_path):
     normals = 400 - row["n_anomalies"]
     assert row["n_train"] + row["n_valid"] == round(0.7 * normals)
     assert row["n_test"] == normals - round(0.7 * normals) + row["n_anomalies"]
-    assert set(row["methods"]) == {"reconstruction error", "PCA", "IsolationForest"}
+    chosen = anomaly.CHOSEN_NAME
+    assert set(row["methods"]) == {"reconstruction error", chosen, "PCA", "IsolationForest"}
     assert results["mean"]["PCA"]["auroc"] > 0.9  # the anomalies are far off the plane
     assert lines and lines[0].startswith("1_fake: AUROC")
     assert not row["resumed"]
@@ -112,11 +113,69 @@ def test_adbench_protocol_on_a_fake_set(tmp_path):
     again = anomaly.adbench(config, str(tmp_path / "runs"))
     assert again["rows"][0]["resumed"] and again["rows"][0]["step"] == 6
     assert again["rows"][0]["methods"] == row["methods"]
+    # Codes 1, 2, 4 (all below the 5 features): the config's own code 2 is the main run, the
+    # others have their own; the chosen code and score are the validation AUROC's argmax.
+    assert sorted(os.listdir(tmp_path / "runs")) == ["1_fake", "1_fake-code1", "1_fake-code4"]
+    valid = row["choice"]["valid_auroc"]
+    assert set(valid) == {f"code {k}, {s}" for k in (1, 2, 4) for s in ("squared", "standardized")}
+    assert row["choice"]["chosen"] == max(valid, key=valid.get)
+    k = int(row["choice"]["chosen"].split(",")[0].split()[1])
+    run = tmp_path / "runs" / ("1_fake" if k == 2 else f"1_fake-code{k}")
+    trained = TrainedModel.load(str(run))
+    ds = trained.dataset
+    kind = row["choice"]["chosen"].split(", ")[1]
+    test = anomaly.residual_scores(trained, ds.train_x, test=ds.test_x)[kind]["test"]
+    expected = anomaly.summarize(test, ds.test_y != 0)["auroc"]
+    assert row["methods"][chosen]["auroc"] == pytest.approx(expected)
     # The code must be smaller than the features; checked before anything is trained.
     config.model.encoder_widths = (16, 5)
     with pytest.raises(AejaxError, match="1_fake has 5 features but the model's code has 5"):
         anomaly.adbench(config, str(tmp_path / "runs2"))
     assert not os.path.exists(tmp_path / "runs2")
+
+
+def test_residual_scores_by_hand(tmp_path):
+    """Squared and standardized errors against numpy on the model's own reconstructions."""
+    data_dir = _tabular_dir(tmp_path / "data")
+    config = tiny_config(num_steps=3)
+    config.model.encoder_widths = (16, 2)
+    config.model.output_activation = "linear"
+    config = anomaly._with_data(
+        config,
+        source="npz",
+        data_dir=data_dir,
+        name="adbench_classical/1_fake",
+        train_classes=(0,),
+        train_fraction=0.7,
+    )
+    train_and_evaluate(config, str(tmp_path / "run"))
+    trained = TrainedModel.load(str(tmp_path / "run"))
+    ds = trained.dataset
+    scores = anomaly.residual_scores(trained, ds.train_x, a=ds.test_x[:7])
+    r_train = np.asarray(trained.reconstruct(ds.train_x), np.float64) - ds.train_x
+    r = np.asarray(trained.reconstruct(ds.test_x[:7]), np.float64) - ds.test_x[:7]
+    s = np.sqrt(np.mean(r_train**2, axis=0))
+    np.testing.assert_allclose(scores["squared"]["a"], np.sum(r**2, axis=1), rtol=1e-6)
+    np.testing.assert_allclose(scores["standardized"]["a"], np.sum((r / s) ** 2, axis=1), rtol=1e-6)
+    # On the training rows each feature's standardized squared residual averages to 1.
+    on_train = anomaly.residual_scores(trained, ds.train_x, t=ds.train_x)["standardized"]["t"]
+    assert np.mean(on_train) == pytest.approx(ds.train_x.shape[1], rel=1e-6)
+
+
+def test_synthetic_anomalies_types():
+    rng = np.random.default_rng(1)
+    train = np.c_[rng.normal(size=300), rng.integers(0, 3, 300), rng.uniform(5, 6, 300)]
+    syn = anomaly.synthetic_anomalies(train.astype(np.float32), 101, seed=0)
+    assert syn.shape == (101, 3) and syn.dtype == np.float32
+    dependency, uniform = syn[:50], syn[50:]
+    for j in range(3):  # each feature of the first half is one of that feature's values
+        assert np.isin(dependency[:, j], train[:, j].astype(np.float32)).all()
+    lo, hi = train.min(0), train.max(0)
+    w = hi - lo
+    assert ((uniform >= lo - 0.1 * w - 1e-5) & (uniform <= hi + 0.1 * w + 1e-5)).all()
+    assert (uniform[:, 1] != np.round(uniform[:, 1])).all()  # not drawn from the values
+    again = anomaly.synthetic_anomalies(train.astype(np.float32), 101, seed=0)
+    np.testing.assert_array_equal(syn, again)
 
 
 def _run(*args):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA as SkPCA
 
-from aejax import results
+from aejax import anomaly, results
 from aejax.errors import AejaxError
 from aejax.evaluate import TrainedModel
 
@@ -69,6 +69,10 @@ def test_every_row_saves_its_result_and_judges_its_target(rows):
         assert np.isfinite(ours), name
         assert all(run["steps"] > 0 and run["train_seconds"] > 0 for run in r["runs"]), name
     assert out["adbench"]["target_value"] == out["adbench"]["baselines"]["IsolationForest"]
+    # The anomaly rows score the method whose settings were chosen on validation.
+    for name, method in (("one_class", anomaly.LP_NAME), ("adbench", anomaly.CHOSEN_NAME)):
+        with open(os.path.join(workdir, name, "anomaly.json")) as f:
+            assert out[name]["ours"] == json.load(f)["mean"][method]["auroc"], name
 
 
 def test_reconstruction_row_matches_scikit_learn_pca_and_the_model(rows):
