@@ -204,8 +204,14 @@ def variant_config(name: str, batch_size: int = 0) -> ml_collections.ConfigDict:
 
 
 def _cost(compiled) -> dict:
-    """FLOPs per call from XLA's cost analysis, and the call's temporary buffers."""
+    """FLOPs per call from XLA's cost analysis, the call's temporary buffers, and its number
+    of fused kernels (XLA:CPU's compile time grows with them: each is optimized and emitted
+    by LLVM on its own)."""
     out = {}
+    try:
+        out["kernels"] = compiled.as_text().count(" fusion(")
+    except Exception:
+        pass
     try:
         cost = compiled.cost_analysis()
         cost = cost[0] if isinstance(cost, list | tuple) else cost
@@ -723,7 +729,8 @@ def _fmt(value, spec=".1f", missing="-"):
 def variant_table(variants: list[dict], peak_flops: float = 0.0) -> str:
     """A Markdown table of the JAX measurements."""
     head = (
-        "| variant | step compile s | chunk compile s (cached) | bare steps/s (min-max) "
+        "| variant | step compile s (trace + XLA, kernels) | chunk compile s (cached) "
+        "| bare steps/s (min-max) "
         "| bare ex/s "
         "| e2e steps/s | e2e / bare | e2e+eval / bare | GFLOP/step | GFLOP/s | peak RSS MB "
         "| load |"
@@ -738,6 +745,7 @@ def variant_table(variants: list[dict], peak_flops: float = 0.0) -> str:
         util = f" ({gflops_s * 1e9 / peak_flops:.1%})" if gflops_s and peak_flops else ""
         lines.append(
             f"| {r['variant']} | {r['lower_s'] + r['compile_s']:.2f} "
+            f"({r['lower_s']:.2f} + {r['compile_s']:.2f}, {_fmt(r.get('kernels'), 'd')}) "
             f"| {_fmt(r.get('chunk_compile_s'), '.2f')} "
             f"({_fmt(r.get('cache_warm_chunk_s'), '.2f')}) "
             f"| {r['steps_per_s']:.1f} ({r['steps_per_s_min']:.0f}-{r['steps_per_s_max']:.0f}) "

@@ -4,6 +4,7 @@ target checks and tables. No speed is asserted: speed is what the script measure
 import time
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -72,5 +73,14 @@ def test_targets_and_tables():
     assert targets["cae_auto / max(cae_jacfwd, cae_jacrev)"]["value"] == pytest.approx(4.5)
     assert targets["ae: 2 s / chunk compile"]["met"] is True
     table = benchmark.variant_table(list(variants.values()), peak_flops=1e12)
-    assert table.count("\n") == 1 + len(variants) and "| ae | 1.20 |" in table
+    assert table.count("\n") == 1 + len(variants) and "| ae | 1.20 (0.20 + 1.00, -) |" in table
     assert "| ae | 1/1 |" in benchmark.peer_table(variants, peers)
+
+
+def test_cost_counts_fused_kernels():
+    """An elementwise chain fuses into one kernel; two unrelated outputs need two."""
+    x = jnp.ones((8, 8))
+    chain = jax.jit(lambda a: jnp.sin(a) * 2.0 + 1.0).lower(x).compile()
+    assert benchmark._cost(chain)["kernels"] == 1
+    two = jax.jit(lambda a, b: (jnp.sin(a), jnp.cos(b).sum(0))).lower(x, x).compile()
+    assert benchmark._cost(two)["kernels"] == 2
