@@ -440,6 +440,8 @@ ROWS: dict[str, Row] = {
                 "results.py:hinton_mse",
                 "results.py:hinton_noise_long",
                 "results.py:hinton_noise05_long",
+                "results.py:hinton_noise20_long",
+                "results.py:hinton_noise_longer",
             ),
         ),
     ),

@@ -97,6 +97,14 @@ def hinton_noise05_long():
     return hinton(sigma=0.05, epochs=120)
 
 
+def hinton_noise20_long():
+    return hinton(sigma=0.2, epochs=120)
+
+
+def hinton_noise_longer():
+    return hinton(sigma=0.1, epochs=240)
+
+
 def hinton_fashion():
     config = hinton("fashion_mnist")
     config.num_epochs = 30
@@ -159,6 +167,8 @@ PRESETS = {
     "hinton_noise": hinton_noise,
     "hinton_noise_long": hinton_noise_long,
     "hinton_noise05_long": hinton_noise05_long,
+    "hinton_noise20_long": hinton_noise20_long,
+    "hinton_noise_longer": hinton_noise_longer,
     "hinton_fashion": hinton_fashion,
     "vae_binarized": vae_binarized,
     "probe": probe,
