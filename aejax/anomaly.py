@@ -347,15 +347,16 @@ def _choose_code(
     features; the config's own code is the run in run_dir, the others `{run_dir}-code{k}`)
     and picks the code and score whose validation normals are best told apart from
     `synthetic_anomalies` of the training rows (AUROC). Returns the chosen method's test
-    summary and the record of the choice."""
+    summary and the record of the choice (with "steps", those of the runs of other codes)."""
     from aejax.train import train_and_evaluate
 
     own = cfg.model.encoder_widths[-1]
-    valid_auroc, scored = {}, {}
+    valid_auroc, scored, steps = {}, {}, 0
     for k in codes:
         run = run_dir if k == own else f"{run_dir}-code{k}"
         train_and_evaluate(_with_code(cfg, k), run)
         trained = TrainedModel.load(run)
+        steps += trained.step if k != own else 0
         ds = trained.dataset
         syn = synthetic_anomalies(ds.train_x, VALID_ANOMALIES, cfg.seed)
         is_syn = np.r_[np.zeros(len(ds.valid_x)), np.ones(len(syn))]
@@ -365,7 +366,8 @@ def _choose_code(
             valid_auroc[key] = metrics.auroc(np.r_[split["valid"], split["syn"]], is_syn)
             scored[key] = (split["test"], is_anomaly(ds.test_y), split["valid"])
     best = max(valid_auroc, key=valid_auroc.get)  # the first of equals: smaller code, squared
-    return summarize(*scored[best], fpr), {"chosen": best, "valid_auroc": valid_auroc}
+    choice = {"chosen": best, "valid_auroc": valid_auroc, "steps": steps}  # steps: other codes'
+    return summarize(*scored[best], fpr), choice
 
 
 def _means(rows: list[dict]) -> dict[str, dict[str, float]]:

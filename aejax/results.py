@@ -250,7 +250,7 @@ def _anomaly(protocol: str, workdir: str, adjust: Adjust, opts: Options) -> dict
                 "train_seconds": sum(
                     r["seconds"]["train"] + r["seconds"].get("choice", 0.0) for r in res["rows"]
                 ),
-                "steps": sum(r["step"] for r in res["rows"]),
+                "steps": sum(r["step"] + r.get("choice", {}).get("steps", 0) for r in res["rows"]),
                 "trained_here": not any(r["resumed"] for r in res["rows"]),
             }
         ],

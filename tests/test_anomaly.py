@@ -119,6 +119,7 @@ def test_adbench_protocol_on_a_fake_set(tmp_path):
     valid = row["choice"]["valid_auroc"]
     assert set(valid) == {f"code {k}, {s}" for k in (1, 2, 4) for s in ("squared", "standardized")}
     assert row["choice"]["chosen"] == max(valid, key=valid.get)
+    assert row["choice"]["steps"] == 2 * 6  # the runs of codes 1 and 4
     k = int(row["choice"]["chosen"].split(",")[0].split()[1])
     run = tmp_path / "runs" / ("1_fake" if k == 2 else f"1_fake-code{k}")
     trained = TrainedModel.load(str(run))
