@@ -269,11 +269,7 @@ def _score_run(
 def lp_errors(trained: TrainedModel, x, norms=LP_NORMS) -> dict[int, np.ndarray]:
     """{p: [N] Σ_i |x̂_i − x_i|^p} for each p of `norms` (x̂ = decode(encode(x)), z = μ for a
     VAE), in float64."""
-    x = np.asarray(x)
-    d = np.abs(
-        np.asarray(trained.reconstruct(x), np.float64).reshape(len(x), -1)
-        - x.reshape(len(x), -1).astype(np.float64)
-    )
+    d = np.abs(metrics.residuals(x, trained.reconstruct(np.asarray(x))))
     return {p: np.sum(d**p, axis=1) for p in norms}
 
 
@@ -314,12 +310,7 @@ def residual_scores(trained: TrainedModel, train_x, **splits) -> dict[str, dict[
       r = x̂ − x and s_j = sqrt(mean over train_x of r_j²) (+1e-12): a feature the model
       reconstructs closely on normal rows weighs more when it is off.
     """
-
-    def residuals(x):
-        x = np.asarray(x)
-        flat = lambda a: np.asarray(a, np.float64).reshape(len(x), -1)
-        return flat(trained.reconstruct(x)) - flat(x)
-
+    residuals = lambda x: metrics.residuals(x, trained.reconstruct(np.asarray(x)))
     s = np.sqrt(np.mean(residuals(train_x) ** 2, axis=0)) + 1e-12
     r = {name: residuals(x) for name, x in splits.items()}
     return {
@@ -354,7 +345,8 @@ def _choose_code(
     valid_auroc, scored, steps = {}, {}, 0
     for k in codes:
         run = run_dir if k == own else f"{run_dir}-code{k}"
-        train_and_evaluate(_with_code(cfg, k), run)
+        if k != own:  # the own code's run was trained by _score_run
+            train_and_evaluate(_with_code(cfg, k), run)
         trained = TrainedModel.load(run)
         steps += trained.step if k != own else 0
         ds = trained.dataset
@@ -514,12 +506,13 @@ def adbench(
         cfgs[stem] = cfg, [c for c in codes if c < dim]
     t0 = time.perf_counter()
     rows = []
+    is_anomaly = lambda y: y != 0
     for stem, (cfg, ks) in cfgs.items():
         run_dir = os.path.join(workdir, stem)
-        row = _score_run(cfg, run_dir, lambda y: y != 0, fpr, log, stem)
+        row = _score_run(cfg, run_dir, is_anomaly, fpr, log, stem)
         if ks:
             t1 = time.perf_counter()
-            method, row["choice"] = _choose_code(cfg, run_dir, ks, lambda y: y != 0, fpr)
+            method, row["choice"] = _choose_code(cfg, run_dir, ks, is_anomaly, fpr)
             row["methods"][CHOSEN_NAME] = method
             row["seconds"]["choice"] = time.perf_counter() - t1
             if log:

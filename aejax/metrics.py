@@ -20,6 +20,12 @@ from scipy.stats import rankdata
 from aejax.errors import AejaxError
 
 
+def residuals(x, x_hat) -> np.ndarray:
+    """x̂ − x per example, flattened: [N, D] float64 from two [N, ...] arrays."""
+    flat = lambda a: np.asarray(a, np.float64).reshape(len(x), -1)
+    return flat(x_hat) - flat(x)
+
+
 def _scores_labels(scores, is_anomaly) -> tuple[np.ndarray, np.ndarray]:
     scores = np.asarray(scores, np.float64).reshape(-1)
     labels = np.asarray(is_anomaly).reshape(-1)

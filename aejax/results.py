@@ -92,20 +92,14 @@ def _train(spec: str, run_dir: str, adjust: Adjust) -> tuple[TrainedModel, dict]
     return m, {"preset": spec, "train_seconds": seconds, "steps": m.step, "trained_here": fresh}
 
 
-def _diff(x: np.ndarray, x_hat: np.ndarray) -> np.ndarray:
-    """x̂ − x per example, flattened: [N, D] float64."""
-    flat = lambda a: np.asarray(a, np.float64).reshape(len(x), -1)
-    return flat(x_hat) - flat(x)
-
-
 def _sq_err(x: np.ndarray, x_hat: np.ndarray) -> float:
     """Mean over examples of the squared error summed over an example's entries."""
-    return float(np.mean(np.sum(_diff(x, x_hat) ** 2, axis=1)))
+    return float(np.mean(np.sum(metrics.residuals(x, x_hat) ** 2, axis=1)))
 
 
 def _psnr(x: np.ndarray, x_hat: np.ndarray) -> float:
     """Mean over images of 10·log10(1 / per-pixel MSE), in dB (peak 1)."""
-    mse = np.mean(_diff(x, x_hat) ** 2, axis=1)
+    mse = np.mean(metrics.residuals(x, x_hat) ** 2, axis=1)
     return float(np.mean(10.0 * np.log10(1.0 / np.maximum(mse, 1e-12))))
 
 
