@@ -59,11 +59,10 @@ import numpy as np
 from aejax import metrics
 from aejax.errors import AejaxError
 from aejax.evaluate import TrainedModel
+from aejax.likelihood import LIKELIHOOD_TERMS
 
 # Models whose code is a Gaussian posterior q(z|x) with a standard normal prior.
 GAUSSIAN_LATENT_MODELS = ("vae", "conv_vae")
-# Loss terms that are a per-example negative log-likelihood −log p(x|z) (in nats).
-LIKELIHOOD_TERMS = ("bce", "gaussian_nll", "gaussian_nll_learned")
 
 RECONSTRUCTION = "reconstruction error"
 # The one-class protocol also scores Σ_i |x̂_i − x_i|^p (the L_p norm's p-th power) with p

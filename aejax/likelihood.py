@@ -45,6 +45,8 @@ from aejax.errors import ConfigError
 
 # Loss terms that are a decoder's negative log-likelihood in nats, constants included.
 LIKELIHOOD_TERMS = ("bce", "gaussian_nll", "gaussian_nll_learned")
+# Loss terms that are a whole bound on −log p(x), by the likelihood term they use.
+BOUND_TERMS = {"iwae_bce": "bce"}
 
 # Samples decoded at once per example by the IWAE loop. Memory is O(batch·chunk·D): with
 # the host helper's batch of 100, 10⁴ decoder rows (31 MB of MNIST logits). On a 2-core CPU
@@ -124,7 +126,8 @@ def get_likelihood(
     """The likelihood named by a loss recipe, e.g. "bce + kl_normal" -> Bernoulli.
 
     Args:
-      recipe: a recipe string, or its parsed weights (`Experiment.weights`).
+      recipe: a recipe string, or its parsed weights (`Experiment.weights`); a bound term
+        such as "iwae_bce" names its likelihood ("bce").
       options: `config.loss_options` (or `Experiment.options`): the variance of
         "gaussian_nll" is read from it.
       where: the config field named in error messages.
@@ -135,7 +138,7 @@ def get_likelihood(
         drops the Gaussian's normalizing constants), several, or a bad variance.
     """
     weights = losses.parse_recipe(recipe, where) if isinstance(recipe, str) else dict(recipe)
-    found = [name for name in weights if name in LIKELIHOOD_TERMS]
+    found = [name for name in weights if name in LIKELIHOOD_TERMS or name in BOUND_TERMS]
     if len(found) != 1:
         problem = "has none" if not found else f"has several ({', '.join(found)})"
         raise ConfigError(
@@ -143,7 +146,7 @@ def get_likelihood(
             f"({', '.join(LIKELIHOOD_TERMS)}); the recipe {problem}. Terms such as mse are "
             "losses without the normalizing constants, not log-densities."
         )
-    term = found[0]
+    term = BOUND_TERMS.get(found[0], found[0])
     opts = losses.term_options(options, weights).get(term, {})
     if term == "gaussian_nll":
         variance = opts.get("variance", 1.0)

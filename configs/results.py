@@ -135,6 +135,15 @@ def vae_binarized():
     return config
 
 
+def vae_binarized_iwae():
+    """`vae_binarized` trained on the importance-weighted bound with k = 10 samples (the IWAE
+    of Burda et al., 2015) instead of the ELBO."""
+    config = vae_binarized()
+    config.model.num_samples = 10
+    config.loss = "iwae_bce"
+    return config
+
+
 def probe(data: str = "mnist"):
     config = base_config()
     config.model.name = "conv"  # configs/conv_ae.py:mnist, the seeds' conv AE
@@ -175,6 +184,7 @@ PRESETS = {
     "hinton_noise_longer": hinton_noise_longer,
     "hinton_fashion": hinton_fashion,
     "vae_binarized": vae_binarized,
+    "vae_binarized_iwae": vae_binarized_iwae,
     "probe": probe,
     "probe_fashion": probe_fashion,
     "dae": dae,

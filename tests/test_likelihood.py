@@ -3,12 +3,14 @@ that share only the documented key scheme, and against a linear-Gaussian model w
 is known in closed form."""
 
 import functools
+import json
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.test_util import check_grads
 
 from aejax import likelihood as lk
 from aejax import losses
@@ -319,6 +321,7 @@ def test_likelihood_from_the_recipe_and_options():
     got = lk.get_likelihood("gaussian_nll + kl_normal", {"gaussian_nll": {"variance": 0.1}})
     assert got == lk.Likelihood("gaussian_nll", (("variance", 0.1),))
     assert lk.get_likelihood({"gaussian_nll_learned": 1.0}).needs_x_logvar
+    assert lk.get_likelihood("iwae_bce") == lk.Likelihood("bce")  # a bound names its likelihood
     import importlib.util
     import os
 
@@ -354,6 +357,7 @@ def test_log_prob_is_the_negated_loss_term_on_image_shapes():
         ("mse + kl_normal", None, "needs exactly one likelihood term in nats"),
         ("kl_normal", None, "has none"),
         ("bce + gaussian_nll + kl_normal", None, "has several"),
+        ("iwae_bce + bce", None, "has several"),
         ("gaussian_nll + kl_normal", {"gaussian_nll": {"variance": 0.0}}, "must be a number > 0"),
     ],
 )
@@ -376,3 +380,93 @@ def test_models_and_arguments_that_cannot_be_bounded_fail_clearly():
     mlp_vars = jax.eval_shape(mlp.init, jax.random.key(0), jnp.zeros((1, 8, 8, 1)))
     with pytest.raises(ConfigError, match="Gaussian latent"):
         lk.evaluate_bounds(mlp, mlp_vars, np.zeros((2, 8, 8, 1)), key, "bce", k=5)
+
+
+# --- (6) the bound as a training objective: losses.iwae_bce on the model's k samples -----------
+
+
+def _np_bound_of_samples(model, variables, x, z_samples):
+    """−log (1/k) Σ_j p(x|z_j) p(z_j) / q(z_j|x) in float64 numpy, for given samples
+    [B, k, *latent] (decoded afresh, densities written out): [B]."""
+    mean, logvar = _encode(model, variables, x)
+    z = np.asarray(z_samples, np.float64)
+    b, k = z.shape[:2]
+    logits = np.asarray(_decode_logits(model, variables, z_samples.reshape(b * k, -1)))
+    logits = logits.astype(np.float64).reshape(b, k, -1)
+    xf = np.asarray(x, np.float64).reshape(b, 1, -1)
+    log_px = np.sum(-xf * np.logaddexp(0, -logits) - (1 - xf) * np.logaddexp(0, logits), -1)
+    log_pz = np.sum(-0.5 * (z**2 + LOG_2PI), axis=-1)
+    sq = (z - mean[:, None]) ** 2 / np.exp(logvar)[:, None]
+    log_qz = np.sum(-0.5 * (sq + logvar[:, None] + LOG_2PI), axis=-1)
+    return -_np_logmeanexp(log_px + log_pz - log_qz)
+
+
+@pytest.mark.parametrize("k", [1, 5])
+def test_iwae_term_on_the_models_k_samples_matches_numpy(k):
+    model, variables = _model(num_samples=k)
+    x = jnp.asarray(_binary_data(16, seed=2))
+    x_hat, aux = model.apply(variables, x, train=True, rngs={"latent": jax.random.key(7)})
+    assert aux["z_samples"].shape == (16, k, 8) and aux["logits_samples"].shape == (16, k, 8, 8, 1)
+    # The samples differ, and the single-sample outputs are those of the first.
+    assert k == 1 or not np.allclose(aux["z_samples"][:, 0], aux["z_samples"][:, 1])
+    np.testing.assert_array_equal(aux["z"], aux["z_samples"][:, 0])
+    np.testing.assert_allclose(x_hat, jax.nn.sigmoid(aux["logits"]), rtol=1e-6)
+    got = losses.iwae_bce(x=x, **aux)
+    want = _np_bound_of_samples(model, variables, x, aux["z_samples"])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-3)
+    if k == 1:  # one sample: the ELBO with a Monte-Carlo KL, log q(z|x) − log p(z)
+        mc_kl = got - losses.bce(x=x, logits=aux["logits"])
+        assert not np.allclose(mc_kl, losses.kl_normal(**aux), atol=1e-2)
+
+
+def test_one_sample_model_draws_what_it_drew_before():
+    # num_samples = 1 keeps the single draw z = μ + σ·ε of `reparameterize`, bit for bit.
+    model, variables = _model()
+    x = jnp.asarray(_binary_data(4))
+    key = jax.random.key(11)
+    _, aux = model.apply(variables, x, train=True, rngs={"latent": key})
+    from aejax.models.vae import reparameterize
+
+    want = model.apply(
+        variables,
+        x,
+        rngs={"latent": key},
+        method=lambda m, x: reparameterize(m.make_rng("latent"), *m.encode_gaussian(x)),
+    )
+    np.testing.assert_array_equal(aux["z"], want)
+
+
+def test_iwae_term_gradients():
+    rng = np.random.default_rng(0)
+    b, k, d, latent = 3, 4, 5, 2
+    shapes = [(b, k, d), (b, k, latent), (b, latent), (b, latent)]
+    with jax.enable_x64(True):
+        x = jnp.asarray(rng.uniform(size=(b, d)) < 0.5, jnp.float64)
+        args = tuple(jnp.asarray(0.5 * rng.normal(size=s), jnp.float64) for s in shapes)
+
+        def f(logits, z, mean, logvar):
+            return losses.iwae_bce(
+                x=x, logits_samples=logits, z_samples=z, mean=mean, logvar=logvar
+            )
+
+        check_grads(f, args, order=1, modes=["rev"])
+
+
+def test_iwae_training_end_to_end(tmp_path):
+    from conftest import tiny_config
+
+    from aejax import train
+
+    config = tiny_config(
+        **{"model.name": "vae", "model.num_samples": 3, "loss": "iwae_bce"},
+        num_steps=40,
+        eval_every_steps=40,
+        checkpoint_every_steps=40,
+        log_every_steps=10,
+    )
+    metrics = train.train_and_evaluate(config, str(tmp_path))
+    assert np.isfinite(metrics["eval/iwae_bce"])
+    assert metrics["eval/loss"] == metrics["eval/iwae_bce"]
+    rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+    train_rows = [r for r in rows if "train/iwae_bce" in r]
+    assert train_rows[-1]["train/loss"] < train_rows[0]["train/loss"]

@@ -175,7 +175,11 @@ def test_vae_outputs_and_aux():
         "logvar": (3, 4),
         "logits": x.shape,
         "x_hat": x.shape,
+        "z_samples": (3, 1, 4),
+        "logits_samples": (3, 1, *x.shape[1:]),
     }
+    np.testing.assert_array_equal(aux["z_samples"][:, 0], aux["z"])
+    np.testing.assert_array_equal(aux["logits_samples"][:, 0], aux["logits"])
     # The encoder's last layer holds the means and the log-variances.
     assert variables["params"]["encoder"]["DenseStack_0"]["dense_1"]["kernel"].shape == (16, 8)
     np.testing.assert_allclose(aux["mean"], model.apply(variables, x, method="encode"))
@@ -234,6 +238,8 @@ def test_sample_prior_needs_a_prior():
     [
         ("x_logvar", "diag", "x_logvar='diag' is not known"),
         ("code_activation", "relu", "takes no code activation"),
+        ("num_samples", 0, "num_samples=0 must be an integer >= 1"),
+        ("num_samples", 2.5, "num_samples=2.5 must be an integer >= 1"),
     ],
 )
 def test_bad_vae_fields(field, value, message):
@@ -261,6 +267,7 @@ def _load_config(file, preset):
         ("vae.py", "mnist", (28, 28, 1)),
         ("vae.py", "beta", (28, 28, 1)),
         ("vae.py", "gaussian", (28, 28, 1)),
+        ("vae.py", "iwae", (28, 28, 1)),
         ("conv_vae.py", "digits", (8, 8, 1)),
         ("conv_vae.py", "mnist", (28, 28, 1)),
     ],

@@ -77,6 +77,9 @@ def _gaussian(cfg, encoder: nn.Module, decoder: nn.Module, latent_shape) -> VAE:
             f"config.model.x_logvar={x_logvar!r} is not known; valid: {', '.join(X_LOGVAR)}"
         )
     get_activation(cfg.output_activation, "config.model.output_activation")
+    num_samples = cfg.get("num_samples", 1)
+    if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
+        raise ConfigError(f"config.model.num_samples={num_samples!r} must be an integer >= 1")
     return VAE(
         encoder=encoder,
         decoder=decoder,
@@ -84,6 +87,7 @@ def _gaussian(cfg, encoder: nn.Module, decoder: nn.Module, latent_shape) -> VAE:
         output_activation=cfg.output_activation,
         x_logvar=x_logvar,
         sample_at_eval=bool(cfg.get("sample_at_eval", True)),
+        num_samples=num_samples,
     )
 
 

@@ -54,6 +54,11 @@ class VAE(nn.Module):
       x_logvar: "none", or a learned log-variance of a Gaussian likelihood, one "scalar"
         or one per "pixel", returned in aux["x_logvar"] (for `gaussian_nll_learned`).
       sample_at_eval: sample z at train=False when a "latent" rng is given (see above).
+      num_samples: k, the latent samples drawn per example whenever z is sampled. All k
+        are decoded and returned in aux["z_samples"] [B, k, *latent_shape] and
+        aux["logits_samples"] [B, k, *input_shape] (for the importance-weighted bound,
+        `losses.iwae_bce`); z, x̂ and the logits are those of the first sample, so terms
+        such as "bce + kl_normal" see the same single-sample ELBO as with k = 1.
     """
 
     encoder: nn.Module
@@ -62,6 +67,7 @@ class VAE(nn.Module):
     output_activation: str = "sigmoid"
     x_logvar: str = "none"
     sample_at_eval: bool = True
+    num_samples: int = 1
 
     def encode_gaussian(self, x: jax.Array, *, train: bool = False):
         """[B, *input_shape] -> (mean, logvar), each [B, *latent_shape]."""
@@ -89,14 +95,29 @@ class VAE(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False) -> tuple[jax.Array, dict]:
-        """[B, *input_shape] -> (x̂, aux {z, mean, logvar, logits, x_hat[, x_logvar]})."""
+        """[B, *input_shape] -> (x̂, aux {z, mean, logvar, logits, x_hat, z_samples,
+        logits_samples[, x_logvar]})."""
         mean, logvar = self.encode_gaussian(x, train=train)
-        if train or (self.sample_at_eval and self.has_rng("latent")):
-            z = reparameterize(self.make_rng("latent"), mean, logvar)
+        k = self.num_samples
+        if not (train or (self.sample_at_eval and self.has_rng("latent"))):
+            z_samples = mean[:, None]
+        elif k == 1:
+            z_samples = reparameterize(self.make_rng("latent"), mean, logvar)[:, None]
         else:
-            z = mean
-        x_hat, logits = self.decode(z, train=train)
+            # k draws per example: [B, k, *latent], decoded as one batch of B·k codes.
+            shape = (mean.shape[0], k, *mean.shape[1:])
+            mean_k = jnp.broadcast_to(mean[:, None], shape)
+            logvar_k = jnp.broadcast_to(logvar[:, None], shape)
+            z_samples = reparameterize(self.make_rng("latent"), mean_k, logvar_k)
+        n = z_samples.shape[1]
+        x_hats, logits_samples = self.decode(
+            z_samples.reshape(-1, *z_samples.shape[2:]), train=train
+        )
+        logits_samples = logits_samples.reshape(-1, n, *logits_samples.shape[1:])
+        x_hat = x_hats.reshape(logits_samples.shape)[:, 0]
+        z, logits = z_samples[:, 0], logits_samples[:, 0]
         aux = {"z": z, "mean": mean, "logvar": logvar, "logits": logits, "x_hat": x_hat}
+        aux.update(z_samples=z_samples, logits_samples=logits_samples)
         if self.x_logvar != "none":
             shape = x_hat.shape[1:] if self.x_logvar == "pixel" else ()
             s = self.param("x_logvar", nn.initializers.zeros, shape)
