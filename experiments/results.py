@@ -21,7 +21,10 @@ flags.DEFINE_string("rows", "", f"Rows to compute, comma-separated, of: {ROWS}."
 flags.DEFINE_string("workdir", None, "Where the rows' runs and results go.", required=True)
 flags.DEFINE_string("write", "", "Write the page of every saved row to this Markdown file.")
 flags.DEFINE_string("data_dir", "", "The data folder (default: $AEJAX_DATA_DIR).")
-flags.DEFINE_integer("iwae_k", results.Options.iwae_k, "vae: importance samples per image.")
+flags.DEFINE_integer("iwae_k", results.Options.iwae_k, "vae: importance samples per test image.")
+flags.DEFINE_integer(
+    "valid_k", results.Options.valid_k, "vae: importance samples per validation image."
+)
 
 HEADER = """# Results: published numbers reproduced
 
@@ -109,7 +112,7 @@ def main(argv):
         if data_dir:
             config.data.data_dir = data_dir
 
-    opts = dataclasses.replace(results.Options(), iwae_k=f.iwae_k)
+    opts = dataclasses.replace(results.Options(), iwae_k=f.iwae_k, valid_k=f.valid_k)
     for name in rows:
         r = results.run_row(name, f.workdir, adjust, opts)
         met = {True: "met", False: "MISSED", None: "no target"}[r["met"]]
@@ -120,7 +123,11 @@ def main(argv):
             raise AejaxError(f"no saved rows under {f.workdir}: compute some with --rows")
         commands = {
             r["row"]: f"python experiments/results.py --rows {r['row']} --workdir runs/results"
-            + (f" --iwae_k {r['iwae_k']}" if r.get("iwae_k", opts.iwae_k) != opts.iwae_k else "")
+            + "".join(
+                f" --{k} {r[k]}"
+                for k in ("iwae_k", "valid_k")
+                if r.get(k, getattr(opts, k)) != getattr(opts, k)
+            )
             for r in saved
         }
         with open(f.write, "w") as out:

@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 from sklearn.decomposition import PCA as SkPCA
@@ -16,7 +17,7 @@ from aejax.evaluate import TrainedModel
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OPTS = results.Options(
-    iwae_k=4, tune_images=16, probe_c=(1.0, 0.01), classes=(0, 1), sets=("38_thyroid",)
+    iwae_k=4, valid_k=3, tune_images=16, probe_c=(1.0, 0.01), classes=(0, 1), sets=("38_thyroid",)
 )
 
 
@@ -111,17 +112,40 @@ def test_denoising_row_tunes_on_validation_and_scores_noise_by_hand(rows):
     assert min(classical) > r["baselines"]["noisy input"] + 3.0
 
 
-def test_vae_row_bounds_are_ordered(rows):
-    r = rows[1]["vae"]
+def test_vae_row_chooses_run_and_checkpoint_on_the_validation_bound(rows):
+    workdir, out = rows
+    r = out["vae"]
     s = r["splits"]["test"]
     # The IWAE bound is at least the ELBO in expectation (a loose check: the one-sample
     # ELBO of 300 images is noisy; the bound itself is tested in test_likelihood.py).
     assert s["nll_iwae"] <= s["neg_elbo"] + 0.5
     assert r["splits"]["valid"]["kl"] > 0
-    valid = r["valid_by_step"]
-    assert r["splits"]["valid"] == valid[str(r["chosen_step"])]
-    assert valid[str(r["chosen_step"])]["neg_elbo"] == min(v["neg_elbo"] for v in valid.values())
-    assert r["ours"] == r["splits"]["test"]["nll_iwae"]
+    valid = r["valid_by_run"]
+    # Both presets, every saved checkpoint (steps 6 and 12 of the tiny budget).
+    presets = [p.partition(":")[2] for p in results.VAE_PRESETS]
+    assert sorted(valid) == sorted(f"{p}/{step}" for p in presets for step in (6, 12))
+    chosen = f"{r['chosen'].partition(':')[2]}/{r['chosen_step']}"
+    assert r["splits"]["valid"] == valid[chosen]
+    assert valid[chosen]["nll_iwae"] == min(v["nll_iwae"] for v in valid.values())
+    assert r["ours"] == s["nll_iwae"]
+    # The chosen run's test bound, recomputed from its checkpoint.
+    from aejax.likelihood import evaluate_bounds, get_likelihood
+
+    m = TrainedModel.load(os.path.join(workdir, "vae", r["chosen"].partition(":")[2]))
+    m = m.at_step(r["chosen_step"])
+    cfg = m.exp.config
+    b = evaluate_bounds(
+        m.model,
+        m.variables,
+        m.dataset.test_x,
+        jax.random.key(1),
+        get_likelihood(cfg.loss, cfg.loss_options),
+        k=OPTS.iwae_k,
+    )
+    np.testing.assert_allclose(r["ours"], -b["iwae"].mean(), rtol=1e-6)
+    # The IWAE preset trains on its k-sample bound.
+    iwae_run = TrainedModel.load(os.path.join(workdir, "vae", "vae_binarized_iwae"))
+    assert iwae_run.exp.config.loss == "iwae_bce" and iwae_run.model.num_samples == 10
 
 
 def test_page_lists_every_row_and_the_cli_writes_it(rows):
