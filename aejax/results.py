@@ -471,6 +471,8 @@ ROWS: dict[str, Row] = {
                 "results.py:hinton_noise05_long",
                 "results.py:hinton_noise20_long",
                 "results.py:hinton_noise_longer",
+                "results.py:hinton_noise_wd05",
+                "results.py:hinton_noise_wd10",
             ),
         ),
     ),

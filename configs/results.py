@@ -72,8 +72,17 @@ Presets (the part after the colon), by row of experiments/results.py:
 from aejax.config import base_config, mnist_schedule
 
 
-def hinton(data: str = "mnist", loss: str = "bce", sigma: float = 0.0, epochs: int = 40):
+def hinton(
+    data: str = "mnist",
+    loss: str = "bce",
+    sigma: float = 0.0,
+    epochs: int = 40,
+    weight_decay: float = 0.0,
+):
     config = base_config()
+    if weight_decay:  # decoupled (AdamW), scaled by the learning-rate schedule as in optax
+        config.optimizer.name = "adamw"
+        config.optimizer.weight_decay = weight_decay
     config.model.encoder_widths = (1000, 500, 250, 30)
     config.model.code_activation = "linear"
     config.corruption.name = "gaussian" if sigma else "none"
@@ -107,6 +116,14 @@ def hinton_noise20_long():
 
 def hinton_noise_longer():
     return hinton(sigma=0.1, epochs=240)
+
+
+def hinton_noise_wd05():
+    return hinton(sigma=0.1, epochs=120, weight_decay=0.05)
+
+
+def hinton_noise_wd10():
+    return hinton(sigma=0.1, epochs=120, weight_decay=0.1)
 
 
 def hinton_fashion():
@@ -182,6 +199,8 @@ PRESETS = {
     "hinton_noise05_long": hinton_noise05_long,
     "hinton_noise20_long": hinton_noise20_long,
     "hinton_noise_longer": hinton_noise_longer,
+    "hinton_noise_wd05": hinton_noise_wd05,
+    "hinton_noise_wd10": hinton_noise_wd10,
     "hinton_fashion": hinton_fashion,
     "vae_binarized": vae_binarized,
     "vae_binarized_iwae": vae_binarized_iwae,
