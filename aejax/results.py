@@ -473,6 +473,7 @@ ROWS: dict[str, Row] = {
                 "results.py:hinton_noise_longer",
                 "results.py:hinton_noise_wd05",
                 "results.py:hinton_noise_wd10",
+                "results.py:hinton_noise_wd05_longer",
             ),
         ),
     ),

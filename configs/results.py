@@ -126,6 +126,10 @@ def hinton_noise_wd10():
     return hinton(sigma=0.1, epochs=120, weight_decay=0.1)
 
 
+def hinton_noise_wd05_longer():
+    return hinton(sigma=0.1, epochs=240, weight_decay=0.05)
+
+
 def hinton_fashion():
     config = hinton("fashion_mnist")
     config.num_epochs = 30
@@ -201,6 +205,7 @@ PRESETS = {
     "hinton_noise_longer": hinton_noise_longer,
     "hinton_noise_wd05": hinton_noise_wd05,
     "hinton_noise_wd10": hinton_noise_wd10,
+    "hinton_noise_wd05_longer": hinton_noise_wd05_longer,
     "hinton_fashion": hinton_fashion,
     "vae_binarized": vae_binarized,
     "vae_binarized_iwae": vae_binarized_iwae,
