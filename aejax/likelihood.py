@@ -143,7 +143,8 @@ def get_likelihood(
         problem = "has none" if not found else f"has several ({', '.join(found)})"
         raise ConfigError(
             f"{where}={recipe!r}: a bound on log p(x) needs exactly one likelihood term in nats "
-            f"({', '.join(LIKELIHOOD_TERMS)}); the recipe {problem}. Terms such as mse are "
+            f"({', '.join(LIKELIHOOD_TERMS)}) or bound term ({', '.join(BOUND_TERMS)}); the "
+            f"recipe {problem}. Terms such as mse are "
             "losses without the normalizing constants, not log-densities."
         )
     term = BOUND_TERMS.get(found[0], found[0])

@@ -182,24 +182,20 @@ def vae_likelihood(workdir: str, adjust: Adjust, opts: Options, presets=VAE_PRES
             "kl": float(b["kl"].mean()),
         }
 
-    runs, valid, models = [], {}, {}
+    runs, trained, valid = [], {}, {}
     for preset in presets:
         name = preset.partition(":")[2]
         run_dir = os.path.join(workdir, name)
-        m, run = _train(preset, run_dir, adjust)
+        trained[name], run = _train(preset, run_dir, adjust)
         runs.append(run)
-        steps = sorted(
-            int(d) for d in os.listdir(os.path.join(run_dir, "checkpoints")) if d.isdigit()
-        )
-        for step in steps:
-            models[name, step] = m.at_step(step)
-            valid[name, step] = bounds(
-                models[name, step], m.dataset.valid_x, jax.random.key(2), opts.valid_k
-            )
+        ckpt_dir = os.path.join(run_dir, "checkpoints")
+        for step in sorted(int(d) for d in os.listdir(ckpt_dir) if d.isdigit()):
+            m = trained[name].at_step(step)
+            valid[name, step] = bounds(m, m.dataset.valid_x, jax.random.key(2), opts.valid_k)
     test = {}
-    for name in dict.fromkeys(n for n, _ in valid):  # each preset's best checkpoint
+    for name, m in trained.items():  # each preset's best checkpoint
         step = min((s for n, s in valid if n == name), key=lambda s: valid[name, s]["nll_iwae"])
-        m = models[name, step]
+        m = m.at_step(step)
         test[name, step] = bounds(m, m.dataset.test_x, jax.random.key(1), opts.iwae_k)
     best = min(test, key=lambda c: valid[c]["nll_iwae"])
     t, k, vk = test[best], opts.iwae_k, opts.valid_k
@@ -234,7 +230,8 @@ def vae_likelihood(workdir: str, adjust: Adjust, opts: Options, presets=VAE_PRES
             "rows": rows,
         },
         "notes": [
-            f"Each preset's saved checkpoints are scored on the {len(m.dataset.valid_x)} "
+            f"Each preset's saved checkpoints are scored on the "
+            f"{len(trained[best[0]].dataset.valid_x)} "
             f"validation images by the IWAE bound with k = {vk}; each preset's best is scored "
             "on the test split, and the one with the better validation bound is the row's "
             "number. "

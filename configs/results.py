@@ -40,10 +40,10 @@ Presets (the part after the colon), by row of experiments/results.py:
     python experiments/results.py --rows vae --workdir runs/results
   Expected: `vae_binarized_iwae` at its last checkpoint chosen (validation 90.32 against
   91.54); test −log p(x) ≤ 88.06 nats (target ≤ 88 missed by 0.06; the ELBO-trained
-  preset 89.64), negative ELBO 99.00, KL 24.3; the IWAE preset's validation bound was still
-  falling at its last checkpoint (90.34, 90.32), the ELBO preset's was flat. Training: 24 min for `vae_binarized` and 54 min for
-  `vae_binarized_iwae` (k = 10 makes the bare step 3.4x slower), each with other jobs
-  running; evaluating: 27 min.
+  preset 89.64), negative ELBO 99.00, KL 24.3; the IWAE preset's validation bound was
+  still falling at its last checkpoint (90.34, 90.32), the ELBO preset's was flat.
+  Training: 24 min for `vae_binarized` and 54 min for `vae_binarized_iwae` (k = 10 makes
+  the bare step 3.4x slower), each with other jobs running; evaluating: 27 min.
 
 - row `probe`: `probe`, the seeds' conv AE (configs/conv_ae.py:mnist: conv 16, pool,
   conv 32, pool; the 7x7x32 ReLU feature map is the code), bce, 10 epochs of 50k training

@@ -61,8 +61,9 @@ How each row's setting was reached, including the attempts that are not in the t
   pretraining as in the paper.
 - **VAE (missed: 88.06 against 88 nats).** The ELBO-trained run (150 epochs) reached
   89.64, below pythae's 89.78; its validation bound was flat over the last three
-  checkpoints (91.54 to 91.56, k = 100). Training the same model on the importance-weighted bound with k = 10
-  samples (Burda et al.'s IWAE; their k = 50 reaches 84.78 after 3,280 passes) lowered
+  checkpoints (91.54 to 91.56, k = 100). Training the same model on the
+  importance-weighted bound with k = 10 samples (Burda et al.'s IWAE; their k = 50
+  reaches 84.78 after 3,280 passes) lowered
   the validation bound from 91.54 to 90.32 (k = 100) and the test bound from 89.64 to
   88.06, 0.06 short of the target, with a worse ELBO (99.0 against 96.3), as expected of
   the tighter objective. Its validation bound was also still falling at 150 epochs (90.34
