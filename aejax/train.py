@@ -220,9 +220,11 @@ def make_train_step(
     Returns:
       A pure function; `batch` is the clean [B, ...] input, `key` the step's base key.
       metrics holds "loss" (the sum of every update's total), every loss term, "grad_norm"
-      (of the main update), and "nonfinite" (1.0 when a loss or a gradient was NaN or Inf:
-      then the step leaves the state as it was, apart from the step counter, so a diverging
-      run keeps its last good parameters).
+      (of the main update), and "nonfinite" (1.0 when a loss or a gradient was NaN or Inf).
+      An update whose loss or gradient is not finite is not made: its parameters, optimizer
+      state and batch statistics stay as they were, so a diverging run keeps its last good
+      parameters. With extra phases each update is judged on its own (the updates after a
+      skipped one see the parameters it left alone).
     """
 
     def gradients(params, batch_stats, weights, path, batch, x_in, keys):
@@ -262,44 +264,42 @@ def make_train_step(
         grads, batch_stats, metrics, grad_norm = gradients(
             state.params, state.batch_stats, weights, (), *inputs
         )
-        old = (state.params, state.batch_stats, state.opt_state, state.phase_opt_states)
-        if not phases:
-            # Whether the step is finite is known before the update: the optimizer runs
-            # inside the conditional's taken branch and writes the state in place. (Choosing
-            # between precomputed new and old states, by `cond` or by an elementwise `where`,
-            # makes XLA copy every parameter and optimizer buffer each step.)
-            finite = all_finite(grad_norm, metrics)
 
-            def updated():
-                params, opt_state = apply(state.params, state.opt_state, (), grads)
-                return params, batch_stats, opt_state, state.phase_opt_states
+        # An update is made only when its loss and gradient are finite, and the optimizer runs
+        # inside the conditional's taken branch, so it writes the state in place. (Choosing
+        # between precomputed new and old states, by `cond` or by an elementwise `where`,
+        # makes XLA copy every parameter and optimizer buffer each step.)
+        def guarded(finite, params, opt_state, path, grads, new_stats, old_stats):
+            return jax.lax.cond(
+                finite,
+                lambda: (*apply(params, opt_state, path, grads), new_stats),
+                lambda: (params, opt_state, old_stats),
+            )
 
-            new = jax.lax.cond(finite, updated, lambda: old)
-        else:
-            # Each extra phase differentiates at the parameters the updates before it left,
-            # so the updates are all made, then kept or dropped together.
-            params, opt_state = apply(state.params, state.opt_state, (), grads)
-            finite = jnp.isfinite(grad_norm)
-            phase_opt_states = []
-            for phase, phase_opt in zip(phases, state.phase_opt_states, strict=True):
-                phase_grads, batch_stats, phase_metrics, phase_norm = gradients(
-                    params, batch_stats, phase.weights, phase.path, *inputs
-                )
-                params, phase_opt = apply(params, phase_opt, phase.path, phase_grads)
-                finite &= jnp.isfinite(phase_norm)
-                total = metrics["loss"] + phase_metrics.pop("loss")
-                metrics = {**metrics, **phase_metrics, "loss": total}
-                phase_opt_states.append(phase_opt)
-            finite &= all_finite(jnp.float32(0.0), metrics)
-            updated = (params, batch_stats, opt_state, tuple(phase_opt_states))
-            new = jax.lax.cond(finite, lambda: updated, lambda: old)
-        params, batch_stats, opt_state, phase_opt_states = new
+        finite = all_finite(grad_norm, metrics)
+        params, opt_state, batch_stats = guarded(
+            finite, state.params, state.opt_state, (), grads, batch_stats, state.batch_stats
+        )
+        # Each extra phase differentiates at the parameters the updates before it left.
+        phase_opt_states = []
+        for phase, phase_opt in zip(phases, state.phase_opt_states, strict=True):
+            phase_grads, new_stats, phase_metrics, phase_norm = gradients(
+                params, batch_stats, phase.weights, phase.path, *inputs
+            )
+            phase_finite = all_finite(phase_norm, phase_metrics)
+            params, phase_opt, batch_stats = guarded(
+                phase_finite, params, phase_opt, phase.path, phase_grads, new_stats, batch_stats
+            )
+            finite &= phase_finite
+            total = metrics["loss"] + phase_metrics.pop("loss")
+            metrics = {**metrics, **phase_metrics, "loss": total}
+            phase_opt_states.append(phase_opt)
         new_state = TrainState(
             step=state.step + 1,
             params=params,
             batch_stats=batch_stats,
             opt_state=opt_state,
-            phase_opt_states=phase_opt_states,
+            phase_opt_states=tuple(phase_opt_states),
         )
         nonfinite = 1.0 - finite.astype(jnp.float32)
         return new_state, {**metrics, "grad_norm": grad_norm, "nonfinite": nonfinite}

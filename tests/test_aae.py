@@ -96,6 +96,27 @@ def test_each_update_changes_only_its_parameters():
     np.testing.assert_allclose(metrics["loss"], total, rtol=1e-6)
 
 
+def test_a_nonfinite_update_is_skipped_alone():
+    """A discriminator loss that is NaN leaves the discriminator and its optimizer state as
+    they were; the reconstruction and generator updates are made, and the step is flagged."""
+    losses.register_loss("test_nan_disc", lambda *, d_real, **_: d_real * jnp.nan)
+    try:
+        before, mse_only, _ = _one_step(aae_config(extra_phases=()))
+        init, new, metrics = _one_step(
+            aae_config(extra_phases=("test_nan_disc @ discriminator", PHASES[1]))
+        )
+    finally:
+        del losses.LOSSES["test_nan_disc"]
+    equal = lambda a, b: jax.tree.all(jax.tree.map(np.array_equal, a, b))
+    assert equal(new.params["discriminator"], before.params["discriminator"])
+    assert equal(new.phase_opt_states[0], init.phase_opt_states[0])
+    ae, ae_mse = new.params["autoencoder"], mse_only.params["autoencoder"]
+    assert equal(ae["decoder"], ae_mse["decoder"]) and not equal(ae["encoder"], ae_mse["encoder"])
+    assert not equal(new.phase_opt_states[1], init.phase_opt_states[1])
+    assert int(new.step) == 1 and metrics["nonfinite"] == 1.0
+    assert np.isnan(metrics["test_nan_disc"]) and np.isfinite(metrics["adv_generator"])
+
+
 def test_resume_is_bit_exact(tmp_path):
     config = aae_config(num_steps=8, checkpoint_every_steps=4, eval_every_steps=4)
     straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
