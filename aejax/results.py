@@ -161,7 +161,11 @@ def reconstruction(
 # --------------------------------------------------------------------------- likelihood
 
 
-VAE_PRESETS = ("results.py:vae_binarized", "results.py:vae_binarized_iwae")
+VAE_PRESETS = (
+    "results.py:vae_binarized",
+    "results.py:vae_binarized_iwae",
+    "results.py:vae_binarized_iwae_long",
+)
 
 
 def vae_likelihood(workdir: str, adjust: Adjust, opts: Options, presets=VAE_PRESETS) -> dict:
