@@ -184,6 +184,15 @@ def vae_binarized_iwae_long():
     return config
 
 
+def vae_binarized_iwae_wd():
+    """`vae_binarized_iwae` with decoupled weight decay (AdamW, 0.05) against overfitting the
+    50k statically binarized training images."""
+    config = vae_binarized_iwae()
+    config.optimizer.name = "adamw"
+    config.optimizer.weight_decay = 0.05
+    return config
+
+
 def probe(data: str = "mnist"):
     config = base_config()
     config.model.name = "conv"  # configs/conv_ae.py:mnist, the seeds' conv AE
@@ -229,6 +238,7 @@ PRESETS = {
     "vae_binarized": vae_binarized,
     "vae_binarized_iwae": vae_binarized_iwae,
     "vae_binarized_iwae_long": vae_binarized_iwae_long,
+    "vae_binarized_iwae_wd": vae_binarized_iwae_wd,
     "probe": probe,
     "probe_fashion": probe_fashion,
     "dae": dae,

@@ -128,6 +128,16 @@ def test_vae_row_chooses_run_and_checkpoint_on_the_validation_bound(rows):
     assert r["splits"]["valid"] == valid[chosen]
     assert valid[chosen]["nll_iwae"] == min(v["nll_iwae"] for v in valid.values())
     assert r["ours"] == s["nll_iwae"]
+    # One table row per preset, at its best checkpoint; only the chosen one is tested.
+    table = r["table"]["rows"]
+    assert len(table) == len(presets)
+    for row, p in zip(table, presets, strict=True):
+        assert row[1] == min(v["nll_iwae"] for n, v in valid.items() if n.startswith(p + "/"))
+        if "(chosen)" in row[0]:
+            assert row[2] == r["ours"]
+        else:
+            assert row[2:] == ["–"] * 3
+    assert sum("(chosen)" in row[0] for row in table) == 1
     # The chosen run's test bound, recomputed from its checkpoint.
     from aejax.likelihood import evaluate_bounds, get_likelihood
 
