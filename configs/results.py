@@ -44,8 +44,7 @@ Presets (the part after the colon), by row of experiments/results.py:
   bound flat from epoch 80 on); test −log p(x) ≤ 87.51 nats (target ≤ 88 met), negative
   ELBO 96.82, KL 24.1. Training: 24, 54, 56 and 24 min, usually with other jobs running
   (k = 10 makes the bare step 3.4x slower; the 24-min IWAE run shared the CPU only with
-  a low-priority test job);
-  evaluating: 24 min.
+  a low-priority test job); evaluating: 24 min.
 
 - row `probe`: `probe`, the seeds' conv AE (configs/conv_ae.py:mnist: conv 16, pool,
   conv 32, pool; the 7x7x32 ReLU feature map is the code), bce, 10 epochs of 50k training

@@ -62,6 +62,13 @@ def test_prior_samples():
     np.testing.assert_array_equal(same, sample_code_prior(jax.random.key(1), 5, 2, "mixture"))
 
 
+def trees_equal(a, b) -> bool:
+    """Whether two pytrees hold equal arrays, leaf by leaf."""
+    return all(
+        np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )
+
+
 def _one_step(config):
     exp = train.Experiment.from_config(config, "/nonexistent")
     step = train.make_train_step(
@@ -78,17 +85,14 @@ def test_each_update_changes_only_its_parameters():
     before, mse_only, _ = _one_step(aae_config(extra_phases=()))
     _, with_disc, _ = _one_step(aae_config(extra_phases=PHASES[:1]))
     _, full, metrics = _one_step(aae_config())
-    same = lambda a, b: all(
-        np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
-    )
     p0, p1, p2, p3 = (s.params for s in (before, mse_only, with_disc, full))
-    assert same(p0["discriminator"], p1["discriminator"])
-    assert not same(p0["autoencoder"], p1["autoencoder"])
-    assert same(p1["autoencoder"], p2["autoencoder"])
-    assert not same(p1["discriminator"], p2["discriminator"])
-    assert same(p2["discriminator"], p3["discriminator"])
-    assert same(p2["autoencoder"]["decoder"], p3["autoencoder"]["decoder"])
-    assert not same(p2["autoencoder"]["encoder"], p3["autoencoder"]["encoder"])
+    assert trees_equal(p0["discriminator"], p1["discriminator"])
+    assert not trees_equal(p0["autoencoder"], p1["autoencoder"])
+    assert trees_equal(p1["autoencoder"], p2["autoencoder"])
+    assert not trees_equal(p1["discriminator"], p2["discriminator"])
+    assert trees_equal(p2["discriminator"], p3["discriminator"])
+    assert trees_equal(p2["autoencoder"]["decoder"], p3["autoencoder"]["decoder"])
+    assert not trees_equal(p2["autoencoder"]["encoder"], p3["autoencoder"]["encoder"])
     assert len(full.phase_opt_states) == 2
     for term in ("mse", "adv_discriminator", "adv_generator"):
         assert np.isfinite(metrics[term])
@@ -107,12 +111,12 @@ def test_a_nonfinite_update_is_skipped_alone():
         )
     finally:
         del losses.LOSSES["test_nan_disc"]
-    equal = lambda a, b: jax.tree.all(jax.tree.map(np.array_equal, a, b))
-    assert equal(new.params["discriminator"], before.params["discriminator"])
-    assert equal(new.phase_opt_states[0], init.phase_opt_states[0])
+    assert trees_equal(new.params["discriminator"], before.params["discriminator"])
+    assert trees_equal(new.phase_opt_states[0], init.phase_opt_states[0])
     ae, ae_mse = new.params["autoencoder"], mse_only.params["autoencoder"]
-    assert equal(ae["decoder"], ae_mse["decoder"]) and not equal(ae["encoder"], ae_mse["encoder"])
-    assert not equal(new.phase_opt_states[1], init.phase_opt_states[1])
+    assert trees_equal(ae["decoder"], ae_mse["decoder"])
+    assert not trees_equal(ae["encoder"], ae_mse["encoder"])
+    assert not trees_equal(new.phase_opt_states[1], init.phase_opt_states[1])
     assert int(new.step) == 1 and metrics["nonfinite"] == 1.0
     assert np.isnan(metrics["test_nan_disc"]) and np.isfinite(metrics["adv_generator"])
 
