@@ -227,13 +227,28 @@ def make_train_step(
       skipped one see the parameters it left alone).
     """
 
+    # `draws_in_training` traces the model once more; an AAE's three updates share one
+    # answer per set of shapes.
+    draws = {}
+
+    def per_example(variables, x):
+        if "batch_stats" in variables:
+            return None  # `apply_for_training` maps no batch-norm model over examples
+        leaves, treedef = jax.tree.flatten((variables, x))
+        shapes = (treedef, tuple((jnp.shape(a), jnp.result_type(a)) for a in leaves))
+        if shapes not in draws:
+            draws[shapes] = draws_in_training(model, variables, x)
+        return draws[shapes]
+
     def gradients(params, batch_stats, weights, path, batch, x_in, keys):
         """The gradient of the recipe `weights` for the parameters under `path`, with the
         new batch statistics, the metrics and the gradient's norm."""
 
         def loss_fn(sub):
             variables = _variables(set_subtree(params, path, sub), batch_stats)
-            (_, aux), new_stats = apply_for_training(model, variables, x_in, keys)
+            (_, aux), new_stats = apply_for_training(
+                model, variables, x_in, keys, per_example(variables, x_in)
+            )
             tensors = model_tensors(model, variables, x_in, aux)
             loss, metrics = losses.total_loss(weights, options, x=batch, **tensors)
             return loss, (metrics, new_stats)
