@@ -171,6 +171,7 @@ def machine() -> dict:
         "jaxlib": jaxlib.__version__,
         "flax": flax.__version__,
         "python": sys.version.split()[0],
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),  # e.g. aejax/xla_flags.py's
     }
 
 
