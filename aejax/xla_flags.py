@@ -2,9 +2,9 @@
 
 Only one so far: on CPU, convolutions run through Eigen instead of YNNPACK. With jaxlib
 0.10, XLA:CPU hands each convolution to YNNPACK by default; on the 2-core developer machine
-the conv VAE's training step then runs 1.34x slower and the conv AE's 1.15x slower than
-with Eigen, and the conv VAE compiles about 0.2 s slower (docs/BENCHMARKS.md, "Convolutions
-through Eigen"). Matrix products keep XLA's default, and other backends ignore the flag.
+Eigen runs the conv VAE's training step 1.47x faster and the conv AE's 1.25x, and the conv
+VAE compiles about 0.45 s sooner (docs/BENCHMARKS.md, "Convolutions through Eigen"). Matrix
+products keep XLA's default, and other backends ignore the flag.
 
 JAX reads XLA_FLAGS once, when its first computation starts the backends, so the flag is
 added only while they have not started. It is left alone when XLA_FLAGS already sets
