@@ -1,11 +1,13 @@
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from flax.errors import ScopeParamShapeError
 
 from aejax.config import base_config
 from aejax.errors import ConfigError
-from aejax.models import build_model
+from aejax.models import build_model, layers
 
 
 def _model_config(**kw):
@@ -100,3 +102,31 @@ def test_batch_norm_and_dropout():
 def test_model_config_errors(field, value, message):
     with pytest.raises(ConfigError, match=message):
         build_model(_model_config(**{field: value}), (8, 8, 1))
+
+
+@pytest.mark.parametrize(
+    "ours, flax_layer, shape",
+    [
+        (layers.Dense(5), nn.Dense(5), (3, 4)),
+        (layers.Conv(5, (3, 3)), nn.Conv(5, (3, 3)), (2, 6, 6, 3)),
+        (layers.ConvTranspose(5, (3, 3)), nn.ConvTranspose(5, (3, 3)), (2, 6, 6, 3)),
+        (layers.BatchNorm(use_running_average=False), nn.BatchNorm(False), (3, 4)),
+    ],
+)
+def test_layers_check_parameter_shapes_cheaply_as_flax_does(ours, flax_layer, shape):
+    """The layers' cheaper check of existing parameters (`_ShapeCheckedParams`) still fails
+    on a wrong shape, with flax's error; initialization and outputs are flax's own."""
+    x = jax.random.uniform(jax.random.key(1), shape)
+    variables = ours.init(jax.random.key(0), x)
+    reference = flax_layer.init(jax.random.key(0), x)
+    for a, b in zip(jax.tree.leaves(variables), jax.tree.leaves(reference), strict=True):
+        np.testing.assert_array_equal(a, b)
+    out = ours.apply(variables, x, mutable=["batch_stats"])
+    np.testing.assert_array_equal(
+        out[0], flax_layer.apply(reference, x, mutable=["batch_stats"])[0]
+    )
+    wrong = jax.tree.map(lambda a: a, variables)
+    name = "scale" if "scale" in wrong["params"] else "kernel"
+    wrong["params"][name] = jnp.zeros((*wrong["params"][name].shape[:-1], 6))
+    with pytest.raises(ScopeParamShapeError, match=name):
+        ours.apply(wrong, x, mutable=["batch_stats"])

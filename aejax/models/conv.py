@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from aejax.models.layers import get_activation
+from aejax.models.layers import Conv, ConvTranspose, Dense, get_activation
 
 
 def code_spatial_shape(input_shape: Sequence[int], depth: int) -> tuple[int, int]:
@@ -98,12 +98,12 @@ class ConvEncoder(nn.Module):
         act = get_activation(self.activation, "config.model.activation")
         k = (self.kernel_size, self.kernel_size)
         for i, f in enumerate(self.features):
-            x = nn.Conv(f, k, padding="SAME", name=f"conv_{i}")(x)
+            x = Conv(f, k, padding="SAME", name=f"conv_{i}")(x)
             if i < len(self.features) - 1 or self.latent_dim:
                 x = act(x)
             x = max_pool2(x)
         if self.latent_dim:
-            x = nn.Dense(self.latent_dim, name="dense")(x.reshape(x.shape[0], -1))
+            x = Dense(self.latent_dim, name="dense")(x.reshape(x.shape[0], -1))
         return x
 
 
@@ -135,13 +135,11 @@ class ConvDecoder(nn.Module):
         k = (self.kernel_size, self.kernel_size)
         x = z
         if self.from_vector:
-            x = act(nn.Dense(math.prod(self.code_shape), name="dense")(z))
+            x = act(Dense(math.prod(self.code_shape), name="dense")(z))
             x = x.reshape(z.shape[0], *self.code_shape)
         for i, f in enumerate(self.features):
-            x = act(nn.ConvTranspose(f, k, padding="SAME", name=f"deconv_{i}")(upsample2(x)))
-        x = nn.ConvTranspose(self.output_shape[-1], k, padding="SAME", name="deconv_out")(
-            upsample2(x)
-        )
+            x = act(ConvTranspose(f, k, padding="SAME", name=f"deconv_{i}")(upsample2(x)))
+        x = ConvTranspose(self.output_shape[-1], k, padding="SAME", name="deconv_out")(upsample2(x))
         h, w = self.output_shape[0], self.output_shape[1]
         # SAME pooling pads at the bottom/right, so the overshoot is there: crop it off.
         return x[:, :h, :w, :]
