@@ -237,11 +237,8 @@ class BareStep:
     """
 
     def __init__(self, exp, x: np.ndarray | None = None):
-        from aejax import train
 
-        step = train.make_train_step(
-            exp.model, exp.tx, exp.weights, exp.corrupt, exp.options, None, exp.phases
-        )
+        step = exp.train_step()
         self.batch_size = exp.config.batch_size
         self.x = jax.device_put(exp.dataset.train_x[: self.batch_size] if x is None else x)
         self.state = exp.init_state()
@@ -280,10 +277,7 @@ def chunk_compile(exp) -> dict:
 
     dp = parallel.DataParallel.create("jit", 1, exp.config.batch_size)
     k, unroll = train.steps_per_dispatch(exp, exp.config.steps_per_dispatch, dp.platform)
-    make_step = lambda axis_name: train.make_train_step(
-        exp.model, exp.tx, exp.weights, exp.corrupt, exp.options, axis_name, exp.phases
-    )
-    chunk = dp.compile_chunk(train.make_train_chunk(make_step, unroll))
+    chunk = dp.compile_chunk(train.make_train_chunk(exp.train_step, unroll))
     shape = lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype)
     state = jax.tree.map(shape, jax.eval_shape(exp.init_state))
     train_x = shape(exp.dataset.train_x)
@@ -433,9 +427,7 @@ def measure_compile(name: str, cache_dir: str, batch_size: int = 0) -> dict:
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     config = variant_config(name, batch_size)
     exp = train.Experiment.from_config(config, "")
-    step = train.make_train_step(
-        exp.model, exp.tx, exp.weights, exp.corrupt, exp.options, None, exp.phases
-    )
+    step = exp.train_step()
     x = jax.ShapeDtypeStruct((config.batch_size, *exp.dataset.example_shape), jnp.float32)
     state = jax.eval_shape(exp.init_state)
     t0 = time.perf_counter()

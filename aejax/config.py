@@ -68,10 +68,12 @@ def base_config() -> ml_collections.ConfigDict:
 
     c.loss = "mse"  # a recipe: terms joined by '+', e.g. "bce + 0.5*kl_normal"
     c.loss_options = ml_collections.ConfigDict()  # term -> its options, e.g. kl_sparsity.rho
-    # Further updates of each step, in order, after the one of config.loss (which updates
-    # every parameter): "recipe @ params/path", each with its own optimizer state. The
-    # adversarial AE's: ("adv_discriminator @ discriminator",
-    # "adv_generator @ autoencoder/encoder").
+    # The parameters config.loss updates, a path such as "autoencoder" (empty: every one);
+    # its optimizer state covers only these.
+    c.loss_params = ""
+    # Further updates of each step, in order, after the one of config.loss: "recipe @
+    # params/path", each with its own optimizer state. The adversarial AE's:
+    # ("adv_discriminator @ discriminator", "adv_generator @ autoencoder/encoder").
     c.extra_phases = ()
 
     c.optimizer = ml_collections.ConfigDict()

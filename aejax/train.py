@@ -45,7 +45,8 @@ class TrainState:
       step: int32 scalar, the number of updates applied.
       params: the model's parameters.
       batch_stats: batch-norm running statistics ({} without batch norm).
-      opt_state: the optax optimizer state of the main update (config.loss).
+      opt_state: the optax optimizer state of the main update (config.loss), over the
+        parameters under config.loss_params (all of them by default).
       phase_opt_states: one optimizer state per extra phase (config.extra_phases), each
         over its part of the parameters; () without extra phases.
     """
@@ -74,7 +75,12 @@ def parse_phase(text: str, where: str) -> Phase:
             f"{where}={text!r} must be 'recipe @ params/path', e.g. "
             "'adv_discriminator @ discriminator'"
         )
-    return Phase(losses.parse_recipe(recipe, where), tuple(path.strip().strip("/").split("/")))
+    return Phase(losses.parse_recipe(recipe, where), parse_path(path))
+
+
+def parse_path(text: str) -> tuple[str, ...]:
+    """ "autoencoder/encoder" -> ("autoencoder", "encoder"); "" -> () (every parameter)."""
+    return tuple(name for name in text.strip().strip("/").split("/") if name)
 
 
 def get_subtree(tree: dict, path: tuple[str, ...]):
@@ -202,6 +208,7 @@ def make_train_step(
     options=None,
     axis_name: str | None = None,
     phases: tuple[Phase, ...] = (),
+    path: tuple[str, ...] = (),
 ):
     """Builds `train_step(state, batch, key) -> (state, metrics)`, the one step body.
 
@@ -217,6 +224,8 @@ def make_train_step(
         the parameters (an adversarial autoencoder's discriminator and generator updates);
         each sees the parameters as the updates before it left them, and draws the same
         per-example keys.
+      path: the parameters the main update changes (config.loss_params); () for all.
+        `state.opt_state` covers only these.
     Returns:
       A pure function; `batch` is the clean [B, ...] input, `key` the step's base key.
       metrics holds "loss" (the sum of every update's total), every loss term, "grad_norm"
@@ -277,7 +286,7 @@ def make_train_step(
         x_in = jax.vmap(lambda k, x: corrupt(k, x[None])[0])(keys["noise"], batch)
         inputs = (batch, x_in, keys)
         grads, batch_stats, metrics, grad_norm = gradients(
-            state.params, state.batch_stats, weights, (), *inputs
+            state.params, state.batch_stats, weights, path, *inputs
         )
 
         # An update is made only when its loss and gradient are finite, and the optimizer runs
@@ -293,7 +302,7 @@ def make_train_step(
 
         finite = all_finite(grad_norm, metrics)
         params, opt_state, batch_stats = guarded(
-            finite, state.params, state.opt_state, (), grads, batch_stats, state.batch_stats
+            finite, state.params, state.opt_state, path, grads, batch_stats, state.batch_stats
         )
         # Each extra phase differentiates at the parameters the updates before it left.
         phase_opt_states = []
@@ -455,6 +464,11 @@ class Experiment:
     phases: tuple[Phase, ...] = ()
 
     @property
+    def loss_params(self) -> tuple[str, ...]:
+        """The path of the parameters the main update changes (() for all)."""
+        return parse_path(self.config.loss_params)
+
+    @property
     def all_weights(self) -> dict[str, float]:
         """Every term of the main recipe and of the extra phases (what evaluation reports)."""
         out = dict(self.weights)
@@ -503,17 +517,18 @@ class Experiment:
 
     def _check_loss_inputs(self) -> None:
         """Traces the model (no compute) to check that it provides what the terms need and
-        has the parameters the extra phases update."""
+        has the parameters the updates change."""
         x = jax.ShapeDtypeStruct((2, *self.dataset.example_shape), jnp.float32)
         variables = jax.eval_shape(self._init_variables)
-        for i, phase in enumerate(self.phases):
+        paths = {"config.loss_params": self.loss_params}
+        paths.update({f"config.extra_phases[{i}]": p.path for i, p in enumerate(self.phases)})
+        for where, path in paths.items():
             try:
-                get_subtree(variables["params"], phase.path)
+                get_subtree(variables["params"], path)
             except (KeyError, TypeError):
                 raise ConfigError(
-                    f"config.extra_phases[{i}]: the model has no parameters under "
-                    f"{'/'.join(phase.path)!r}; its top level holds "
-                    f"{', '.join(variables['params'])}"
+                    f"{where}: the model has no parameters under {'/'.join(path)!r}; its top "
+                    f"level holds {', '.join(variables['params'])}"
                 ) from None
         _, aux = jax.eval_shape(lambda v, x: self.model.apply(v, x, train=False), variables, x)
         losses.check_inputs(self.all_weights, {"x", "x_in", "encode", *aux})
@@ -538,8 +553,21 @@ class Experiment:
             step=jnp.zeros((), jnp.int32),
             params=params,
             batch_stats=variables.get("batch_stats", {}),
-            opt_state=self.tx.init(params),
+            opt_state=self.tx.init(get_subtree(params, self.loss_params)),
             phase_opt_states=tuple(self.tx.init(get_subtree(params, p.path)) for p in self.phases),
+        )
+
+    def train_step(self, axis_name: str | None = None):
+        """This experiment's `make_train_step` (the one step body)."""
+        return make_train_step(
+            self.model,
+            self.tx,
+            self.weights,
+            self.corrupt,
+            self.options,
+            axis_name,
+            self.phases,
+            self.loss_params,
         )
 
     def checkpointer(self) -> Checkpointer:
@@ -742,11 +770,8 @@ def train_and_evaluate(
     ckpt = exp.checkpointer()
     step = int(host_state.step)
     _, train_key = exp.keys
-    make_step = lambda axis_name: make_train_step(
-        exp.model, exp.tx, exp.weights, exp.corrupt, exp.options, axis_name, exp.phases
-    )
     dispatch, unroll = steps_per_dispatch(exp, config.steps_per_dispatch, dp.platform)
-    train_chunk = dp.compile_chunk(make_train_chunk(make_step, unroll))
+    train_chunk = dp.compile_chunk(make_train_chunk(exp.train_step, unroll))
     eval_step = make_eval_step(exp.model, exp.all_weights, exp.options)
     state = dp.replicate(host_state)
     n_train = exp.dataset.num_train

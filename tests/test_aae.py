@@ -69,13 +69,12 @@ def trees_equal(a, b) -> bool:
     )
 
 
-def _one_step(config):
+def _one_step(config, steps: int = 1):
     exp = train.Experiment.from_config(config, "/nonexistent")
-    step = train.make_train_step(
-        exp.model, exp.tx, exp.weights, exp.corrupt, exp.options, phases=exp.phases
-    )
-    state = exp.init_state()
-    new, metrics = jax.jit(step)(state, exp.dataset.train_x[:32], jax.random.key(3))
+    step = jax.jit(exp.train_step())
+    state = new = exp.init_state()
+    for i in range(steps):
+        new, metrics = step(new, exp.dataset.train_x[32 * i : 32 * (i + 1)], jax.random.key(3))
     return state, new, metrics
 
 
@@ -98,6 +97,21 @@ def test_each_update_changes_only_its_parameters():
         assert np.isfinite(metrics[term])
     total = metrics["mse"] + metrics["adv_discriminator"] + metrics["adv_generator"]
     np.testing.assert_allclose(metrics["loss"], total, rtol=1e-6)
+
+
+def test_reconstruction_on_the_autoencoder_alone_changes_nothing():
+    """The preset's config.loss_params="autoencoder" gives, bit for bit, the parameters and
+    metrics of the reconstruction update on every parameter (the discriminator's gradient
+    is zero there, and Adam moves nothing without a gradient); its optimizer state holds
+    the autoencoder's arrays alone."""
+    _, every, m_every = _one_step(aae_config(), steps=3)
+    _, ae_only, m_ae = _one_step(aae_config(loss_params="autoencoder"), steps=3)
+    assert trees_equal(every.params, ae_only.params)
+    assert trees_equal(every.phase_opt_states, ae_only.phase_opt_states)
+    assert m_every.keys() == m_ae.keys() and trees_equal(m_every, m_ae)
+    mu = ae_only.opt_state[0].mu  # optax.adam's ScaleByAdamState
+    assert set(mu) == {"encoder", "decoder"}
+    assert trees_equal(mu, every.opt_state[0].mu["autoencoder"])
 
 
 def test_a_nonfinite_update_is_skipped_alone():
@@ -140,6 +154,7 @@ def test_resume_is_bit_exact(tmp_path):
     "overrides, message",
     [
         ({"extra_phases": ("adv_generator @ nowhere",)}, "no parameters under 'nowhere'"),
+        ({"loss_params": "autoencoder/nowhere"}, "loss_params: the model has no parameters"),
         ({"extra_phases": ("adv_generator",)}, "must be 'recipe @ params/path'"),
         ({"extra_phases": ("mse @ discriminator",)}, "name a term twice"),
         ({"model.prior": "laplace"}, "config.model.prior='laplace' is not known"),
