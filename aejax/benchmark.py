@@ -5,9 +5,9 @@ are measured, in a fresh process per variant (so memory peaks and caches are its
 
 - the bare step: the trainer's one step body (`aejax.train.make_train_step`: forward, the
   loss recipe, gradients, the optimizer update, the non-finite guard), jitted, called over
-  and over on one device-resident batch. Reported: trace + lower and compile seconds (and
-  those of the training loop's chunk of steps, also with JAX's persistent compilation
-  cache filled), the model FLOPs per step from XLA's cost analysis, steps/s and
+  and over on one device-resident batch. Reported: trace + lower and compile seconds (the
+  median of three compilations, with their spread; and those of the training loop's chunk
+  of steps, also with JAX's persistent compilation cache filled), the model FLOPs per step from XLA's cost analysis, steps/s and
   examples/s (the median of timed windows after a warm-up, half of them before and half
   after the end-to-end runs, with the slowest and the fastest window), the step's
   temporary buffers (`memory_analysis`) and the process's peak memory.
@@ -227,28 +227,53 @@ def _cost(compiled) -> dict:
     return out
 
 
+COMPILES = 3  # compilations timed per measurement; the median counts
+
+
+def median_of_compiles(compile_once: Callable[[], tuple[float, float, Any]], n: int):
+    """Runs `compile_once() -> (trace_and_lower_s, compile_s, result)` n times, each after
+    `jax.clear_caches()` so that it traces and compiles afresh (a single compilation on
+    this machine varies by 10-20%). Returns (lower_s, compile_s, result) of the run whose
+    total is the median, and the (min, max) of the totals."""
+    runs = []
+    for _ in range(n):
+        jax.clear_caches()
+        runs.append(compile_once())
+    runs.sort(key=lambda r: r[0] + r[1])
+    totals = [r[0] + r[1] for r in runs]
+    return runs[(n - 1) // 2], (totals[0], totals[-1])
+
+
 class BareStep:
     """The jitted one-step body of an experiment on one device-resident batch: compiled
-    once (timed), then timed over and over.
+    `compiles` times (timed, see `median_of_compiles`), then timed over and over.
 
     Args:
       exp: an `aejax.train.Experiment`.
       x: the batch [B, ...] (default: the first B training examples).
     """
 
-    def __init__(self, exp, x: np.ndarray | None = None):
-
+    def __init__(self, exp, x: np.ndarray | None = None, compiles: int = COMPILES):
         step = exp.train_step()
         self.batch_size = exp.config.batch_size
         self.x = jax.device_put(exp.dataset.train_x[: self.batch_size] if x is None else x)
         self.state = exp.init_state()
         _, self.key = exp.keys
-        t0 = time.perf_counter()
-        lowered = jax.jit(step, donate_argnums=0).lower(self.state, self.x, self.key)
-        t1 = time.perf_counter()
-        self.compiled = lowered.compile()
-        t2 = time.perf_counter()
-        self.compile_info = {"lower_s": t1 - t0, "compile_s": t2 - t1, **_cost(self.compiled)}
+
+        def compile_once():
+            t0 = time.perf_counter()
+            lowered = jax.jit(step, donate_argnums=0).lower(self.state, self.x, self.key)
+            t1 = time.perf_counter()
+            compiled = lowered.compile()
+            return t1 - t0, time.perf_counter() - t1, compiled
+
+        (lower_s, compile_s, self.compiled), spread = median_of_compiles(compile_once, compiles)
+        self.compile_info = {
+            "lower_s": lower_s,
+            "compile_s": compile_s,
+            "step_compile_spread_s": spread,
+            **_cost(self.compiled),
+        }
 
     def run(self, n: int) -> None:
         """n steps, then waits for the last."""
@@ -270,9 +295,10 @@ def bare_step(exp, windows: int, window_s: float, x: np.ndarray | None = None) -
     return {**bare.compile_info, **summarize(bare.time(windows, window_s), bare.batch_size)}
 
 
-def chunk_compile(exp) -> dict:
+def chunk_compile(exp, compiles: int = COMPILES) -> dict:
     """Seconds to trace, lower and compile the trainer's chunk of steps as the training loop
-    builds it (K scanned steps, or one unrolled step for convolutions on CPU), from shapes."""
+    builds it (K scanned steps, or one unrolled step for convolutions on CPU), from shapes:
+    the median of `compiles` compilations (`median_of_compiles`)."""
     from aejax import parallel, train
 
     dp = parallel.DataParallel.create("jit", 1, exp.config.batch_size)
@@ -282,9 +308,19 @@ def chunk_compile(exp) -> dict:
     state = jax.tree.map(shape, jax.eval_shape(exp.init_state))
     train_x = shape(exp.dataset.train_x)
     idx = jax.ShapeDtypeStruct((k, exp.config.batch_size), jnp.int32)
-    t0 = time.perf_counter()
-    chunk.lower(state, train_x, idx, exp.keys[1]).compile()
-    return {"chunk_steps": k, "chunk_unrolled": unroll, "chunk_compile_s": time.perf_counter() - t0}
+
+    def compile_once():
+        t0 = time.perf_counter()
+        chunk.lower(state, train_x, idx, exp.keys[1]).compile()
+        return time.perf_counter() - t0, 0.0, None
+
+    (seconds, _, _), spread = median_of_compiles(compile_once, compiles)
+    return {
+        "chunk_steps": k,
+        "chunk_unrolled": unroll,
+        "chunk_compile_s": seconds,
+        "chunk_compile_spread_s": spread,
+    }
 
 
 def end_to_end(
@@ -433,7 +469,7 @@ def measure_compile(name: str, cache_dir: str, batch_size: int = 0) -> dict:
     t0 = time.perf_counter()
     jax.jit(step, donate_argnums=0).lower(state, x, exp.keys[1]).compile()
     out = {"variant": name, "step_s": time.perf_counter() - t0}
-    out.update(chunk_compile(exp))
+    out.update(chunk_compile(exp, compiles=1))  # a second compilation would read the cache
     return out
 
 
@@ -719,10 +755,17 @@ def _fmt(value, spec=".1f", missing="-"):
     return missing if value is None else format(value, spec)
 
 
+def _spread(spread, before: str = "", after: str = "") -> str:
+    """A (min, max) of compile seconds as "1.90-2.31", between `before` and `after`; ""
+    without one."""
+    return f"{before}{spread[0]:.2f}-{spread[1]:.2f}{after}" if spread else ""
+
+
 def variant_table(variants: list[dict], peak_flops: float = 0.0) -> str:
     """A Markdown table of the JAX measurements."""
     head = (
-        "| variant | step compile s (trace + XLA, kernels) | chunk compile s (cached) "
+        "| variant | step compile s (trace + XLA, kernels; min-max) "
+        "| chunk compile s (min-max; cached) "
         "| bare steps/s (min-max) "
         "| bare ex/s "
         "| e2e steps/s | e2e / bare | e2e+eval / bare | GFLOP/step | GFLOP/s | peak RSS MB "
@@ -738,9 +781,11 @@ def variant_table(variants: list[dict], peak_flops: float = 0.0) -> str:
         util = f" ({gflops_s * 1e9 / peak_flops:.1%})" if gflops_s and peak_flops else ""
         lines.append(
             f"| {r['variant']} | {r['lower_s'] + r['compile_s']:.2f} "
-            f"({r['lower_s']:.2f} + {r['compile_s']:.2f}, {_fmt(r.get('kernels'), 'd')}) "
+            f"({r['lower_s']:.2f} + {r['compile_s']:.2f}, {_fmt(r.get('kernels'), 'd')}"
+            f"{_spread(r.get('step_compile_spread_s'), before='; ')}) "
             f"| {_fmt(r.get('chunk_compile_s'), '.2f')} "
-            f"({_fmt(r.get('cache_warm_chunk_s'), '.2f')}) "
+            f"({_spread(r.get('chunk_compile_spread_s'), after='; ')}"
+            f"{_fmt(r.get('cache_warm_chunk_s'), '.2f')}) "
             f"| {r['steps_per_s']:.1f} ({r['steps_per_s_min']:.0f}-{r['steps_per_s_max']:.0f}) "
             f"| {r['examples_per_s']:.0f} | {_fmt(r.get('e2e_steps_per_s'))} "
             f"| {_fmt(r.get('e2e_over_bare'), '.2f')} | {_fmt(r.get('e2e_eval_over_bare'), '.2f')} "

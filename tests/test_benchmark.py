@@ -62,6 +62,7 @@ def test_targets_and_tables():
         "cae_jacfwd": dict(bare, variant="cae_jacfwd", steps_per_s=2.0),
     }
     variants["ae"].update(e2e_over_bare=0.97, params=1)
+    variants["cae_auto"].update(step_compile_spread_s=(1.1, 1.4), chunk_compile_spread_s=(1.4, 2))
     peers = {("ae", "eager"): {"steps_per_s": 50.0, "threads": 2, "params": 1}}
     peers[("ae", "compile")] = {"steps_per_s": 80.0, "threads": 1, "compile_s": 9.0}
     targets = {t["target"]: t for t in benchmark.check_targets(variants, peers)}
@@ -74,7 +75,20 @@ def test_targets_and_tables():
     assert targets["ae: 2 s / chunk compile"]["met"] is True
     table = benchmark.variant_table(list(variants.values()), peak_flops=1e12)
     assert table.count("\n") == 1 + len(variants) and "| ae | 1.20 (0.20 + 1.00, -) |" in table
+    assert "| cae_auto | 1.20 (0.20 + 1.00, -; 1.10-1.40) | 1.50 (1.40-2.00; -) |" in table
     assert "| ae | 1/1 |" in benchmark.peer_table(variants, peers)
+
+
+def test_median_of_compiles():
+    """The run whose total is the median counts, with the spread of the totals; each run
+    traces afresh."""
+    runs = iter([(0.5, 2.0, "slow"), (0.2, 1.0, "fast"), (0.3, 1.2, "middle")])
+    (lower, seconds, result), spread = benchmark.median_of_compiles(lambda: next(runs), 3)
+    assert (lower, seconds, result) == (0.3, 1.2, "middle") and spread == (1.2, 2.5)
+    traces = []
+    f = jax.jit(lambda x: traces.append(1) or x + 1)
+    benchmark.median_of_compiles(lambda: (0.0, float(f(1.0)), None), 3)
+    assert len(traces) == 3
 
 
 def test_cost_counts_fused_kernels():
