@@ -7,10 +7,11 @@ are measured, in a fresh process per variant (so memory peaks and caches are its
   loss recipe, gradients, the optimizer update, the non-finite guard), jitted, called over
   and over on one device-resident batch. Reported: trace + lower and compile seconds (the
   median of three compilations, with their spread; and those of the training loop's chunk
-  of steps, also with JAX's persistent compilation cache filled), the model FLOPs per step from XLA's cost analysis, steps/s and
-  examples/s (the median of timed windows after a warm-up, half of them before and half
-  after the end-to-end runs, with the slowest and the fastest window), the step's
-  temporary buffers (`memory_analysis`) and the process's peak memory.
+  of steps, also with JAX's persistent compilation cache filled), the model FLOPs per
+  step from XLA's cost analysis, steps/s and examples/s (the median of timed windows
+  after a warm-up, half of them before and half after the end-to-end runs, with the
+  slowest and the fastest window), the step's temporary buffers (`memory_analysis`) and
+  the process's peak memory.
 - end to end: `aejax.train.train_and_evaluate` on the same config for a few epochs, with
   its real input pipeline (the data set resident on the device, each step gathering its
   batch inside the compiled chunk of steps), logging and asynchronous checkpoints at
