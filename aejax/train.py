@@ -135,21 +135,58 @@ def _live_inputs(jaxpr) -> list[bool]:
     return [v in live for v in jaxpr.invars]
 
 
+def _one_example(model) -> Callable:
+    """The model in training mode on one example: `one(variables, x_i [1, ...], dropout_key,
+    latent_key) -> ((x̂, arrays), shared)`. `arrays` are the aux arrays; `shared` the rest
+    of aux (an `encoder_chain` of weights), which belongs to the model and is the same for
+    every example (it leaves `vmap` unbatched)."""
+
+    def one(variables, x_i, dropout_key, latent_key):
+        rngs = {"dropout": dropout_key, "latent": latent_key}
+        x_hat, aux = model.apply(variables, x_i, train=True, rngs=rngs)
+        arrays = {k: v for k, v in aux.items() if isinstance(v, jax.Array)}
+        shared = {k: v for k, v in aux.items() if k not in arrays}
+        return (x_hat, arrays), shared
+
+    return one
+
+
+def trace_one_example(model, variables, x: jax.Array) -> Callable | None:
+    """Traces the model in training mode on one example of `x` [B, ...] (shapes only,
+    nothing runs).
+
+    Returns None when the traced computation reads neither the "dropout" nor the "latent"
+    key (a deterministic model). Otherwise (dropout, a VAE's sampling, an AAE's prior
+    samples) returns the traced computation as a function with the signature of
+    `_one_example`, the same computation equation for equation: calling it replays the
+    trace instead of running the model's Python again, so a step that applies the model
+    several times (an AAE's three updates) traces it once.
+    """
+    key = jax.ShapeDtypeStruct((), jax.random.key(0).dtype)
+    x_i = jax.ShapeDtypeStruct((1, *jnp.shape(x)[1:]), jnp.result_type(x))
+    args = (_shapes(variables), x_i, key, key)
+    closed, out_shapes = jax.make_jaxpr(_one_example(model), return_shape=True)(*args)
+    if not any(_live_inputs(closed.jaxpr)[-2:]):
+        return None
+    replay, in_tree = jax_core.jaxpr_as_fun(closed), jax.tree.structure(args)
+
+    def one(*args):
+        leaves, tree = jax.tree.flatten(args)
+        if tree != in_tree:  # the trace's inputs are positional: a mismatch would misread
+            raise ValueError(f"traced for inputs {in_tree}, called with {tree}")
+        return jax.tree.unflatten(jax.tree.structure(out_shapes), replay(*leaves))
+
+    return one
+
+
 def draws_in_training(model, variables, x: jax.Array) -> bool:
     """Whether the model in training mode reads its "dropout" or "latent" keys (dropout, a
     VAE's sampling, an AAE's prior samples); False for deterministic models.
 
-    Decided from the traced computation (shapes only, nothing runs), so a new model needs
-    no flag.
+    Decided from the traced computation (`trace_one_example`), so a new model needs no
+    flag.
     """
-    key = jax.ShapeDtypeStruct((), jax.random.key(0).dtype)
-
-    def apply(variables, x, dropout_key, latent_key):
-        rngs = {"dropout": dropout_key, "latent": latent_key}
-        return model.apply(variables, x, train=True, rngs=rngs)
-
-    jaxpr = jax.make_jaxpr(apply)(_shapes(variables), _shapes(x), key, key).jaxpr
-    return any(_live_inputs(jaxpr)[-2:])
+    return trace_one_example(model, variables, x) is not None
 
 
 def apply_for_training(model, variables, x: jax.Array, keys: dict, per_example=None):
@@ -164,8 +201,10 @@ def apply_for_training(model, variables, x: jax.Array, keys: dict, per_example=N
     their statistics are those of each device's batch.
 
     Args:
-      per_example: force the per-example mapping (True) or the whole-batch call (False);
-        None chooses as above. For tests.
+      per_example: None chooses as above (tracing the model with `trace_one_example`);
+        the function `trace_one_example` returned maps it over the examples (a caller that
+        applies one model several times traces it once); True forces the per-example
+        mapping of the model itself, False the whole-batch call (for tests).
     Returns:
       ((x̂, aux), batch_stats): aux arrays have a leading batch axis; batch_stats is the
       updated running statistics ({} without batch norm).
@@ -175,20 +214,14 @@ def apply_for_training(model, variables, x: jax.Array, keys: dict, per_example=N
         out, updates = model.apply(variables, x, train=True, rngs=first, mutable=["batch_stats"])
         return out, updates["batch_stats"]
     if per_example is None:
-        per_example = draws_in_training(model, variables, x)
+        per_example = trace_one_example(model, variables, x) or False
     if not per_example:  # the keys are not read: any keys give the same values
         return model.apply(variables, x, train=True, rngs=first), {}
-
-    def one(x_i, dropout_key, latent_key):
-        rngs = {"dropout": dropout_key, "latent": latent_key}
-        x_hat, aux = model.apply(variables, x_i[None], train=True, rngs=rngs)
-        # Arrays are per example; anything else (an `encoder_chain` of weights) belongs to
-        # the model and is the same for every example, so it leaves vmap unbatched.
-        arrays = {k: v for k, v in aux.items() if isinstance(v, jax.Array)}
-        shared = {k: v for k, v in aux.items() if k not in arrays}
-        return (x_hat, arrays), shared
-
-    (x_hat, arrays), shared = jax.vmap(one, out_axes=(0, None))(x, keys["dropout"], keys["latent"])
+    one = per_example if callable(per_example) else _one_example(model)
+    (x_hat, arrays), shared = jax.vmap(
+        lambda x_i, dropout_key, latent_key: one(variables, x_i[None], dropout_key, latent_key),
+        out_axes=(0, None),
+    )(x, keys["dropout"], keys["latent"])
     x_hat, arrays = jax.tree.map(lambda v: v[:, 0], (x_hat, arrays))
     return (x_hat, {**arrays, **shared}), {}
 
@@ -236,18 +269,18 @@ def make_train_step(
       skipped one see the parameters it left alone).
     """
 
-    # `draws_in_training` traces the model once more; an AAE's three updates share one
-    # answer per set of shapes.
-    draws = {}
+    # The model traced on one example (`trace_one_example`), once per set of shapes: an
+    # AAE's three updates replay one trace.
+    traced = {}
 
     def per_example(variables, x):
         if "batch_stats" in variables:
             return None  # `apply_for_training` maps no batch-norm model over examples
         leaves, treedef = jax.tree.flatten((variables, x))
         shapes = (treedef, tuple((jnp.shape(a), jnp.result_type(a)) for a in leaves))
-        if shapes not in draws:
-            draws[shapes] = draws_in_training(model, variables, x)
-        return draws[shapes]
+        if shapes not in traced:
+            traced[shapes] = trace_one_example(model, variables, x) or False
+        return traced[shapes]
 
     def gradients(params, batch_stats, weights, path, batch, x_in, keys):
         """The gradient of the recipe `weights` for the parameters under `path`, with the

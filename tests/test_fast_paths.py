@@ -115,6 +115,31 @@ def test_whole_batch_call_equals_per_example_call(which):
     np.testing.assert_allclose(x_hat, x_ref, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("which", sorted(DRAWS))
+def test_replayed_trace_is_the_models_own_computation(which):
+    """`trace_one_example` replays the model's traced computation: the training loss and its
+    gradient traced through the replay are the same program, equation for equation, as
+    through the model itself (so compiled they agree bit for bit)."""
+    model, variables, x = _model_and_batch(**MODELS[which])
+    keys = train.example_keys(jax.random.key(3), jnp.int32(0), jnp.arange(len(x)))
+    traced = train.trace_one_example(model, variables, x)
+
+    def loss(params, per_example):
+        (x_hat, aux), _ = train.apply_for_training(model, {"params": params}, x, keys, per_example)
+        return jnp.sum(x_hat**2) + sum(jnp.sum(v) for v in jax.tree.leaves(aux)), aux
+
+    step = lambda per_example: jax.value_and_grad(loss, has_aux=True)(
+        variables["params"], per_example
+    )
+    replayed = jax.make_jaxpr(lambda: step(traced))()
+    assert str(replayed) == str(jax.make_jaxpr(lambda: step(True))())
+    a, b = jax.jit(lambda: step(traced))(), jax.jit(lambda: step(True))()
+    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
+        np.testing.assert_array_equal(u, v)
+    with pytest.raises(ValueError, match="traced for inputs"):
+        traced({"params": {}}, x[:1], keys["dropout"][0], keys["latent"][0])
+
+
 def test_conv_models_run_unrolled_single_steps_on_cpu_only():
     conv = train.Experiment.from_config(
         tiny_config(**{"model.name": "conv", "model.features": (4, 8), "steps_per_dispatch": 5}),
