@@ -28,13 +28,16 @@ With `peer="torch"` the same architecture, batch and optimizer written in plain 
 (`torch_peer`) is timed like the bare step, eager and under `torch.compile`, each with one
 thread per CPU and with one thread (the faster counts), in processes of their own.
 `SWEEPS` time the bare step of the reference MLP and conv AEs on synthetic data while the
-batch size, the input size or the code size grows.
+batch size, the input size or the code size grows. Every measuring process computes
+float32 matrix products and convolutions at one precision, the same for JAX and PyTorch
+(`MATMUL_PRECISIONS`).
 
 `time_windows` is the one timing loop of every measurement. `experiments/benchmark.py` is
 the script; docs/BENCHMARKS.md holds the tables.
 """
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -153,6 +156,28 @@ def peak_memory() -> dict:
     if "peak_bytes_in_use" in stats:
         out["peak_device_mb"] = stats["peak_bytes_in_use"] / 2**20
     return out
+
+
+# How float32 matrix products and convolutions are computed, set alike for JAX and the
+# PyTorch peer in every measuring process (`run_isolated`). The two frameworks' defaults
+# differ on recent NVIDIA GPUs: JAX computes float32 products in TensorFloat-32, PyTorch in
+# full float32 (its cuDNN convolutions in TensorFloat-32). On CPU both compute full float32
+# under either setting. JAX's name -> PyTorch's `fp32_precision`.
+MATMUL_PRECISIONS = {"float32": "ieee", "tensorfloat32": "tf32"}
+
+
+def check_matmul_precision(precision: str) -> None:
+    if precision not in MATMUL_PRECISIONS:
+        raise ValueError(
+            f"unknown matmul precision {precision!r}; valid: {', '.join(MATMUL_PRECISIONS)}"
+        )
+
+
+def set_matmul_precision(precision: str) -> None:
+    """Makes `precision` (a key of `MATMUL_PRECISIONS`) JAX's default for float32 matrix
+    products and convolutions in this process; `measure_torch` reads it from there."""
+    check_matmul_precision(precision)
+    jax.config.update("jax_default_matmul_precision", precision)
 
 
 def machine() -> dict:
@@ -478,9 +503,11 @@ def measure_compile(name: str, cache_dir: str, batch_size: int = 0) -> dict:
 
 
 def torch_peer(config, example_shape, device: str = "cpu"):
-    """The variant in plain PyTorch on `device`: (model, per-image loss, optimizer, input
-    shape), or None where there is no peer (only MLP and conv autoencoders with a plain mse
-    or bce loss and no corruption, dropout, batch norm or top-k code are written out).
+    """The variant in plain PyTorch on `device`: (model, loss of (model output, x),
+    optimizer, input shape), or None where there is no peer. Written out: MLP and conv
+    autoencoders with a plain mse or bce loss, and MLP and conv VAEs (latent vector) with
+    "bce + β*kl_normal", one latent sample per example; no corruption, dropout, batch norm
+    or top-k code.
 
     The same layers, initialization aside; Adam (or the config's optimizer) at a constant
     learning rate (the JAX step follows a cosine schedule, a few scalar operations).
@@ -488,9 +515,19 @@ def torch_peer(config, example_shape, device: str = "cpu"):
     import torch
     from torch import nn
 
+    from aejax import losses
+    from aejax.models.conv import code_spatial_shape
+
     m = config.model
+    weights = losses.parse_recipe(config.loss)
+    vae = m.name in ("vae", "conv_vae")
+    if vae:
+        recipe_ok = set(weights) == {"bce", "kl_normal"} and m.get("x_logvar", "none") == "none"
+        recipe_ok &= m.get("num_samples", 1) == 1 and (m.name == "vae" or m.latent_dim > 0)
+    else:
+        recipe_ok = weights in ({"mse": 1.0}, {"bce": 1.0})
     plain = (
-        config.loss in ("mse", "bce")
+        recipe_ok
         and config.corruption.name == "none"
         and not config.extra_phases
         and not m.get("dropout", 0.0)
@@ -511,19 +548,21 @@ def torch_peer(config, example_shape, device: str = "cpu"):
         return None
     act, code_act = acts[m.activation], acts[m.code_activation]
     d = math.prod(example_shape)
-    if m.name == "mlp":
+    if m.name in ("mlp", "vae"):
         enc = tuple(m.encoder_widths)
         dec = tuple(reversed(enc[:-1])) if m.decoder_widths is None else tuple(m.decoder_widths)
-        layers, width = [nn.Flatten()], d
-        for i, w in enumerate(enc):
-            layers += [nn.Linear(width, w), act() if i < len(enc) - 1 else code_act()]
+        out = (*enc[:-1], 2 * enc[-1]) if vae else enc  # a VAE's means and log-variances
+        encoder, width = [nn.Flatten()], d
+        for i, w in enumerate(out):
+            encoder += [nn.Linear(width, w), act() if i < len(out) - 1 else code_act()]
             width = w
+        decoder, width = [], enc[-1]
         for w in dec:
-            layers += [nn.Linear(width, w), act()]
+            decoder += [nn.Linear(width, w), act()]
             width = w
-        layers.append(nn.Linear(width, d))
-        model, shape = nn.Sequential(*layers), (d,)
-    elif m.name == "conv" and not m.get("latent_dim", 0):
+        decoder.append(nn.Linear(width, d))
+        shape = (d,)
+    elif m.name in ("conv", "conv_vae") and (m.get("latent_dim", 0) > 0) == vae:
 
         class Crop(nn.Module):
             """[B, C, H', W'] -> [B, C, h, w]: the decoder's overshoot cropped off."""
@@ -534,31 +573,63 @@ def torch_peer(config, example_shape, device: str = "cpu"):
         c = example_shape[2]
         k = m.get("kernel_size", 3)
         features = tuple(m.features)
-        layers, ch = [], c
+        encoder, ch = [], c
         for i, f in enumerate(features):
-            layers.append(nn.Conv2d(ch, f, k, padding=k // 2))
-            if i < len(features) - 1:
-                layers.append(act())
-            layers.append(nn.MaxPool2d(2, ceil_mode=True))  # SAME pooling
+            encoder.append(nn.Conv2d(ch, f, k, padding=k // 2))
+            if i < len(features) - 1 or vae:
+                encoder.append(act())
+            encoder.append(nn.MaxPool2d(2, ceil_mode=True))  # SAME pooling
             ch = f
-        layers.append(code_act())
+        decoder = []
+        if vae:  # a dense bottleneck to the means and log-variances, and back
+            h, w = code_spatial_shape(example_shape, len(features))
+            encoder += [nn.Flatten(), nn.Linear(h * w * ch, 2 * m.latent_dim)]
+            decoder += [nn.Linear(m.latent_dim, h * w * ch), act(), nn.Unflatten(1, (ch, h, w))]
+        else:
+            encoder.append(code_act())
         for f in reversed(features[:-1]):
-            layers += [nn.Upsample(scale_factor=2), nn.ConvTranspose2d(ch, f, k, padding=k // 2)]
-            layers.append(act())
+            decoder += [nn.Upsample(scale_factor=2), nn.ConvTranspose2d(ch, f, k, padding=k // 2)]
+            decoder.append(act())
             ch = f
-        layers += [nn.Upsample(scale_factor=2), nn.ConvTranspose2d(ch, c, k, padding=k // 2)]
-        model, shape = nn.Sequential(*layers, Crop()), (c, *example_shape[:2])
+        decoder += [nn.Upsample(scale_factor=2), nn.ConvTranspose2d(ch, c, k, padding=k // 2)]
+        decoder.append(Crop())
+        shape = (c, *example_shape[:2])
     else:
         return None
-    if config.loss == "mse":
+    per_image = lambda v: v.flatten(1).sum(1)
 
-        def loss_fn(logits, x):
-            return (torch.sigmoid(logits) - x).square().flatten(1).sum(1).mean()
-    else:
+    if vae:
 
-        def loss_fn(logits, x):
+        class VAE(nn.Module):
+            """x -> (logits, mean, logvar), z = mean + exp(logvar / 2) * eps."""
+
+            def __init__(self):
+                super().__init__()
+                self.encoder, self.decoder = nn.Sequential(*encoder), nn.Sequential(*decoder)
+
+            def forward(self, x):
+                mean, logvar = self.encoder(x).chunk(2, dim=1)
+                z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
+                return self.decoder(z), mean, logvar
+
+        model = VAE()
+
+        def loss_fn(out, x):
+            logits, mean, logvar = out
             bce = nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none")
-            return bce.flatten(1).sum(1).mean()
+            kl = 0.5 * (mean.square() + logvar.exp() - 1.0 - logvar)
+            return (weights["bce"] * per_image(bce) + weights["kl_normal"] * per_image(kl)).mean()
+    else:
+        model = nn.Sequential(*encoder, *decoder)
+        if "mse" in weights:
+
+            def loss_fn(logits, x):
+                return per_image((torch.sigmoid(logits) - x).square()).mean()
+        else:
+
+            def loss_fn(logits, x):
+                bce = nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="none")
+                return per_image(bce).mean()
 
     model = model.to(device)
     lr = float(config.optimizer.learning_rate)
@@ -598,6 +669,14 @@ def measure_torch(
     if peer is None:
         return {**out, "skipped": "no PyTorch peer for this variant"}
     model, loss_fn, opt, shape = peer
+    precision = jax.config.jax_default_matmul_precision or "float32"
+    if device == "cuda":  # CPU float32 products are full float32 in either setting
+        if hasattr(torch.backends.cuda.matmul, "fp32_precision"):  # PyTorch >= 2.9
+            torch.backends.cuda.matmul.fp32_precision = MATMUL_PRECISIONS[precision]
+            torch.backends.cudnn.conv.fp32_precision = MATMUL_PRECISIONS[precision]
+        else:
+            tf32 = MATMUL_PRECISIONS[precision] == "tf32"
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
     torch.set_num_threads(threads or machine()["cpus"])
     out["threads"] = torch.get_num_threads()
     out["params"] = sum(p.numel() for p in model.parameters())
@@ -691,11 +770,16 @@ def measure_sweep_point(
 # --------------------------------------------------------------------------- processes
 
 
-def run_isolated(function: str, timeout: float = 3600, **kwargs) -> dict:
-    """Runs `function(**kwargs)` of this module in a fresh Python process and returns its
-    dict (so each measurement has its own memory peak, caches and thread pools). A failure
-    comes back as {"error": ...}."""
+def run_isolated(
+    function: str, timeout: float = 3600, matmul_precision: str = "float32", **kwargs
+) -> dict:
+    """Runs `function(**kwargs)` of this module in a fresh Python process, with
+    `matmul_precision` set there (`set_matmul_precision`), and returns its dict with the
+    precision added (so each measurement has its own memory peak, caches and thread pools).
+    A failure comes back as {"error": ...}."""
+    check_matmul_precision(matmul_precision)  # here, not in the child
     cmd = [sys.executable, "-m", "aejax.benchmark", function, json.dumps(kwargs)]
+    cmd.append(matmul_precision)
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -797,13 +881,19 @@ def variant_table(variants: list[dict], peak_flops: float = 0.0) -> str:
     return "\n".join(lines)
 
 
-def peer_table(variants: dict[str, dict], peers: dict[tuple[str, str], dict]) -> str:
-    """A Markdown table of JAX against its PyTorch peers."""
+def peer_table(
+    variants: dict[str, dict], peers: dict[tuple[str, str], dict], peak_flops: float = 0.0
+) -> str:
+    """A Markdown table of JAX against its PyTorch peers. With `peak_flops`, also each one's
+    model FLOP utilization: the JAX step's FLOPs (XLA's count, the same model and batch for
+    the peer) times its steps/s, over the peak."""
     head = (
         "| variant | params JAX/torch | JAX bare | JAX e2e | torch eager (threads) "
         "| torch.compile (threads, compile s) | e2e / eager | e2e / compile | bare / eager "
         "| bare / compile |"
     )
+    if peak_flops:
+        head += " MFU bare / e2e / eager / compile |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for name in sorted({n for n, _ in peers}):
         jx = variants.get(name, {})
@@ -822,6 +912,13 @@ def peer_table(variants: dict[str, dict], peers: dict[tuple[str, str], dict]) ->
             f"| {r(e2e, te)} | {r(e2e, tc)} "
             f"| {r(bare, te)} | {r(bare, tc)} |"
         )
+        if peak_flops:
+            flops = jx.get("flops_per_step")
+            mfu = [
+                _fmt(flops * rate / peak_flops if flops and rate else None, ".1%")
+                for rate in (bare, e2e, te, tc)
+            ]
+            lines[-1] += f" {' / '.join(mfu)} |"
     return "\n".join(lines)
 
 
@@ -875,10 +972,12 @@ def run_benchmark(
     warm_compile: bool = True,
     sweeps: tuple[str, ...] = (),
     json_path: str = "",
+    matmul_precision: str = "float32",
     log: Callable[[str], None] = print,
 ) -> dict:
     """Measures the variants `names` (and their PyTorch peers, and the sweeps), each in a
-    fresh process; prints the tables and the targets, writes everything as JSON."""
+    fresh process with `matmul_precision` (`MATMUL_PRECISIONS`) set for JAX and PyTorch
+    alike; prints the tables and the targets, writes everything as JSON."""
     for name in names:
         if name not in VARIANTS:
             raise ValueError(f"unknown variant {name!r}; valid: {', '.join(VARIANTS)}")
@@ -887,7 +986,8 @@ def run_benchmark(
             raise ValueError(f"unknown sweep {sweep!r}; valid: {', '.join(SWEEPS)}")
     if peer not in ("", "torch"):
         raise ValueError(f"unknown peer {peer!r}; valid: torch")
-    info = run_isolated("machine")
+    isolated = functools.partial(run_isolated, matmul_precision=matmul_precision)
+    info = isolated("machine")
     log(f"machine: {json.dumps(info)}")
     results: dict = {
         "machine": info,
@@ -898,7 +998,7 @@ def run_benchmark(
     peers: dict[tuple[str, str], dict] = {}  # the faster thread count of each
     all_peers: list[dict] = []
     for name in names:
-        r = run_isolated(
+        r = isolated(
             "measure_variant",
             name=name,
             batch_size=batch_size,
@@ -917,7 +1017,7 @@ def run_benchmark(
         if warm_compile and "error" not in r:
             with tempfile.TemporaryDirectory(prefix="aejax-jax-cache-") as cache_dir:
                 for kind in ("cold", "warm"):
-                    c = run_isolated(
+                    c = isolated(
                         "measure_compile", name=name, cache_dir=cache_dir, batch_size=batch_size
                     )
                     if "error" not in c:
@@ -935,7 +1035,7 @@ def run_benchmark(
             # can make PyTorch's threads wait on each other; its better figure counts.
             for mode in ("eager", "compile"):
                 for threads in sorted({info.get("cpus", 1), 1}, reverse=True):
-                    p = run_isolated(
+                    p = isolated(
                         "measure_torch",
                         name=name,
                         mode=mode,
@@ -956,7 +1056,7 @@ def run_benchmark(
         what, values = SWEEPS[sweep]
         for variant in ("ae", "conv_ae"):
             for value in values:
-                p = run_isolated(
+                p = isolated(
                     "measure_sweep_point",
                     variant=variant,
                     what=what,
@@ -974,7 +1074,7 @@ def run_benchmark(
     log(variant_table(results["variants"], peak_flops))
     if peers:
         log("")
-        log(peer_table(variants, peers))
+        log(peer_table(variants, peers, peak_flops))
     if points:
         log("")
         log(sweep_table(points, peak_flops))
@@ -1022,5 +1122,6 @@ def _json_default(value):
 
 
 if __name__ == "__main__":  # the child side of `run_isolated`
+    set_matmul_precision(sys.argv[3])
     result = _WORKERS[sys.argv[1]](**json.loads(sys.argv[2]))
-    print(json.dumps(result, default=_json_default))
+    print(json.dumps({**result, "matmul_precision": sys.argv[3]}, default=_json_default))

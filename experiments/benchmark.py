@@ -4,8 +4,8 @@ of the end-to-end training loop, peak memory, FLOPs; optionally beside PyTorch.
     python experiments/benchmark.py                                # every variant, CPU
     python experiments/benchmark.py --configs=ae,cae_auto --peer=torch
     python experiments/benchmark.py --sweep=batch,input,code --configs= --e2e=false
-    python experiments/benchmark.py --configs=ae,conv_ae --batch_size=1024 \\
-        --peak_flops=989e12                                        # a GPU, FLOP utilization
+    python experiments/benchmark.py --configs=ae_deep,conv_vae --batch_size=1024 \\
+        --peer=torch --peak_flops=989e12                           # a GPU, FLOP utilization
 
 Needs MNIST's IDX files in $AEJAX_DATA_DIR/mnist. --peer=torch needs PyTorch
 (`pip install -e '.[bench]'`). What is measured and how: `aejax.benchmark` and
@@ -39,6 +39,13 @@ flags.DEFINE_bool(
     "warm_compile", True, "Also time compilation with JAX's persistent cache, empty then filled."
 )
 flags.DEFINE_list("sweep", [], f"Bare-step sweeps to run: {', '.join(benchmark.SWEEPS)}.")
+flags.DEFINE_enum(
+    "matmul_precision",
+    "float32",
+    list(benchmark.MATMUL_PRECISIONS),
+    "How JAX and the PyTorch peer compute float32 matrix products and convolutions, set "
+    "alike for both (their defaults differ on recent NVIDIA GPUs; on CPU both are float32).",
+)
 flags.DEFINE_string("json", "runs/benchmark.json", "Where the results go as JSON ('' for none).")
 
 
@@ -59,6 +66,7 @@ def main(argv):
         warm_compile=f.warm_compile,
         sweeps=tuple(f.sweep),
         json_path=f.json,
+        matmul_precision=f.matmul_precision,
     )
 
 

@@ -29,25 +29,50 @@ def test_every_variant_resolves_to_a_config():
         benchmark.variant_config("nope")
 
 
-@pytest.mark.parametrize("name", ["ae", "ae_deep", "conv_ae"])
+@pytest.mark.parametrize("name", ["ae", "ae_deep", "conv_ae", "vae", "conv_vae"])
 def test_torch_peer_has_the_jax_models_layers(name):
-    """Same parameter count and output shape as the JAX model (initialization aside)."""
+    """Same parameter count, parameter shapes and output shape as the JAX model
+    (initialization aside)."""
     torch = pytest.importorskip("torch")
     config = benchmark.variant_config(name, batch_size=4)
     model, loss_fn, _, shape = benchmark.torch_peer(config, (28, 28, 1))
     jax_model = models.build_model(config.model, (28, 28, 1))
     params = jax.eval_shape(jax_model.init, jax.random.key(0), np.zeros((1, 28, 28, 1)))
-    n_jax = sum(np.prod(p.shape) for p in jax.tree.leaves(params["params"]))
-    assert sum(p.numel() for p in model.parameters()) == n_jax
+    jax_sizes = sorted(int(np.prod(p.shape)) for p in jax.tree.leaves(params["params"]))
+    assert sorted(p.numel() for p in model.parameters()) == jax_sizes
     x = torch.rand(4, *shape)
-    assert model(x).reshape(4, -1).shape == (4, 784)
-    assert loss_fn(model(x), x).ndim == 0
+    out = model(x)
+    logits = out[0] if name.endswith("vae") else out
+    assert logits.reshape(4, -1).shape == (4, 784)
+    assert loss_fn(out, x).ndim == 0
+
+
+def test_torch_vae_peer_loss_is_the_negative_elbo():
+    """The peer's loss equals the JAX recipe's terms on the same logits, means and
+    log-variances."""
+    torch = pytest.importorskip("torch")
+    from aejax import losses
+
+    config = benchmark.variant_config("vae", batch_size=4)
+    config.loss = "bce + 4.0*kl_normal"  # a β-VAE: the weights count
+    _, loss_fn, _, _ = benchmark.torch_peer(config, (28, 28, 1))
+    rng = np.random.default_rng(0)
+    x = rng.uniform(size=(4, 784)).astype(np.float32)
+    logits, mean, logvar = (
+        rng.normal(size=s).astype(np.float32) for s in ((4, 784),) + ((4, 20),) * 2
+    )
+    got = loss_fn(tuple(torch.from_numpy(a) for a in (logits, mean, logvar)), torch.from_numpy(x))
+    want = losses.bce(x=x, logits=logits) + 4.0 * losses.kl_normal(mean=mean, logvar=logvar)
+    np.testing.assert_allclose(float(got), float(np.mean(want)), rtol=1e-5)
 
 
 def test_no_torch_peer_where_the_recipe_is_not_plain():
     pytest.importorskip("torch")
-    for name in ("dae", "vae", "aae", "sparse_kl", "cae_auto"):
+    for name in ("dae", "aae", "sparse_kl", "cae_auto"):
         assert benchmark.torch_peer(benchmark.variant_config(name), (28, 28, 1)) is None
+    config = benchmark.variant_config("vae")
+    config.model.num_samples, config.loss = 5, "iwae_bce"
+    assert benchmark.torch_peer(config, (28, 28, 1)) is None
 
 
 def test_targets_and_tables():
@@ -77,6 +102,28 @@ def test_targets_and_tables():
     assert table.count("\n") == 1 + len(variants) and "| ae | 1.20 (0.20 + 1.00, -) |" in table
     assert "| cae_auto | 1.20 (0.20 + 1.00, -; 1.10-1.40) | 1.50 (1.40-2.00; -) |" in table
     assert "| ae | 1/1 |" in benchmark.peer_table(variants, peers)
+    # 2e8 FLOPs a step at 100 (bare), 97 (e2e), 50 (eager) and 80 (compile) steps/s
+    with_mfu = benchmark.peer_table(variants, peers, peak_flops=1e12)
+    assert with_mfu.splitlines()[0].endswith(" MFU bare / e2e / eager / compile |")
+    assert with_mfu.splitlines()[2].endswith("| 2.0% / 1.9% / 1.0% / 1.6% |")
+
+
+def test_matmul_precision_is_set_in_the_measuring_process():
+    """The child process runs with the precision asked for and says so; JAX's products then
+    carry it into the program; a name that is not a precision fails before any process."""
+    out = benchmark.run_isolated("machine", matmul_precision="tensorfloat32")
+    assert out["matmul_precision"] == "tensorfloat32" and out["backend"] == jax.default_backend()
+    before = jax.config.jax_default_matmul_precision
+    try:
+        benchmark.set_matmul_precision("float32")
+        text = jax.jit(jnp.dot).lower(jnp.ones((2, 2)), jnp.ones((2, 2))).as_text()
+        assert "HIGHEST" in text
+    finally:
+        jax.config.update("jax_default_matmul_precision", before)
+    with pytest.raises(ValueError, match="unknown matmul precision 'tf32'; valid: float32, "):
+        benchmark.run_isolated("machine", matmul_precision="tf32")
+    with pytest.raises(ValueError, match="unknown matmul precision"):
+        benchmark.run_benchmark(["ae"], matmul_precision="bf16", log=lambda _: None)
 
 
 def test_median_of_compiles():
