@@ -56,6 +56,7 @@ import ml_collections
 import numpy as np
 
 from aejax import config as config_lib
+from aejax import errors
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,7 +169,7 @@ MATMUL_PRECISIONS = {"float32": "ieee", "tensorfloat32": "tf32"}
 
 def check_matmul_precision(precision: str) -> None:
     if precision not in MATMUL_PRECISIONS:
-        raise ValueError(
+        raise errors.ConfigError(
             f"unknown matmul precision {precision!r}; valid: {', '.join(MATMUL_PRECISIONS)}"
         )
 
@@ -786,8 +787,10 @@ def run_isolated(
         return {**kwargs, "error": f"timed out after {timeout} s"}
     lines = result.stdout.strip().splitlines()
     if result.returncode != 0 or not lines:
-        tail = result.stderr.strip().splitlines()[-5:]
-        return {**kwargs, "error": " | ".join(tail) or f"exit code {result.returncode}"}
+        # The last line of a traceback names the exception and its message.
+        tail = result.stderr.strip().splitlines()[-20:]
+        error = tail[-1] if tail else f"exit code {result.returncode}"
+        return {**kwargs, "error": error, "stderr_tail": tail}
     return json.loads(lines[-1])
 
 
@@ -978,14 +981,18 @@ def run_benchmark(
     """Measures the variants `names` (and their PyTorch peers, and the sweeps), each in a
     fresh process with `matmul_precision` (`MATMUL_PRECISIONS`) set for JAX and PyTorch
     alike; prints the tables and the targets, writes everything as JSON."""
-    for name in names:
-        if name not in VARIANTS:
-            raise ValueError(f"unknown variant {name!r}; valid: {', '.join(VARIANTS)}")
-    for sweep in sweeps:
-        if sweep not in SWEEPS:
-            raise ValueError(f"unknown sweep {sweep!r}; valid: {', '.join(SWEEPS)}")
-    if peer not in ("", "torch"):
-        raise ValueError(f"unknown peer {peer!r}; valid: torch")
+    check_arguments(
+        names=names,
+        sweeps=sweeps,
+        peer=peer,
+        batch_size=batch_size,
+        windows=windows,
+        window_s=window_s,
+        e2e_epochs=e2e_epochs,
+        e2e_epoch_s=e2e_epoch_s,
+        peak_flops=peak_flops,
+        json_path=json_path,
+    )
     isolated = functools.partial(run_isolated, matmul_precision=matmul_precision)
     info = isolated("machine")
     log(f"machine: {json.dumps(info)}")
@@ -994,6 +1001,7 @@ def run_benchmark(
         "command": sys.argv,
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+    save = functools.partial(_save_json, results, json_path)
     variants: dict[str, dict] = {}
     peers: dict[tuple[str, str], dict] = {}  # the faster thread count of each
     all_peers: list[dict] = []
@@ -1013,6 +1021,8 @@ def run_benchmark(
             r["flop_s"] = r["flops_per_step"] * r["steps_per_s"]
             r["flop_utilization"] = r["flop_s"] / peak_flops
         variants[name] = r
+        results["variants"] = list(variants.values())
+        save()  # a run cut short keeps what it measured
         log(f"{name}: {_summary(r)}")
         if warm_compile and "error" not in r:
             with tempfile.TemporaryDirectory(prefix="aejax-jax-cache-") as cache_dir:
@@ -1084,11 +1094,71 @@ def run_benchmark(
         status = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
         log(f"  {t['target']}: {_fmt(t['value'], '.2f')} (>= {t['threshold']}) {status}")
     if json_path:
-        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
-        with open(json_path, "w") as f:
-            json.dump(results, f, indent=1, default=_json_default)
+        save()
         log(f"wrote {json_path}")
     return results
+
+
+def check_arguments(
+    *,
+    names: list[str],
+    sweeps: tuple[str, ...] = (),
+    peer: str = "",
+    batch_size: int = 0,
+    windows: int = 5,
+    window_s: float = 1.0,
+    e2e_epochs: int = 3,
+    e2e_epoch_s: float = 8.0,
+    peak_flops: float = 0.0,
+    json_path: str = "",
+) -> None:
+    """Raises ConfigError, naming the flag, for a `run_benchmark` argument that would fail
+    or mislead only after minutes of measuring; also for a `json_path` that holds earlier
+    results (they are never overwritten) or whose folder cannot be made."""
+    for name in names:
+        errors.lookup(VARIANTS, name, what="variant", where="--configs")
+    for sweep in sweeps:
+        errors.lookup(SWEEPS, sweep, what="sweep", where="--sweep")
+    if peer not in ("", "torch"):
+        raise errors.ConfigError(f"--peer={peer!r} is not a known peer; valid: torch")
+    for flag, value, least in (
+        ("batch_size", batch_size, 0),
+        ("windows", windows, 1),
+        ("e2e_epochs", e2e_epochs, 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise errors.ConfigError(f"--{flag}={value!r} must be an integer >= {least}")
+    for flag, value, zero_ok in (
+        ("window_s", window_s, False),
+        ("e2e_epoch_s", e2e_epoch_s, False),
+        ("peak_flops", peak_flops, True),
+    ):
+        if not (math.isfinite(value) and (value > 0 or (zero_ok and value == 0))):
+            kind = "a finite number >= 0 (0: none)" if zero_ok else "a finite number > 0"
+            raise errors.ConfigError(f"--{flag}={value!r} must be {kind}")
+    if json_path:
+        if os.path.exists(json_path):
+            raise errors.ConfigError(
+                f"--json={json_path} already exists; earlier results are not overwritten: "
+                "pass another path, or move that file"
+            )
+        folder = os.path.dirname(os.path.abspath(json_path))
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as e:
+            raise errors.ConfigError(f"--json={json_path}: cannot make its folder: {e}") from e
+        if not os.access(folder, os.W_OK):
+            raise errors.ConfigError(f"--json={json_path}: its folder {folder} is not writable")
+
+
+def _save_json(results: dict, json_path: str) -> None:
+    """Writes `results` to `json_path` (if any) whole or not at all."""
+    if not json_path:
+        return
+    tmp = f"{json_path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(results, f, indent=1, default=_json_default)
+    os.replace(tmp, json_path)
 
 
 def _summary(r: dict) -> str:

@@ -5,16 +5,22 @@ of the end-to-end training loop, peak memory, FLOPs; optionally beside PyTorch.
     python experiments/benchmark.py --configs=ae,cae_auto --peer=torch
     python experiments/benchmark.py --sweep=batch,input,code --configs= --e2e=false
     python experiments/benchmark.py --configs=ae_deep,conv_vae --batch_size=1024 \\
-        --peer=torch --peak_flops=989e12                           # a GPU, FLOP utilization
+        --peer=torch --matmul_precision=tensorfloat32 --peak_flops=495e12  # an H100 SXM
 
 Needs MNIST's IDX files in $AEJAX_DATA_DIR/mnist. --peer=torch needs PyTorch
 (`pip install -e '.[bench]'`). What is measured and how: `aejax.benchmark` and
 docs/BENCHMARKS.md, which also holds the tables.
+
+The results go to a new JSON file after each variant (an existing one is never
+overwritten). A bad flag value ends in one line on stderr and exit code 2 before anything
+is measured.
 """
 
-from absl import app, flags
+import time
 
-from aejax import benchmark
+from absl import flags
+
+from aejax import benchmark, cli
 
 flags.DEFINE_list(
     "configs", list(benchmark.VARIANTS), "Variants to measure (aejax.benchmark.VARIANTS)."
@@ -46,7 +52,11 @@ flags.DEFINE_enum(
     "How JAX and the PyTorch peer compute float32 matrix products and convolutions, set "
     "alike for both (their defaults differ on recent NVIDIA GPUs; on CPU both are float32).",
 )
-flags.DEFINE_string("json", "runs/benchmark.json", "Where the results go as JSON ('' for none).")
+flags.DEFINE_string(
+    "json",
+    "runs/benchmark-%Y%m%d-%H%M%S.json",
+    "A new file for the results as JSON, strftime codes expanded ('' for none).",
+)
 
 
 def main(argv):
@@ -65,10 +75,10 @@ def main(argv):
         peak_flops=f.peak_flops,
         warm_compile=f.warm_compile,
         sweeps=tuple(f.sweep),
-        json_path=f.json,
+        json_path=time.strftime(f.json),
         matmul_precision=f.matmul_precision,
     )
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run(main)

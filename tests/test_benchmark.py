@@ -1,6 +1,11 @@
 """The benchmark harness (aejax/benchmark.py): its timing loop, variants, PyTorch peers,
 target checks and tables. No speed is asserted: speed is what the script measures."""
 
+import json
+import os
+import re
+import subprocess
+import sys
 import time
 
 import jax
@@ -9,6 +14,7 @@ import numpy as np
 import pytest
 
 from aejax import benchmark, models
+from aejax.errors import ConfigError
 
 
 def test_timing_loop_sizes_its_windows_from_the_warm_up():
@@ -145,3 +151,67 @@ def test_cost_counts_fused_kernels():
     assert benchmark._cost(chain)["kernels"] == 1
     two = jax.jit(lambda a, b: (jnp.sin(a), jnp.cos(b).sum(0))).lower(x, x).compile()
     assert benchmark._cost(two)["kernels"] == 2
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ({"names": ["ae", "vea"]}, "--configs='vea' is not a known variant; valid: aae, ae,"),
+        ({"sweeps": ("depth",)}, "--sweep='depth' is not a known sweep; valid: batch, code"),
+        ({"peer": "jax"}, "--peer='jax' is not a known peer; valid: torch"),
+        ({"batch_size": -3}, "--batch_size=-3 must be an integer >= 0"),
+        ({"windows": 0}, "--windows=0 must be an integer >= 1"),
+        ({"e2e_epochs": 0}, "--e2e_epochs=0 must be an integer >= 1"),
+        ({"window_s": 0.0}, "--window_s=0.0 must be a finite number > 0"),
+        ({"e2e_epoch_s": float("nan")}, "--e2e_epoch_s=nan must be a finite number > 0"),
+        ({"peak_flops": -1.0}, "--peak_flops=-1.0 must be a finite number >= 0"),
+        ({"matmul_precision": "bf16"}, "unknown matmul precision 'bf16'; valid: float32, "),
+    ],
+)
+def test_bad_arguments_fail_before_anything_is_measured(bad, message):
+    logged = []
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        benchmark.run_benchmark(**{"names": ["ae"], **bad}, log=logged.append)
+    assert logged == []  # not even the machine's description: no process was started
+
+
+def test_results_are_saved_after_each_variant_and_never_overwritten(tmp_path, monkeypatch):
+    """A run cut short keeps the variants it measured; an existing file stops the run before
+    it starts, untouched; a failing measuring process reports its exception's line."""
+    path = str(tmp_path / "runs" / "bench.json")
+    saved = {}
+
+    def fake_isolated(function, timeout=3600, matmul_precision="float32", **kwargs):
+        if function == "machine":
+            return {"cpus": 2, "matmul_precision": matmul_precision}
+        if os.path.exists(path):  # what a run killed now would have kept
+            with open(path) as f:
+                saved[kwargs["name"]] = [v["name"] for v in json.load(f)["variants"]]
+        return {**kwargs, "error": "ConfigError: just a test"}
+
+    monkeypatch.setattr(benchmark, "run_isolated", fake_isolated)
+    benchmark.run_benchmark(
+        ["ae", "vae", "aae"], e2e=False, warm_compile=False, json_path=path, log=lambda _: None
+    )
+    assert saved == {"vae": ["ae"], "aae": ["ae", "vae"]}
+    with open(path) as f:
+        results = json.load(f)
+    assert [v["name"] for v in results["variants"]] == ["ae", "vae", "aae"]
+    assert os.listdir(tmp_path / "runs") == ["bench.json"]  # no temporary left behind
+    with pytest.raises(ConfigError, match="bench.json already exists; earlier results are not"):
+        benchmark.run_benchmark(["ae"], json_path=path, log=lambda _: None)
+    with open(path) as f:
+        assert json.load(f) == results
+    monkeypatch.undo()
+    failed = benchmark.run_isolated("no_such_worker")
+    assert failed["error"] == "KeyError: 'no_such_worker'", failed
+    assert failed["stderr_tail"][0].startswith("Traceback")
+
+
+def test_script_reports_a_bad_flag_in_one_line(tmp_path):
+    script = os.path.join(os.path.dirname(__file__), "..", "experiments", "benchmark.py")
+    args = [sys.executable, script, "--windows=0", f"--json={tmp_path}/b.json"]
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == "error: --windows=0 must be an integer >= 1"
+    assert not os.path.exists(tmp_path / "b.json")
