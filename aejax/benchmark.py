@@ -56,7 +56,7 @@ import ml_collections
 import numpy as np
 
 from aejax import config as config_lib
-from aejax import errors
+from aejax import errors, xla_flags
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,11 +145,13 @@ def summarize(rates: list[float], batch_size: int) -> dict:
     }
 
 
-def peak_memory() -> dict:
+def peak_memory(jax_device: bool = True) -> dict:
     """The process's peak resident memory (`getrusage` max RSS: host memory, which on CPU
-    is also the device's), and the device's peak allocation where the backend reports it
-    (GPU, TPU)."""
+    is also the device's), and with `jax_device` JAX's device's peak allocation where the
+    backend reports it (GPU, TPU)."""
     out = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if not jax_device:
+        return out
     try:
         stats = jax.devices()[0].memory_stats() or {}
     except Exception:  # CPU backends may not implement it
@@ -181,6 +183,11 @@ def set_matmul_precision(precision: str) -> None:
     jax.config.update("jax_default_matmul_precision", precision)
 
 
+def cpus() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
 def machine() -> dict:
     """What the numbers were measured on."""
     import flax
@@ -191,9 +198,7 @@ def machine() -> dict:
         "backend": jax.default_backend(),
         "device": getattr(device, "device_kind", str(device)),
         "devices": jax.device_count(),
-        "cpus": len(os.sched_getaffinity(0))
-        if hasattr(os, "sched_getaffinity")
-        else os.cpu_count(),
+        "cpus": cpus(),
         "jax": jax.__version__,
         "jaxlib": jaxlib.__version__,
         "flax": flax.__version__,
@@ -678,7 +683,7 @@ def measure_torch(
         else:
             tf32 = MATMUL_PRECISIONS[precision] == "tf32"
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = tf32
-    torch.set_num_threads(threads or machine()["cpus"])
+    torch.set_num_threads(threads or cpus())
     out["threads"] = torch.get_num_threads()
     out["params"] = sum(p.numel() for p in model.parameters())
     torch.manual_seed(0)
@@ -702,9 +707,11 @@ def measure_torch(
         loss.item()  # waits for the steps (on a GPU too)
 
     out.update(summarize(time_windows(run, windows, window_s), config.batch_size))
-    out.update(peak_memory())
+    out.update(peak_memory(jax_device=False))
     if device == "cuda":
         out["peak_device_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    # JAX never started a backend here: on a GPU it would have claimed most of the memory.
+    out["jax_started"] = xla_flags.backends_started()
     return out
 
 

@@ -21,7 +21,9 @@ EIGEN_CONVOLUTIONS = f"{YNN_FLAG}=-individual_convolution"
 _TESTED_JAXLIB = ("0.10.",)  # versions whose XLA knows the flag and its "-type" form
 
 
-def _backends_started() -> bool:
+def backends_started() -> bool:
+    """Whether JAX has started its backends (after which XLA_FLAGS is read no more, and on a
+    GPU, JAX holds its memory pool)."""
     if "jax" not in sys.modules:
         return False
     from jax._src import xla_bridge
@@ -39,7 +41,7 @@ def prefer_eigen_convolutions() -> bool:
         version = importlib.metadata.version("jaxlib")
     except importlib.metadata.PackageNotFoundError:
         return False
-    if not version.startswith(_TESTED_JAXLIB) or _backends_started():
+    if not version.startswith(_TESTED_JAXLIB) or backends_started():
         return False
     os.environ["XLA_FLAGS"] = f"{flags} {EIGEN_CONVOLUTIONS}".strip()
     return True

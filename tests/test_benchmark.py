@@ -53,6 +53,17 @@ def test_torch_peer_has_the_jax_models_layers(name):
     assert loss_fn(out, x).ndim == 0
 
 
+def test_torch_peer_process_leaves_jax_unstarted():
+    """The PyTorch peer's process never starts a JAX backend: on a GPU, JAX would claim most
+    of the device's memory and PyTorch would be measured in what is left."""
+    pytest.importorskip("torch")
+    out = benchmark.run_isolated(
+        "measure_torch", name="ae", mode="eager", batch_size=8, windows=1, window_s=0.01, threads=1
+    )
+    assert "error" not in out, out
+    assert out["jax_started"] is False and out["threads"] == 1 and out["steps_per_s"] > 0
+
+
 def test_torch_vae_peer_loss_is_the_negative_elbo():
     """The peer's loss equals the JAX recipe's terms on the same logits, means and
     log-variances."""

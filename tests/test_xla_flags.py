@@ -78,7 +78,7 @@ def test_left_alone_when_opted_out_or_too_late(env, order):
 
 
 def test_a_users_own_setting_wins(monkeypatch):
-    monkeypatch.setattr(xla_flags, "_backends_started", lambda: False)
+    monkeypatch.setattr(xla_flags, "backends_started", lambda: False)
     own = f"{xla_flags.YNN_FLAG}= --xla_cpu_enable_fast_math=false"
     monkeypatch.setenv("XLA_FLAGS", own)
     assert xla_flags.prefer_eigen_convolutions() is False
@@ -89,7 +89,7 @@ def test_a_users_own_setting_wins(monkeypatch):
 
 
 def test_untested_jaxlib_is_left_alone(monkeypatch):
-    monkeypatch.setattr(xla_flags, "_backends_started", lambda: False)
+    monkeypatch.setattr(xla_flags, "backends_started", lambda: False)
     monkeypatch.setattr(importlib.metadata, "version", lambda name: "0.99.0")
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     assert xla_flags.prefer_eigen_convolutions() is False
