@@ -1003,15 +1003,23 @@ def run_benchmark(
     isolated = functools.partial(run_isolated, matmul_precision=matmul_precision)
     info = isolated("machine")
     log(f"machine: {json.dumps(info)}")
+    variants: dict[str, dict] = {}
+    peers: dict[tuple[str, str], dict] = {}  # the faster thread count of each
+    all_peers: list[dict] = []
+    points: list[dict] = []
     results: dict = {
         "machine": info,
         "command": sys.argv,
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "variants": [],
+        "peers": all_peers,
+        "sweeps": points,
     }
-    save = functools.partial(_save_json, results, json_path)
-    variants: dict[str, dict] = {}
-    peers: dict[tuple[str, str], dict] = {}  # the faster thread count of each
-    all_peers: list[dict] = []
+
+    def save():  # after each measurement: a run cut short keeps what it measured
+        results["variants"] = list(variants.values())
+        _save_json(results, json_path)
+
     for name in names:
         r = isolated(
             "measure_variant",
@@ -1028,8 +1036,7 @@ def run_benchmark(
             r["flop_s"] = r["flops_per_step"] * r["steps_per_s"]
             r["flop_utilization"] = r["flop_s"] / peak_flops
         variants[name] = r
-        results["variants"] = list(variants.values())
-        save()  # a run cut short keeps what it measured
+        save()
         log(f"{name}: {_summary(r)}")
         if warm_compile and "error" not in r:
             with tempfile.TemporaryDirectory(prefix="aejax-jax-cache-") as cache_dir:
@@ -1064,11 +1071,11 @@ def run_benchmark(
                     if "skipped" in p:
                         break
                     all_peers.append(p)
+                    save()
                     log(f"{name}: torch {mode}, {threads} threads: {_summary(p)}")
                     best = peers.get((name, mode), {}).get("steps_per_s", 0)
                     if p.get("steps_per_s", 0) > best:
                         peers[(name, mode)] = p
-    points = []
     for sweep in sweeps:
         what, values = SWEEPS[sweep]
         for variant in ("ae", "conv_ae"):
@@ -1082,10 +1089,8 @@ def run_benchmark(
                     window_s=window_s / 2,
                 )
                 points.append(p)
+                save()
                 log(f"sweep {what}={value} {variant}: {_summary(p)}")
-    results["variants"] = list(variants.values())
-    results["peers"] = all_peers
-    results["sweeps"] = points
     results["targets"] = check_targets(variants, peers)
     log("")
     log(variant_table(results["variants"], peak_flops))
