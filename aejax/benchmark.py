@@ -22,7 +22,8 @@ are measured, in a fresh process per variant (so memory peaks and caches are its
   stretches counts; nothing is subtracted. Slow variants train on a fraction of MNIST
   (train and test split cut alike, so evaluation keeps its share of the time; checkpoints
   every 468 steps as in the full run), sized so that an epoch lasts about `e2e_epoch_s`
-  and holds whole chunks of steps.
+  and holds whole chunks of steps; fast variants train more epochs of the whole set
+  instead, so that every timed stretch lasts about `e2e_epochs * e2e_epoch_s`.
 
 With `peer="torch"` the same architecture, batch and optimizer written in plain PyTorch
 (`torch_peer`) is timed like the bare step, eager and under `torch.compile`, each with one
@@ -355,6 +356,24 @@ def chunk_compile(exp, compiles: int = COMPILES) -> dict:
     }
 
 
+def e2e_schedule(
+    spe: int, unit: int, bare_rate: float, epochs: int, epoch_s: float
+) -> tuple[int, int]:
+    """The end-to-end run's (steps per epoch, epochs): every variant's timed stretch lasts
+    about `epochs * epoch_s` seconds at `bare_rate` steps/s.
+
+    A slow variant keeps `epochs` epochs, each cut to about `epoch_s` seconds, but a whole
+    number of `unit` steps (dispatches and log windows: MNIST's 468 steps are 12 x 39;
+    other chunk lengths would compile anew inside the timed stretch). A fast one, whose
+    whole epoch of `spe` steps is shorter, trains more whole epochs instead (three 0.7 s
+    epochs of the reference AE were at the mercy of one slow second).
+    """
+    steps = max(1, round(epoch_s * bare_rate / unit)) * unit
+    if steps < spe:
+        return steps, epochs
+    return spe, max(epochs, round(epochs * epoch_s * bare_rate / spe))
+
+
 def end_to_end(
     config, bare_rate: float, epochs: int, epoch_s: float, workdir: str, with_eval: bool
 ) -> dict:
@@ -364,6 +383,7 @@ def end_to_end(
       config: the experiment's config (at its normal log and checkpoint cadence); changed
         here: the epochs and, for slow variants, the data fraction.
       bare_rate: the bare step's steps/s, which sizes the fraction of the data.
+      epochs: how many epochs (of `epoch_s`; more, shorter ones for a fast variant).
       epoch_s: about how long an epoch should last.
       with_eval: evaluate on the test split each epoch, as the configs do, and time from the
         first evaluation to the last; else evaluate only once the run is over and time the
@@ -379,10 +399,8 @@ def end_to_end(
     n_train, n_test = full.num_train, len(full.test_x)
     del full
     spe = n_train // config.batch_size
-    # A shortened epoch stays a whole number of dispatches and log windows (as MNIST's 468
-    # steps are 12 x 39): other chunk lengths would compile anew inside the timed stretch.
     unit = math.lcm(config.steps_per_dispatch, config.log_every_steps)
-    steps = max(1, round(epoch_s * bare_rate / spe * spe / unit)) * unit
+    steps, epochs = e2e_schedule(spe, unit, bare_rate, epochs, epoch_s)
     fraction = 1.0
     if steps < spe:
         fraction = steps / spe

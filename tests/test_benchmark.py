@@ -226,3 +226,14 @@ def test_script_reports_a_bad_flag_in_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == "error: --windows=0 must be an integer >= 1"
     assert not os.path.exists(tmp_path / "b.json")
+
+
+def test_end_to_end_runs_last_about_as_long_for_every_variant():
+    """MNIST's 468 steps an epoch at batch 128, in dispatches of 39 steps; 3 epochs of 8 s."""
+    # 20 steps/s: 160 steps an epoch would do, cut to whole dispatches: 4 x 39 = 156.
+    assert benchmark.e2e_schedule(468, 39, 20.0, 3, 8.0) == (156, 3)
+    # 600 steps/s: a whole epoch takes 0.78 s; 24 s hold 30.8 of them.
+    assert benchmark.e2e_schedule(468, 39, 600.0, 3, 8.0) == (468, 31)
+    # 58 steps/s: 464 steps would do, but whole dispatches make 468, the whole epoch.
+    assert benchmark.e2e_schedule(468, 39, 58.0, 3, 8.0) == (468, 3)
+    assert benchmark.e2e_schedule(468, 39, 0.5, 3, 8.0) == (39, 3)  # at least one dispatch
