@@ -87,10 +87,10 @@ def test_sigkill_then_resume_is_bit_exact(tmp_path):
         proc = _train_process(workdir)
         if how == "random":
             # Start-up time varies between machines, so the moment is drawn relative to the
-            # run's progress: a little after some checkpoint before the last, with >= 40 steps
-            # (two saves) still to go.
-            passed = functools.partial(_passed, workdir, rng.randrange(20, 361, 20))
-            killed = _kill_when(proc, passed, delay=rng.uniform(0.0, 0.03))
+            # run's progress: a little after some checkpoint, with >= 60 steps (three saves,
+            # about 150 ms here) still to go.
+            passed = functools.partial(_passed, workdir, rng.randrange(20, 341, 20))
+            killed = _kill_when(proc, passed, delay=rng.uniform(0.0, 0.02))
         else:
             killed = _kill_when(proc, functools.partial(_saving, workdir))
         proc.wait(timeout=60)
