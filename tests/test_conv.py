@@ -108,6 +108,48 @@ def test_upsample2_is_nearest_neighbour():
     np.testing.assert_array_equal(upsample2(x)[0, :, :, 0], expected)
 
 
+def test_upsample_conv_on_the_small_map_is_the_upsampled_conv_transpose():
+    """`Upsample2ConvTranspose` against what it replaces, `ConvTranspose` of `upsample2(x)`
+    (odd sizes, several channels): the same parameters from the same key, and the same
+    output and gradients (for the input and both parameters) up to float rounding."""
+    from jax.test_util import check_grads
+
+    from aejax.models.layers import ConvTranspose, Upsample2ConvTranspose
+
+    x = jax.random.normal(jax.random.key(1), (2, 7, 5, 3))
+    new, ref = Upsample2ConvTranspose(4), ConvTranspose(4, (3, 3), padding="SAME")
+    params = new.init(jax.random.key(0), x)
+    ref_params = ref.init(jax.random.key(0), upsample2(x))
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ref_params), strict=True):
+        np.testing.assert_array_equal(a, b)
+    # A nonzero bias and a kernel with no symmetry, so a misplaced tap would show.
+    params = jax.tree.map(lambda p: p + jax.random.normal(jax.random.key(3), p.shape), params)
+    weights = jax.random.normal(jax.random.key(4), (2, 14, 10, 4))
+    new_loss = lambda p, x: jnp.sum(weights * new.apply(p, x))  # noqa: E731
+    ref_loss = lambda p, x: jnp.sum(weights * ref.apply(p, upsample2(x)))  # noqa: E731
+    np.testing.assert_allclose(new_loss(params, x), ref_loss(params, x), rtol=1e-5)
+    np.testing.assert_allclose(
+        new.apply(params, x), ref.apply(params, upsample2(x)), rtol=1e-5, atol=1e-5
+    )
+    for g_new, g_ref in zip(
+        jax.tree.leaves(jax.grad(new_loss, argnums=(0, 1))(params, x)),
+        jax.tree.leaves(jax.grad(ref_loss, argnums=(0, 1))(params, x)),
+        strict=True,
+    ):
+        np.testing.assert_allclose(g_new, g_ref, rtol=1e-4, atol=1e-4)
+    # Finite differences in float32: a loose tolerance; the comparison above is the tight one.
+    check_grads(lambda x: new.apply(params, x), (x,), order=1, modes=["rev"], rtol=1e-2)
+
+
+def test_decoder_uses_the_small_map_for_3x3_kernels_only():
+    from aejax.models.conv import upsample_conv
+    from aejax.models.layers import Upsample2ConvTranspose
+
+    assert isinstance(upsample_conv(8, 3, "d"), Upsample2ConvTranspose)
+    _, _, params, _ = _apply("conv", (8, 8, 1), compute=True, kernel_size=5)
+    assert params["decoder"]["deconv_out"]["kernel"].shape[:2] == (5, 5)
+
+
 @pytest.mark.parametrize(
     "fields, shape, message",
     [

@@ -14,7 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from aejax.models.layers import Conv, ConvTranspose, Dense, get_activation
+from aejax.models.layers import Conv, ConvTranspose, Dense, Upsample2ConvTranspose, get_activation
 
 
 def code_spatial_shape(input_shape: Sequence[int], depth: int) -> tuple[int, int]:
@@ -69,6 +69,16 @@ def _max_pool2_jvp(primals, tangents):
 def upsample2(x: jax.Array) -> jax.Array:
     """[B, h, w, c] -> [B, 2h, 2w, c], nearest neighbour (each pixel repeated 2x2)."""
     return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+def upsample_conv(features: int, kernel_size: int, name: str):
+    """The decoder's stage: 2x nearest-neighbour upsampling, then a SAME transposed conv;
+    for 3x3 kernels computed on the small map (`Upsample2ConvTranspose`: the same
+    parameters, about 2x fewer bytes moved)."""
+    if kernel_size == 3:
+        return Upsample2ConvTranspose(features, name=name)
+    conv = ConvTranspose(features, (kernel_size, kernel_size), padding="SAME", name=name)
+    return lambda x: conv(upsample2(x))
 
 
 class ConvEncoder(nn.Module):
@@ -132,14 +142,14 @@ class ConvDecoder(nn.Module):
         """[B, latent_dim] or [B, *code_shape] -> [B, *output_shape] logits."""
         del train
         act = get_activation(self.activation, "config.model.activation")
-        k = (self.kernel_size, self.kernel_size)
+        k = self.kernel_size
         x = z
         if self.from_vector:
             x = act(Dense(math.prod(self.code_shape), name="dense")(z))
             x = x.reshape(z.shape[0], *self.code_shape)
         for i, f in enumerate(self.features):
-            x = act(ConvTranspose(f, k, padding="SAME", name=f"deconv_{i}")(upsample2(x)))
-        x = ConvTranspose(self.output_shape[-1], k, padding="SAME", name="deconv_out")(upsample2(x))
+            x = act(upsample_conv(f, k, f"deconv_{i}")(x))
+        x = upsample_conv(self.output_shape[-1], k, "deconv_out")(x)
         h, w = self.output_shape[0], self.output_shape[1]
         # SAME pooling pads at the bottom/right, so the overshoot is there: crop it off.
         return x[:, :h, :w, :]

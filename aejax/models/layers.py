@@ -46,6 +46,53 @@ class ConvTranspose(_ShapeCheckedParams, nn.ConvTranspose):
     """`nn.ConvTranspose` with a cheaper shape check (`_ShapeCheckedParams`)."""
 
 
+def _upsample2_phases(kernel: jax.Array, axis: int) -> jax.Array:
+    """A 3-tap kernel along `axis`, as the two 3-tap kernels that a 2x nearest-neighbour
+    upsampling followed by it (SAME) applies to the small map, stacked on a new last axis:
+    output 2i sees x[i-1] through tap 0 and x[i] through taps 1 and 2; output 2i+1 sees x[i]
+    through taps 0 and 1 and x[i+1] through tap 2. (Adds and stacks, not an einsum with a
+    0/1 matrix: XLA fuses them, where the einsum's small products were kernels of their own.)
+    """
+    k0, k1, k2 = (jnp.take(kernel, i, axis=axis) for i in range(3))
+    zero = jnp.zeros_like(k0)
+    even = jnp.stack([k0, k1 + k2, zero], axis=axis)
+    odd = jnp.stack([zero, k0 + k1, k2], axis=axis)
+    return jnp.stack([even, odd], axis=-1)
+
+
+class Upsample2ConvTranspose(_ShapeCheckedParams, nn.Module):
+    """`ConvTranspose(features, (3, 3), padding="SAME")` of the 2x nearest-neighbour
+    upsampled input, with the same parameters ("kernel" [3, 3, C, features], "bias"), the
+    same initialization and the same values up to float rounding, computed on the small map:
+    one 3x3 convolution to the four output phases' channels, then depth-to-space. The
+    upsampled map is never built, so its gradient needs no sum over 2x2 blocks.
+
+    Attributes:
+      features: output channels.
+    """
+
+    features: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        """[B, h, w, C] -> [B, 2h, 2w, features]."""
+        b, h, w, c = x.shape
+        shape = (3, 3, c, self.features)
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), shape, jnp.float32)
+        bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
+        # [3, 3, C, features, 2 (row phase), 2 (column phase)] -> [3, 3, C, (2, 2, features)]
+        phases = _upsample2_phases(_upsample2_phases(kernel, 0), 1)
+        y = jax.lax.conv_general_dilated(
+            x,
+            phases.transpose(0, 1, 2, 4, 5, 3).reshape(3, 3, c, 4 * self.features),
+            window_strides=(1, 1),
+            padding=((1, 1), (1, 1)),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        )
+        y = y.reshape(b, h, w, 2, 2, self.features).transpose(0, 1, 3, 2, 4, 5)
+        return y.reshape(b, 2 * h, 2 * w, self.features) + bias
+
+
 class BatchNorm(_ShapeCheckedParams, nn.BatchNorm):
     """`nn.BatchNorm` with a cheaper shape check (`_ShapeCheckedParams`)."""
 
