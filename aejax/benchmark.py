@@ -547,7 +547,7 @@ def torch_peer(config, example_shape, device: str = "cpu"):
     vae = m.name in ("vae", "conv_vae")
     if vae:
         recipe_ok = set(weights) == {"bce", "kl_normal"} and m.get("x_logvar", "none") == "none"
-        recipe_ok &= m.get("num_samples", 1) == 1 and (m.name == "vae" or m.latent_dim > 0)
+        recipe_ok &= m.get("num_samples", 1) == 1
     else:
         recipe_ok = weights in ({"mse": 1.0}, {"bce": 1.0})
     plain = (
