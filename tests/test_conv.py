@@ -141,6 +141,31 @@ def test_upsample_conv_on_the_small_map_is_the_upsampled_conv_transpose():
     check_grads(lambda x: new.apply(params, x), (x,), order=1, modes=["rev"], rtol=1e-2)
 
 
+def test_upsample2_phase_kernels_by_hand():
+    """The four phases' 3x3 kernels, on the output axis in (row parity, column parity, F)
+    order: sums of the original kernel's taps, worked out by hand for a few taps. The
+    product asks for full precision, which GPUs and TPUs would otherwise round (CPUs don't,
+    so that is checked on the program)."""
+    from aejax.models.layers import _upsample2_phases
+
+    k = jax.random.normal(jax.random.key(0), (3, 3, 2, 5))
+    (dot,) = [e for e in jax.make_jaxpr(_upsample2_phases)(k).eqns if "dot" in e.primitive.name]
+    assert dot.params["precision"] == (jax.lax.Precision.HIGHEST,) * 2
+    phases = np.asarray(_upsample2_phases(k)).reshape(3, 3, 2, 2, 2, 5)  # r s C a b F
+    k = np.asarray(k)
+    rtol = 1e-6
+    # even row, even column: tap (1, 1) sees rows 1 and 2 and columns 1 and 2
+    np.testing.assert_allclose(phases[1, 1, :, 0, 0], k[1:, 1:].sum((0, 1)), rtol=rtol)
+    np.testing.assert_allclose(phases[0, 0, :, 0, 0], k[0, 0], rtol=rtol)
+    np.testing.assert_array_equal(phases[2, :, :, 0, 0], 0)  # even rows: no tap 2
+    # odd row, even column: tap (1, 0) sees rows 0 and 1 of column 0; row tap 2 only row 2
+    np.testing.assert_allclose(phases[1, 0, :, 1, 0], k[0, 0] + k[1, 0], rtol=rtol)
+    np.testing.assert_allclose(phases[2, 1, :, 1, 0], k[2, 1] + k[2, 2], rtol=rtol)
+    np.testing.assert_array_equal(phases[0, :, :, 1, 0], 0)  # odd rows: no tap 0
+    # odd row, odd column: the corner tap (2, 2) is the original's alone
+    np.testing.assert_allclose(phases[2, 2, :, 1, 1], k[2, 2], rtol=rtol)
+
+
 def test_decoder_uses_the_small_map_for_3x3_kernels_only():
     from aejax.models.conv import upsample_conv
     from aejax.models.layers import Upsample2ConvTranspose
