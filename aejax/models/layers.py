@@ -52,8 +52,8 @@ class ConvTranspose(_ShapeCheckedParams, nn.ConvTranspose):
 # output 2i sees x[i-1] through tap 0 and x[i] through taps 1 and 2; output 2i+1 sees x[i]
 # through taps 0 and 1 and x[i+1] through tap 2.
 _PHASE_TAPS = np.array([[[1, 0, 0], [0, 1, 1], [0, 0, 0]], [[0, 0, 0], [1, 1, 0], [0, 0, 1]]])
-# [r, s, (a, b), (i, j)]: both axes at once
-_PHASE_TAPS_2D = np.einsum("ari,bsj->rsabij", _PHASE_TAPS, _PHASE_TAPS).reshape(3, 3, 4, 9)
+# Both axes at once: [(r, s, a, b), (i, j)]
+_PHASE_TAPS_2D = np.einsum("ari,bsj->rsabij", _PHASE_TAPS, _PHASE_TAPS).reshape(36, 9)
 
 
 def _upsample2_phases(kernel: jax.Array) -> jax.Array:
@@ -63,7 +63,7 @@ def _upsample2_phases(kernel: jax.Array) -> jax.Array:
     `_PHASE_TAPS_2D`: XLA makes it two kernels and its gradient two, where building the
     phases with slices and stacks took eight per layer (conv VAE 167 -> 157 kernels)."""
     c, f = kernel.shape[2:]
-    weights = jnp.asarray(_PHASE_TAPS_2D.reshape(36, 9), kernel.dtype)
+    weights = jnp.asarray(_PHASE_TAPS_2D, kernel.dtype)
     # HIGHEST: the phase taps are sums of the kernel's taps, which the default precision of
     # GPUs and TPUs would round to TF32 or bf16
     phases = jnp.dot(weights, kernel.reshape(9, c * f), precision=jax.lax.Precision.HIGHEST)
