@@ -8,6 +8,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
+from jax.experimental import multihost_utils
 
 from aejax.errors import AejaxError
 
@@ -74,7 +75,9 @@ class Checkpointer:
         """Restores checkpoint `step`, or else the newest one that reads; None if none exist.
 
         A checkpoint that fails to read (a save cut short, a damaged file) is passed over
-        with a warning in favour of the one before it. A checkpoint whose arrays do not fit
+        with a warning in favour of the one before it, and once that one is restored, set
+        aside as `<step>.damaged-<n>` (so the resumed run can save that step again; nothing
+        is deleted). A checkpoint whose arrays do not fit
         `target` raises AejaxError: that is a config mismatch, not damage.
         """
         self._wait()
@@ -85,6 +88,7 @@ class Checkpointer:
                     f"no checkpoint of step {step} in {self.directory}; there are {sorted(steps)}"
                 )
             steps = [step]
+        passed_over = []
         for s in steps:
             try:
                 stored = self._manager.item_metadata(s)
@@ -99,21 +103,38 @@ class Checkpointer:
                     f"{mismatch}"
                 )
             try:
-                return self.restore(target, s)
+                state = self.restore(target, s)
             except Exception as e:  # damaged files: orbax and tensorstore raise many kinds
-                error = e
-            logging.warning(
-                "checkpoint %d in %s cannot be read (%s: %s); trying an older one",
-                s,
-                self.directory,
-                type(error).__name__,
-                str(error)[:200],
-            )
+                logging.warning(
+                    "checkpoint %d in %s cannot be read (%s: %s); trying an older one",
+                    s,
+                    self.directory,
+                    type(e).__name__,
+                    str(e)[:200],
+                )
+                passed_over.append(s)
+                continue
+            self._set_aside(passed_over)
+            return state
         if steps and step is not None:
             raise AejaxError(f"checkpoint {step} in {self.directory} cannot be read")
         if steps:
             raise AejaxError(f"no checkpoint in {self.directory} can be read")
         return None
+
+    def _set_aside(self, steps: list[int]) -> None:
+        """Renames unreadable checkpoints to `<step>.damaged-<n>` (nothing is deleted): the
+        resumed run will reach their steps again, and orbax refuses to save a step whose
+        folder exists."""
+        if not steps:
+            return
+        if jax.process_index() == 0:
+            for s in steps:
+                moved = move_aside(os.path.join(self.directory, str(s)), "damaged")
+                logging.warning("unreadable checkpoint %d set aside as %s", s, moved)
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices("aejax: damaged checkpoints set aside")
+        self._manager.reload()  # forget the steps it listed
 
     def close(self) -> None:
         """Waits for pending saves, then releases the manager."""
@@ -124,6 +145,19 @@ class Checkpointer:
                 self._thread.shutdown()
             self._manager.wait_until_finished()
             self._manager.close()
+
+
+def move_aside(path: str, tag: str = "old") -> str | None:
+    """Renames an existing file or folder to `<path>.<tag>-<n>` (the first free n), so that
+    something new can take its place. Nothing is deleted. Returns the new name, or None if
+    there was nothing to move."""
+    if not os.path.exists(path):
+        return None
+    n = 1
+    while os.path.exists(f"{path}.{tag}-{n}"):
+        n += 1
+    os.rename(path, f"{path}.{tag}-{n}")
+    return f"{path}.{tag}-{n}"
 
 
 def _mismatch(target: Any, stored: Any) -> str | None:

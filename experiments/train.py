@@ -12,7 +12,8 @@ import os
 from absl import flags
 
 from aejax import cli
-from aejax.train import move_aside, train_and_evaluate
+from aejax.checkpoint import move_aside
+from aejax.train import train_and_evaluate
 
 _DEFAULT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs", "ae.py")
 cli.define_config(_DEFAULT)

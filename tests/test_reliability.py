@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from conftest import tiny_config
 
-from aejax import data, train
+from aejax import checkpoint, data, train
 from aejax.errors import AejaxError, DataError, TrainingDiverged
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -115,6 +115,15 @@ def test_damaged_newest_checkpoint_is_passed_over(tmp_path, caplog):
     state = _state(workdir)
     assert int(state.step) == 4
     _assert_trees_equal(state, _state(workdir, step=4))
+    # The damaged folder is set aside, not deleted, so the resumed run can save step 8 again
+    # and ends where an uninterrupted run ends.
+    checkpoints = os.path.join(workdir, "checkpoints")
+    assert sorted(os.listdir(checkpoints)) == ["4", "8.damaged-1"]
+    train.train_and_evaluate(tiny_config(), workdir)
+    assert sorted(os.listdir(checkpoints)) == ["4", "8", "8.damaged-1"]
+    reference = str(tmp_path / "reference")
+    train.train_and_evaluate(tiny_config(), reference)
+    _assert_trees_equal(_state(workdir), _state(reference))
 
 
 def test_checkpoint_of_another_model_is_a_clear_error(tmp_path):
@@ -144,6 +153,11 @@ def test_divergence_stops_on_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
     assert os.listdir(os.path.join(workdir, "checkpoints")) == ["1"]
     state = _state(workdir)
     assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(state.params))
+    # As the message says: the run continues from its last good checkpoint with 'skip'.
+    train.train_and_evaluate(_diverging(on_nonfinite="skip"), workdir)
+    resumed = _state(workdir)
+    assert int(resumed.step) > int(state.step)
+    _assert_trees_equal(state.params, resumed.params)  # every later step was skipped
 
 
 def test_divergence_can_skip_updates_and_count_them(tmp_path):
@@ -186,7 +200,7 @@ def test_workdir_that_cannot_be_made(tmp_path):
 def test_start_over_moves_the_old_run_aside(tmp_path):
     workdir = str(tmp_path / "run")
     train.train_and_evaluate(tiny_config(num_steps=4), workdir)
-    assert train.move_aside(workdir) == workdir + ".old-1"
+    assert checkpoint.move_aside(workdir) == workdir + ".old-1"
     assert os.path.exists(os.path.join(workdir + ".old-1", "checkpoints", "4"))
     train.train_and_evaluate(tiny_config(num_steps=4, **{"model.encoder_widths": (16, 4)}), workdir)
-    assert train.move_aside(str(tmp_path / "nothing")) is None
+    assert checkpoint.move_aside(str(tmp_path / "nothing")) is None
