@@ -96,7 +96,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.keep_checkpoints = 3
     c.steps_per_dispatch = 1  # steps run in one compiled call (lax.scan)
     c.progress_bar = True
-    c.parallelism = "jit"  # jit (a 1-D data mesh) | pmap: same results either way
+    c.parallelism = "jit"  # jit (a 1-D data mesh) | pmap: same results (batch norm: jit only)
     c.num_devices = 0  # 0: all devices of all processes
     c.distributed = ml_collections.ConfigDict()  # many hosts: jax.distributed.initialize
     c.distributed.enabled = False
@@ -150,6 +150,11 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "steps_per_dispatch",
     ):
         _positive_int(config, field)
+    seed = config.seed
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**32:
+        # numpy's generators (the batch order) refuse negative seeds, and JAX's keys keep
+        # only 32 bits: 2**32 would give the same draws as 0.
+        raise ConfigError(f"config.seed={seed!r} must be an integer in [0, 2**32)")
     for field in ("num_epochs", "num_steps", "eval_every_steps", "checkpoint_every_steps"):
         if config[field] < 0:
             raise ConfigError(f"config.{field}={config[field]} must be >= 0")

@@ -42,7 +42,8 @@ class TrainState:
     """Everything that changes during training; a pytree that orbax saves and restores.
 
     Attributes:
-      step: int32 scalar, the number of updates applied.
+      step: int32 scalar, the number of steps taken (steps skipped under
+        `on_nonfinite='skip'` count too: the data order is a function of it).
       params: the model's parameters.
       batch_stats: batch-norm running statistics ({} without batch norm).
       opt_state: the optax optimizer state of the main update (config.loss), over the
@@ -198,7 +199,8 @@ def apply_for_training(model, variables, x: jax.Array, keys: dict, per_example=N
     the same function without the per-example mapping, which costs layout copies on CPU
     (tests hold the two paths to the same values). Batch norm couples the examples of a
     batch: such models are applied to the whole batch with the first example's keys, and
-    their statistics are those of each device's batch.
+    their statistics are the global batch's (the trainer refuses batch norm under `pmap` on
+    several devices, where they would be each device's).
 
     Args:
       per_example: None chooses as above (tracing the model with `trace_one_example`);
@@ -692,21 +694,12 @@ def _save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
     os.replace(tmp, path)
 
 
-def move_aside(workdir: str) -> str | None:
-    """Renames an existing workdir to `<workdir>.old-<n>` so a new run can start there.
-    Nothing is deleted. Returns the new name, or None if there was nothing to move."""
-    if not os.path.exists(workdir):
-        return None
-    n = 1
-    while os.path.exists(f"{workdir}.old-{n}"):
-        n += 1
-    os.rename(workdir, f"{workdir}.old-{n}")
-    return f"{workdir}.old-{n}"
-
-
 # Fields about the machine, not the experiment: they may change when a run resumes (on
-# another machine, or with more devices: results do not depend on the device count).
-_MACHINE_FIELDS = {
+# another machine, or with more devices: results do not depend on the device count). Also
+# `on_nonfinite`: while every step is finite it changes nothing, and a run stopped by a
+# non-finite step is told to resume with 'skip'.
+_RESUMABLE_FIELDS = {
+    "on_nonfinite",
     "data.data_dir",
     "progress_bar",
     "eval_batch_size",
@@ -728,7 +721,7 @@ def _config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
         a, b = old.get(k), new.get(k)
         if isinstance(a, dict) and isinstance(b, dict):
             out += _config_diff(a, b, name + ".")
-        elif name not in _MACHINE_FIELDS and a != b:
+        elif name not in _RESUMABLE_FIELDS and a != b:
             out.append(f"config.{name}: {a!r} then, {b!r} now")
     return out
 
@@ -790,6 +783,14 @@ def train_and_evaluate(
     parallel.initialize_distributed(config.distributed)  # before JAX touches a device
     exp = Experiment.from_config(config, workdir)  # every config error surfaces here
     dp = parallel.DataParallel.create(config.parallelism, config.num_devices, config.batch_size)
+    if dp.mode == "pmap" and dp.num_devices > 1 and config.model.get("batch_norm"):
+        # Under pmap each device would normalize (and draw dropout for) its own share of the
+        # batch, so results would depend on the device count; jit sees the global batch.
+        raise ConfigError(
+            f"config.model.batch_norm=True with config.parallelism='pmap' on "
+            f"{dp.num_devices} devices: batch norm would use each device's share of the "
+            "batch, not the whole batch; use config.parallelism='jit' (the default)"
+        )
     if dp.platform == "cpu":
         keep_freed_host_memory()
     _check_workdir(config, workdir)

@@ -1,7 +1,8 @@
 """Runs in a subprocess with 8 simulated CPU devices (see test_parallel.py): trains the plain
 AE, the VAE and the contractive AE for 20 steps on 1 device, with jit on 8 and with pmap on
-8, resumes a sharded run from its checkpoint, and prints the largest parameter differences
-as JSON. With --distributed PORT ID it is one of two processes with 4 devices each."""
+8, resumes a sharded run from its checkpoint, trains a batch-norm AE with jit (pmap must
+refuse it), and prints the largest parameter differences as JSON. With --distributed PORT ID
+it is one of two processes with 4 devices each."""
 
 import json
 import os
@@ -14,6 +15,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from conftest import tiny_config  # noqa: E402
 
 from aejax import train  # noqa: E402
+from aejax.errors import ConfigError  # noqa: E402
 
 MODELS = {
     "ae": {},
@@ -62,6 +64,20 @@ def main(root):
         train.train_and_evaluate(config(model, parallelism="pmap"), workdir, stop_after=10)
         train.train_and_evaluate(config(model), workdir)
         out[f"{model}/resumed"] = max_diff(reference, params(workdir))
+    # Batch norm (with dropout): jit on 8 devices normalizes over the global batch, as one
+    # device does; pmap, where each device would normalize its own share, is refused before
+    # anything is written. With SGD: the biases before batch norm have a gradient of exactly
+    # zero, whose rounding noise Adam's first steps would turn into steps of +-lr.
+    bn = {"model.batch_norm": True, "model.dropout": 0.2, "optimizer.name": "sgd"}
+    one, jit8, pmap8 = (os.path.join(root, f"bn-{name}") for name in ("1", "jit8", "pmap8"))
+    train.train_and_evaluate(config("ae", num_devices=1, **bn), one)
+    train.train_and_evaluate(config("ae", **bn), jit8)
+    out["bn/jit"] = max_diff(params(one), params(jit8))
+    try:
+        train.train_and_evaluate(config("ae", parallelism="pmap", **bn), pmap8)
+        out["bn/pmap_refused"] = False
+    except ConfigError as e:
+        out["bn/pmap_refused"] = "batch_norm" in str(e) and not os.path.exists(pmap8)
     out["devices"] = jax.device_count()
     print(json.dumps(out))
 

@@ -149,6 +149,9 @@ def test_workdir_with_another_experiment_is_refused(tmp_path):
         ({"num_steps": 0, "num_epochs": 0}, "nothing to train"),
         ({"parallelism": "tpu"}, "config.parallelism='tpu' is not known"),
         ({"model.encoder_widths": (8, -1)}, "encoder_widths=.* positive integers"),
+        ({"seed": -1}, r"config.seed=-1 must be an integer in \[0, 2\*\*32\)"),
+        ({"seed": 2**32}, r"config.seed=4294967296 must be an integer in"),
+        ({"data.valid_fraction": 0.1, "data.split_seed": -1}, "split_seed=-1 must be an integer"),
     ],
 )
 def test_config_errors_before_any_work(tmp_path, overrides, message):
