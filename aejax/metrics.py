@@ -84,7 +84,12 @@ def threshold_for_fpr(normal_scores, fpr: float = 0.05) -> float:
     """
     if not 0.0 < fpr < 1.0:
         raise AejaxError(f"fpr={fpr} must be in (0, 1)")
-    return float(np.quantile(np.asarray(normal_scores, np.float64), 1.0 - fpr))
+    scores = np.asarray(normal_scores, np.float64).reshape(-1)
+    if not scores.size:
+        raise AejaxError("threshold_for_fpr needs the scores of at least one normal example")
+    if not np.all(np.isfinite(scores)):
+        raise AejaxError("normal scores for the threshold hold NaN or Inf")
+    return float(np.quantile(scores, 1.0 - fpr))
 
 
 def decision_metrics(scores, is_anomaly, threshold: float) -> dict[str, float]:
@@ -94,6 +99,8 @@ def decision_metrics(scores, is_anomaly, threshold: float) -> dict[str, float]:
       precision, recall (= true-positive rate), f1 and false_positive_rate.
     """
     scores, labels = _scores_labels(scores, is_anomaly)
+    if np.isnan(threshold):  # every comparison with NaN is False: nothing would be flagged
+        raise AejaxError("the decision threshold is NaN")
     flagged = scores > threshold
     tp = float(np.sum(flagged & labels))
     precision = tp / max(flagged.sum(), 1)

@@ -49,6 +49,13 @@ def test_threshold_for_fpr_flags_that_fraction_of_normals():
     assert np.mean(normal > t) == pytest.approx(0.05, abs=1e-3)
     with pytest.raises(AejaxError, match="fpr=1.5 must be in"):
         threshold_for_fpr(normal, 1.5)
+    # A NaN score would make a NaN threshold, which flags nothing: both are refused.
+    with pytest.raises(AejaxError, match="normal scores for the threshold hold NaN or Inf"):
+        threshold_for_fpr([1.0, np.nan, 2.0])
+    with pytest.raises(AejaxError, match="at least one normal example"):
+        threshold_for_fpr([])
+    with pytest.raises(AejaxError, match="threshold is NaN"):
+        decision_metrics([0.1, 0.9], [0, 1], threshold=float("nan"))
 
 
 def test_anomaly_metrics_reject_one_class_and_mismatched_lengths():

@@ -284,6 +284,13 @@ def test_npz_one_class_split_trains_on_normal_rows_and_tests_on_every_anomaly(np
     # Every row is in exactly one split.
     rows = np.concatenate([ds.train_x, ds.test_x])
     assert sorted(map(tuple, rows)) == sorted(map(tuple, x.astype(np.float32)))
+    # The test rows come in a seeded random order, not held-out normals then anomalies: a
+    # max_test cut as long as the held-out normals still keeps anomalies.
+    cut = data.load_dataset(
+        _data_config(**raw, train_classes=(0,), train_fraction=0.7, max_test=len(normal) - n_train)
+    )
+    assert 0 < np.sum(cut.test_y == 1) < len(cut.test_y)
+    np.testing.assert_array_equal(cut.test_x, ds.test_x[: len(cut.test_x)])
     with pytest.raises(ConfigError, match="train_fraction=1.0 must be in"):
         data.load_dataset(_data_config(**raw, train_fraction=1.0))
 

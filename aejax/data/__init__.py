@@ -8,6 +8,7 @@ import numpy as np
 from aejax.data.pipeline import batch_indices, epoch_permutation, steps_per_epoch
 from aejax.data.sources import (
     Dataset,
+    check_split_seed,
     feature_scale,
     load_binarized_mnist,
     load_digits,
@@ -69,6 +70,7 @@ def _carve_valid(x, y, fraction: float, seed: int):
     examples keep their order. Returns (train_x, train_y, valid_x, valid_y)."""
     if not isinstance(fraction, (int, float)) or not 0.0 <= fraction < 1.0:
         raise ConfigError(f"config.data.valid_fraction={fraction!r} must be in [0, 1)")
+    check_split_seed(seed)
     n_valid = int(round(fraction * len(x)))
     if n_valid in (0, len(x)):
         raise ConfigError(

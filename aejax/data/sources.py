@@ -27,8 +27,10 @@ class Dataset:
       train_x, test_x: float32 [N, *example_shape], values in [0, 1] for images.
       train_y, test_y: int32 [N] labels, or None when the source has none.
       name: a short description for logs.
-      valid_x, valid_y: the source's own validation split, shaped like train_x / train_y,
-        or None (only `binarized_mnist` has one). The trainer does not read it.
+      valid_x, valid_y: a validation split, shaped like train_x / train_y, or None: the
+        source's own (`binarized_mnist`), or one carved from the training split by
+        `config.data.valid_fraction` (`load_dataset`). The trainer evaluates on it and logs
+        `valid/*`.
       train_source: for a streamed train split (`config.data.stream`), its random-access
         source of examples, read through grain (`aejax.data.tfds_source.TfdsStream`); then
         train_x and train_y are None.
@@ -302,6 +304,12 @@ def feature_scale(train_x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(np.ptp(train_x, axis=0) == 0, 1.0, std)
 
 
+def check_split_seed(seed) -> None:
+    """Raises ConfigError unless `config.data.split_seed` is an integer >= 0."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"config.data.split_seed={seed!r} must be an integer >= 0")
+
+
 def load_npz(cfg) -> Dataset:
     """Tabular data from `{data_dir}/{name}.npz`: feature vectors float32 [N, D], labels.
 
@@ -332,8 +340,7 @@ def load_npz(cfg) -> Dataset:
         )
     seed, standardize = cfg.split_seed, cfg.standardize
     fraction = cfg.get("train_fraction", TRAIN_FRACTION)
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ConfigError(f"config.data.split_seed={seed!r} must be an integer >= 0")
+    check_split_seed(seed)
     if not isinstance(standardize, bool):
         raise ConfigError(f"config.data.standardize={standardize!r} must be True or False")
     if not isinstance(fraction, (int, float)) or not 0.0 < fraction < 1.0:
@@ -353,9 +360,12 @@ def load_npz(cfg) -> Dataset:
             f"data file {path}: {len(pool)} rows to split, too few for a {fraction:g} train "
             "fraction"
         )
-    perm = pool[np.random.default_rng(seed).permutation(len(pool))]
+    rng = np.random.default_rng(seed)
+    perm = pool[rng.permutation(len(pool))]
     tr = perm[:n_train]
     te = np.concatenate([perm[n_train:], np.setdiff1d(np.arange(len(x)), pool)])
+    if classes:  # held-out normals, then anomalies in file order: shuffle them (seeded), so
+        te = rng.permutation(te)  # that a `max_test` cut keeps a random share of both
     train_x, test_x = x[tr].astype(np.float64), x[te].astype(np.float64)
     if standardize:
         mean, scale = feature_scale(train_x)
