@@ -66,8 +66,10 @@ def main(root):
         out[f"{model}/resumed"] = max_diff(reference, params(workdir))
     # Batch norm (with dropout): jit on 8 devices normalizes over the global batch, as one
     # device does; pmap, where each device would normalize its own share, is refused before
-    # anything is written. With SGD: the biases before batch norm have a gradient of exactly
-    # zero, whose rounding noise Adam's first steps would turn into steps of +-lr.
+    # anything is written. With SGD: parameters whose effect batch norm subtracts again (the
+    # biases before it, here also the linear code's bias) have a gradient of exactly zero,
+    # and Adam would turn its rounding noise, which differs with the device count, into
+    # steps of +-lr.
     bn = {"model.batch_norm": True, "model.dropout": 0.2, "optimizer.name": "sgd"}
     one, jit8, pmap8 = (os.path.join(root, f"bn-{name}") for name in ("1", "jit8", "pmap8"))
     train.train_and_evaluate(config("ae", num_devices=1, **bn), one)
