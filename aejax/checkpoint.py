@@ -75,9 +75,8 @@ class Checkpointer:
         """Restores checkpoint `step`, or else the newest one that reads; None if none exist.
 
         A checkpoint that fails to read (a save cut short, a damaged file) is passed over
-        with a warning in favour of the one before it, and once that one is restored, set
-        aside as `<step>.damaged-<n>` (so the resumed run can save that step again; nothing
-        is deleted). A checkpoint whose arrays do not fit
+        with a warning in favour of the one before it (`set_aside_after` moves it out of a
+        resumed run's way). A checkpoint whose arrays do not fit
         `target` raises AejaxError: that is a config mismatch, not damage.
         """
         self._wait()
@@ -88,7 +87,6 @@ class Checkpointer:
                     f"no checkpoint of step {step} in {self.directory}; there are {sorted(steps)}"
                 )
             steps = [step]
-        passed_over = []
         for s in steps:
             try:
                 stored = self._manager.item_metadata(s)
@@ -103,33 +101,33 @@ class Checkpointer:
                     f"{mismatch}"
                 )
             try:
-                state = self.restore(target, s)
+                return self.restore(target, s)
             except Exception as e:  # damaged files: orbax and tensorstore raise many kinds
-                logging.warning(
-                    "checkpoint %d in %s cannot be read (%s: %s); trying an older one",
-                    s,
-                    self.directory,
-                    type(e).__name__,
-                    str(e)[:200],
-                )
-                passed_over.append(s)
-                continue
-            self._set_aside(passed_over)
-            return state
+                error = e
+            logging.warning(
+                "checkpoint %d in %s cannot be read (%s: %s); trying an older one",
+                s,
+                self.directory,
+                type(error).__name__,
+                str(error)[:200],
+            )
         if steps and step is not None:
             raise AejaxError(f"checkpoint {step} in {self.directory} cannot be read")
         if steps:
             raise AejaxError(f"no checkpoint in {self.directory} can be read")
         return None
 
-    def _set_aside(self, steps: list[int]) -> None:
-        """Renames unreadable checkpoints to `<step>.damaged-<n>` (nothing is deleted): the
-        resumed run will reach their steps again, and orbax refuses to save a step whose
-        folder exists."""
-        if not steps:
+    def set_aside_after(self, step: int) -> None:
+        """Renames each checkpoint newer than `step`, the one a run resumes from (so one
+        that `restore_newest` passed over as unreadable), to `<its step>.damaged-<n>`: the
+        run will reach that step again, and orbax refuses to save a step whose folder
+        exists. Nothing is deleted."""
+        self._wait()
+        newer = [s for s in self._manager.all_steps() if s > step]
+        if not newer:
             return
         if jax.process_index() == 0:
-            for s in steps:
+            for s in newer:
                 moved = move_aside(os.path.join(self.directory, str(s)), "damaged")
                 logging.warning("unreadable checkpoint %d set aside as %s", s, moved)
         if jax.process_count() > 1:

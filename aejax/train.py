@@ -803,6 +803,7 @@ def train_and_evaluate(
 
     ckpt = exp.checkpointer()
     step = int(host_state.step)
+    ckpt.set_aside_after(step)  # unreadable newer checkpoints, which this run will redo
     _, train_key = exp.keys
     dispatch, unroll = steps_per_dispatch(exp, config.steps_per_dispatch, dp.platform)
     train_chunk = dp.compile_chunk(make_train_chunk(exp.train_step, unroll))

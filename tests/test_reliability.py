@@ -115,10 +115,10 @@ def test_damaged_newest_checkpoint_is_passed_over(tmp_path, caplog):
     state = _state(workdir)
     assert int(state.step) == 4
     _assert_trees_equal(state, _state(workdir, step=4))
-    # The damaged folder is set aside, not deleted, so the resumed run can save step 8 again
-    # and ends where an uninterrupted run ends.
+    # Restoring writes nothing; resuming sets the damaged folder aside (nothing is deleted),
+    # so that the run can save step 8 again, and it ends where an uninterrupted run ends.
     checkpoints = os.path.join(workdir, "checkpoints")
-    assert sorted(os.listdir(checkpoints)) == ["4", "8.damaged-1"]
+    assert sorted(os.listdir(checkpoints)) == ["4", "8"]
     train.train_and_evaluate(tiny_config(), workdir)
     assert sorted(os.listdir(checkpoints)) == ["4", "8", "8.damaged-1"]
     reference = str(tmp_path / "reference")
