@@ -125,7 +125,8 @@ def baseline_scores(
     Args:
       train_x: [N, ...] training examples (flattened to [N, D]).
       test_x: [M, ...] examples to score.
-      k: PCA components (e.g. the autoencoder's code size), 1 <= k <= min(N, D).
+      k: PCA components (e.g. the autoencoder's code size), >= 1; capped at min(N, D), so
+        that an overcomplete code gets the most components the data has.
       seed: IsolationForest's random_state.
       valid_x: optional [V, ...] validation examples to score as well.
     Returns:
@@ -139,7 +140,7 @@ def baseline_scores(
 
     flat = lambda a: None if a is None else np.asarray(a, np.float64).reshape(len(a), -1)
     train, test, valid = flat(train_x), flat(test_x), flat(valid_x)
-    pca = metrics.PCA.fit(train, k)
+    pca = metrics.PCA.fit(train, min(k, *train.shape))
     pca_error = lambda a: None if a is None else np.sum((pca.reconstruct(a) - a) ** 2, axis=1)
     forest = IsolationForest(random_state=seed).fit(train)
     forest_score = lambda a: None if a is None else -forest.score_samples(a)
@@ -225,7 +226,7 @@ def _score_run(
     labels = is_anomaly(ds.test_y)
     test = model_scores(trained, ds.test_x)
     valid = model_scores(trained, ds.valid_x)
-    k = min(code_size(config.model, ds.example_shape), len(ds.train_x), math.prod(ds.example_shape))
+    k = code_size(config.model, ds.example_shape)
     base = baseline_scores(ds.train_x, ds.test_x, k, config.seed, ds.valid_x)
     methods = {name: summarize(test[name], labels, valid[name], fpr) for name in test}
     methods |= {name: summarize(t, labels, v, fpr) for name, (t, v) in base.items()}

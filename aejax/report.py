@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from aejax import corruption, metrics, plots
-from aejax.errors import AejaxError
+from aejax.errors import AejaxError, ConfigError
 from aejax.evaluate import TrainedModel, map_batches, reconstruction_metrics
 
 
@@ -341,13 +341,18 @@ def generation(m: TrainedModel, opts: Options) -> Section:
     if hasattr(m.model, "encode_gaussian"):
         from aejax import likelihood
 
+        try:
+            density = likelihood.get_likelihood(m.exp.weights, m.exp.options)
+        except ConfigError as e:  # e.g. mse + kl_normal: the samples stand, the bounds don't
+            s.lines.append(f"Likelihood bounds skipped: {e}")
+            return s
         t0 = time.perf_counter()
         bounds = likelihood.evaluate_bounds(
             m.model,
             m.variables,
             m.dataset.test_x,
             jax.random.key(opts.seed),
-            likelihood.get_likelihood(m.exp.weights, m.exp.options),
+            density,
             k=opts.iwae_k,
         )
         means = {name: float(np.mean(v)) for name, v in bounds.items()}

@@ -59,6 +59,10 @@ def test_baseline_scores_against_numpy_and_sklearn():
     )
     none = anomaly.baseline_scores(train, test, k=2, seed=0)
     assert none["PCA"][1] is None and none["IsolationForest"][1] is None
+    # An overcomplete code (k = 100 > D = 12) gets all 12 components: PCA then reconstructs
+    # every example exactly.
+    over = anomaly.baseline_scores(train, test, k=100, seed=0)
+    np.testing.assert_allclose(over["PCA"][0], 0.0, atol=1e-9)
 
 
 def test_negative_elbo_is_the_likelihood_plus_kl(tmp_path):

@@ -71,12 +71,13 @@ def test_quantize_error_is_within_half_a_level():
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Tiny trained runs on the embedded digits: a plain AE, a one-class AE with a validation
-    split, and a VAE."""
+    split, a VAE, and a VAE whose loss has no likelihood term."""
     root = tmp_path_factory.mktemp("runs")
     configs = {
         "ae": tiny_config(),
         "one_class": tiny_config(**{"data.train_classes": (0,), "data.valid_fraction": 0.2}),
         "vae": tiny_config(**{"model.name": "vae", "loss": "bce + kl_normal"}),
+        "vae_mse": tiny_config(**{"model.name": "vae", "loss": "mse + kl_normal", "num_steps": 2}),
     }
     configs["one_class"].batch_size = 16
     for name, config in configs.items():
@@ -128,6 +129,13 @@ def test_report_of_a_vae_has_samples_and_bounds(runs):
     )
     gen = out["sections"]["generation"]
     assert gen["iwae"] >= gen["elbo"] - 0.5  # k=8: at least about the ELBO
+
+
+def test_report_of_a_vae_without_a_likelihood_term_keeps_its_samples(runs):
+    out = report.write_report(str(runs / "vae_mse"), sections=("generation",))
+    md, pngs = _check_files(runs / "vae_mse" / "report", out)
+    assert pngs == ["samples.png"]
+    assert "Likelihood bounds skipped" in md and "needs exactly one likelihood term" in md
 
 
 def test_report_rejects_unknown_sections(runs):
