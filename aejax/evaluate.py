@@ -42,15 +42,19 @@ def reconstruction_metrics(x: jax.Array, x_hat: jax.Array) -> dict[str, jax.Arra
 
 
 def map_batches(
-    fn: Callable[[jax.Array], dict[str, jax.Array]], x: np.ndarray, batch_size: int
+    fn: Callable[[jax.Array], dict[str, jax.Array]],
+    x: np.ndarray,
+    batch_size: int,
+    pad: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Applies a jitted per-example function to x in fixed-size batches.
-
-    The last batch is padded (so `fn` compiles once) and the padding is dropped.
+    """Applies a jitted per-example function to x in batches of `batch_size`.
 
     Args:
-      fn: maps [batch_size, ...] to a dict of [batch_size, ...] arrays.
+      fn: maps [b, ...] to a dict of [b, ...] arrays.
       x: [N, ...] inputs.
+      pad: pad the last batch with copies of its last example, and drop their outputs, so
+        that `fn` compiles once. Loss terms computed over the whole batch (`kl_sparsity`'s
+        mean activation) need pad=False: the last batch then runs at its own size.
     Returns:
       dict of [N, ...] numpy arrays.
     """
@@ -58,9 +62,9 @@ def map_batches(
     out: dict[str, list] = {}
     for start in range(0, n, batch_size):
         chunk = x[start : start + batch_size]
-        pad = batch_size - len(chunk)
-        if pad:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
+        fill = batch_size - len(chunk) if pad else 0
+        if fill:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fill, axis=0)])
         for k, v in fn(chunk).items():
             out.setdefault(k, []).append(v)
     return {k: np.concatenate([np.asarray(a) for a in v])[:n] for k, v in out.items()}
@@ -114,6 +118,7 @@ class TrainedModel:
             lambda b: {"out": fn(self.variables, b)},
             np.asarray(x, np.float32),
             self.exp.config.eval_batch_size,
+            pad=False,  # terms over the whole batch (kl_sparsity) would see the padding
         )
         return out["out"]
 
@@ -159,6 +164,7 @@ class TrainedModel:
             },
             np.asarray(x, np.float32),
             self.exp.config.eval_batch_size,
+            pad=False,  # terms over the whole batch (kl_sparsity) would see the padding
         )
         return out
 

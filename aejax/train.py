@@ -645,6 +645,7 @@ class Experiment:
                 lambda b: {k: v for k, v in eval_step(variables, b).items() if k != "x_hat"},
                 x,
                 self.config.eval_batch_size,
+                pad=False,  # terms over the whole batch (kl_sparsity) would see the padding
             )
             out |= {f"{prefix}/{k}": float(np.mean(v)) for k, v in per_example.items()}
         return out

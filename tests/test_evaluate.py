@@ -41,3 +41,12 @@ def test_map_batches_pads_and_drops_the_padding(n):
     out = map_batches(fn, x, batch_size=8)
     np.testing.assert_array_equal(out["s"], x.sum(axis=1))
     assert set(calls) == {(8, 2)}  # one shape: compiled once
+
+
+def test_map_batches_without_padding_for_batch_level_outputs():
+    x = np.arange(6, dtype=np.float32)
+    batch_mean = lambda b: {"m": np.broadcast_to(b.mean(), b.shape)}
+    out = map_batches(batch_mean, x, batch_size=4, pad=False)
+    np.testing.assert_array_equal(out["m"], [1.5, 1.5, 1.5, 1.5, 4.5, 4.5])
+    padded = map_batches(batch_mean, x, batch_size=4)  # [4, 5, 5, 5]: the mean shifts
+    assert padded["m"][-1] == 4.75

@@ -82,12 +82,17 @@ def test_kl_sparsity_reaches_its_target_rate(tmp_path):
     config.eval_every_steps = config.checkpoint_every_steps = 450
     config.log_every_steps = config.steps_per_dispatch = 50
     config.loss_options.kl_sparsity = {"rho": rho}
+    config.eval_batch_size = 400  # the whole test split (359) in one batch
     workdir = str(tmp_path / "run")
     metrics = train.train_and_evaluate(config, workdir)
     exp = train.Experiment.from_workdir(workdir)
     state = exp.restore_or_init(require_checkpoint=True)
     z = exp.model.apply({"params": state.params}, exp.dataset.test_x, method="encode")
     assert abs(float(jnp.mean(z)) - rho) < 0.02, float(jnp.mean(z))
+    # The test split is one evaluation batch: its logged penalty is the KL of the whole
+    # split's mean activation, not of a batch padded with copies of one example.
+    expected = losses.kl_sparsity(z=z, rho=rho)[0]
+    np.testing.assert_allclose(metrics["eval/kl_sparsity"], expected, rtol=1e-5)
     # And it still reconstructs: better than the mean training image.
     mean_image = np.mean(exp.dataset.train_x, axis=0)
     baseline = float(np.mean(np.square(exp.dataset.test_x - mean_image)))
