@@ -43,6 +43,7 @@ CORRUPTIONS: dict[str, Callable[..., jax.Array]] = {
     "masking": masking,
     "salt_and_pepper": salt_and_pepper,
 }
+LEVELS = {"gaussian": "sigma", "masking": "fraction", "salt_and_pepper": "fraction"}
 
 
 def get_corruption(config) -> Callable[[jax.Array, jax.Array], jax.Array]:
@@ -53,5 +54,11 @@ def get_corruption(config) -> Callable[[jax.Array, jax.Array], jax.Array]:
         raise ConfigError(f"config.corruption.sigma={config.sigma} must be >= 0")
     if not 0.0 <= config.fraction <= 1.0:
         raise ConfigError(f"config.corruption.fraction={config.fraction} must be in [0, 1]")
+    level = LEVELS.get(name)
+    if level and config[level] == 0:  # a denoising AE fed clean inputs, silently
+        raise ConfigError(
+            f"config.corruption.name={name!r} with config.corruption.{level}=0 leaves the "
+            f"input unchanged; set {level} > 0, or name='none'"
+        )
     sigma, fraction = float(config.sigma), float(config.fraction)
     return lambda key, x: fn(key, x, sigma=sigma, fraction=fraction)

@@ -68,6 +68,15 @@ def test_top_k_model_option():
     config.model.top_k = 9
     with pytest.raises(ConfigError, match=r"config.model.top_k=9 must be an integer in \[0, 8\]"):
         build_model(config.model, (8, 8, 1))
+    # A conv AE keeps the k largest of its code map's entries (2 x 2 x 32 = 128 here).
+    config.model.update(name="conv", top_k=10)
+    conv = build_model(config.model, (8, 8, 1))
+    z = conv.apply(conv.init(jax.random.key(1), x), x, method="encode")
+    np.testing.assert_array_equal(np.sum(np.asarray(z).reshape(5, -1) != 0, axis=1), [10] * 5)
+    # A Gaussian latent has no top-k: refused, not ignored.
+    config.model.update(name="vae", top_k=3)
+    with pytest.raises(ConfigError, match="top_k=3: a Gaussian latent keeps every unit"):
+        build_model(config.model, (8, 8, 1))
 
 
 def test_kl_sparsity_reaches_its_target_rate(tmp_path):

@@ -140,6 +140,8 @@ def test_workdir_with_another_experiment_is_refused(tmp_path):
         ({"loss": "bce", "model.output_activation": "linear"}, None),  # bce from logits: fine
         ({"corruption.name": "blur"}, "config.corruption.name='blur' is not a known corruption"),
         ({"corruption.fraction": 1.5}, "fraction=1.5 must be in"),
+        ({"corruption.name": "masking"}, "fraction=0 leaves the input unchanged"),
+        ({"corruption.name": "gaussian", "corruption.sigma": 0.0}, "sigma=0 leaves the input"),
         ({"data.source": "cifar"}, "config.data.source='cifar' is not a known data source"),
         ({"optimizer.name": "lbfgs"}, "config.optimizer.name='lbfgs' is not a known optimizer"),
         ({"optimizer.schedule": "step"}, "schedule='step' is not known"),

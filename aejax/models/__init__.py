@@ -4,6 +4,7 @@ A builder takes the `config.model` ConfigDict and the shape of one example and r
 `Autoencoder` whose `__call__(x, train=...)` gives (x̂, aux).
 """
 
+import math
 from collections.abc import Callable, Sequence
 
 import flax.linen as nn
@@ -40,6 +41,15 @@ def _positive_widths(widths, where: str, allow_empty: bool = False) -> tuple[int
     return widths
 
 
+def _top_k(cfg, code_size: int) -> int:
+    """`config.model.top_k` (a k-sparse code; set only by the configs that use it), checked
+    against the code's size."""
+    top_k = cfg.get("top_k", 0)
+    if not isinstance(top_k, int) or not 0 <= top_k <= code_size:
+        raise ConfigError(f"config.model.top_k={top_k!r} must be an integer in [0, {code_size}]")
+    return top_k
+
+
 def build_mlp(cfg, input_shape: Sequence[int]) -> nn.Module:
     """MLP autoencoder: encoder widths (hidden..., code), decoder mirrored unless given."""
     enc = _positive_widths(cfg.encoder_widths, "config.model.encoder_widths")
@@ -51,9 +61,7 @@ def build_mlp(cfg, input_shape: Sequence[int]) -> nn.Module:
         raise ConfigError(f"config.model.dropout={cfg.dropout} must be in [0, 1)")
     for field in ("activation", "code_activation", "output_activation"):
         get_activation(cfg[field], f"config.model.{field}")
-    top_k = cfg.get("top_k", 0)  # a k-sparse code; set only by the configs that use it
-    if not isinstance(top_k, int) or not 0 <= top_k <= enc[-1]:
-        raise ConfigError(f"config.model.top_k={top_k!r} must be an integer in [0, {enc[-1]}]")
+    top_k = _top_k(cfg, enc[-1])
     common = dict(activation=cfg.activation, dropout=cfg.dropout, batch_norm=cfg.batch_norm)
     return Autoencoder(
         encoder=MLPEncoder(enc, **common),
@@ -70,6 +78,10 @@ def _gaussian(cfg, encoder: nn.Module, decoder: nn.Module, latent_shape) -> VAE:
         raise ConfigError(
             f"config.model.code_activation={cfg.code_activation!r}: a Gaussian latent takes "
             "no code activation; set it to 'linear'"
+        )
+    if cfg.get("top_k", 0):
+        raise ConfigError(
+            f"config.model.top_k={cfg.top_k!r}: a Gaussian latent keeps every unit; set it to 0"
         )
     x_logvar = cfg.get("x_logvar", "none")
     if x_logvar not in X_LOGVAR:
@@ -133,12 +145,13 @@ def _conv_parts(cfg, input_shape: Sequence[int]):
 def build_conv(cfg, input_shape: Sequence[int]) -> nn.Module:
     """Conv autoencoder: `features` per conv + pool stage (the seeds' (16, 32)), a spatial
     code, or a vector of `latent_dim` > 0 through a Dense bottleneck; decoder mirrored."""
-    encoder, decoder, _ = _conv_parts(cfg, input_shape)
+    encoder, decoder, code_shape = _conv_parts(cfg, input_shape)
     return Autoencoder(
         encoder=encoder,
         decoder=decoder,
         code_activation=cfg.code_activation,
         output_activation=cfg.output_activation,
+        top_k=_top_k(cfg, math.prod(code_shape)),
     )
 
 
