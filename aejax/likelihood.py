@@ -148,14 +148,9 @@ def get_likelihood(
             "losses without the normalizing constants, not log-densities."
         )
     term = BOUND_TERMS.get(found[0], found[0])
-    opts = losses.term_options(options, weights).get(term, {})
+    opts = losses.term_options(options, weights).get(term, {})  # checks the variance
     if term == "gaussian_nll":
-        variance = opts.get("variance", 1.0)
-        if not isinstance(variance, int | float) or not variance > 0:
-            raise ConfigError(
-                f"config.loss_options.gaussian_nll.variance={variance!r} must be a number > 0"
-            )
-        opts = {**opts, "variance": float(variance)}
+        opts = {**opts, "variance": float(opts.get("variance", 1.0))}
     return Likelihood(term, tuple(sorted(opts.items())))
 
 

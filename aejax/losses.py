@@ -365,11 +365,22 @@ def total_loss(
     return total, metrics
 
 
+# Options whose values have a domain (outside it the loss is NaN): term -> option -> (test,
+# what the value must be).
+OPTION_DOMAINS = {
+    "kl_sparsity": {
+        "rho": (lambda v: 0.0 < v < 1.0, "in (0, 1)"),
+        "eps": (lambda v: 0.0 < v < 0.5, "in (0, 0.5)"),
+    },
+    "gaussian_nll": {"variance": (lambda v: v > 0.0, "> 0")},
+}
+
+
 def term_options(config_options, weights: Mapping[str, float]) -> dict[str, dict]:
     """`config.loss_options` as plain dicts, checked against the recipe and the terms.
 
-    Raises ConfigError for options of a term that is not in the recipe, or an option the
-    term does not take.
+    Raises ConfigError for options of a term that is not in the recipe, an option the term
+    does not take, or a value outside its domain (`OPTION_DOMAINS`).
     """
     out = {}
     for name, opts in (config_options or {}).items():
@@ -384,5 +395,11 @@ def term_options(config_options, weights: Mapping[str, float]) -> dict[str, dict
                 raise ConfigError(
                     f"config.loss_options.{name}.{key}: term {name!r} takes no option {key!r}"
                 )
+            test, domain = OPTION_DOMAINS.get(name, {}).get(key, (None, ""))
+            value = opts[key]
+            if test and not (isinstance(value, int | float) and not isinstance(value, bool)):
+                raise ConfigError(f"config.loss_options.{name}.{key}={value!r} must be a number")
+            if test and not test(value):
+                raise ConfigError(f"config.loss_options.{name}.{key}={value!r} must be {domain}")
         out[name] = opts
     return out

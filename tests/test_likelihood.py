@@ -357,7 +357,8 @@ def test_log_prob_is_the_negated_loss_term_on_image_shapes():
         ("kl_normal", None, "has none"),
         ("bce + gaussian_nll + kl_normal", None, "has several"),
         ("iwae_bce + bce", None, "has several"),
-        ("gaussian_nll + kl_normal", {"gaussian_nll": {"variance": 0.0}}, "must be a number > 0"),
+        ("gaussian_nll + kl_normal", {"gaussian_nll": {"variance": 0.0}}, "variance=0.0 must be >"),
+        ("gaussian_nll + kl_normal", {"gaussian_nll": {"variance": "1"}}, "must be a number"),
     ],
 )
 def test_recipes_without_one_likelihood_term_fail_clearly(recipe, options, message):

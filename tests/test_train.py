@@ -141,6 +141,10 @@ def test_workdir_with_another_experiment_is_refused(tmp_path):
         ({"corruption.name": "blur"}, "config.corruption.name='blur' is not a known corruption"),
         ({"corruption.fraction": 1.5}, "fraction=1.5 must be in"),
         ({"corruption.name": "masking"}, "fraction=0 leaves the input unchanged"),
+        (
+            {"loss": "mse + kl_sparsity", "loss_options.kl_sparsity": {"rho": 1.0}},
+            r"kl_sparsity.rho=1.0 must be in \(0, 1\)",
+        ),
         ({"corruption.name": "gaussian", "corruption.sigma": 0.0}, "sigma=0 leaves the input"),
         ({"data.source": "cifar"}, "config.data.source='cifar' is not a known data source"),
         ({"optimizer.name": "lbfgs"}, "config.optimizer.name='lbfgs' is not a known optimizer"),
