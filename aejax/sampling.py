@@ -6,12 +6,13 @@ from aejax.errors import ConfigError
 
 
 def sample_prior(model, variables, key: jax.Array, n: int) -> jax.Array:
-    """n new examples: z ~ N(0, I) drawn from `key`, decoded to the decoder's means.
+    """n new examples: codes drawn from the model's prior with `key` (a VAE's N(0, I), an
+    AAE's Gaussian or mixture prior), decoded to the decoder's means.
 
     The same key gives the same samples; the draw depends on nothing else.
 
     Args:
-      model: a model with a prior, such as a `VAE` (model names "vae", "conv_vae").
+      model: a model with a prior (model names "vae", "conv_vae", "aae").
       variables: its variables ({"params": ..., maybe "batch_stats": ...}).
       key: a PRNG key.
       n: how many samples (a Python int: it fixes the shapes).
@@ -20,7 +21,7 @@ def sample_prior(model, variables, key: jax.Array, n: int) -> jax.Array:
     """
     if not hasattr(model, "generate"):
         raise ConfigError(
-            f"a {type(model).__name__} has no prior to sample from; use a model with a "
-            "Gaussian latent (config.model.name 'vae' or 'conv_vae')"
+            f"a {type(model).__name__} has no prior to sample from; use a model that has one "
+            "(config.model.name 'vae', 'conv_vae' or 'aae')"
         )
     return model.apply(variables, n, method="generate", rngs={"latent": key})
