@@ -96,7 +96,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.keep_checkpoints = 3
     c.steps_per_dispatch = 1  # steps run in one compiled call (lax.scan)
     c.progress_bar = True
-    c.parallelism = "jit"  # jit (a 1-D data mesh) | pmap: same results (batch norm: jit only)
+    c.parallelism = "jit"  # jit (a 1-D data mesh) | pmap: same results (batch-level terms: jit)
     c.num_devices = 0  # 0: all devices of all processes
     c.distributed = ml_collections.ConfigDict()  # many hosts: jax.distributed.initialize
     c.distributed.enabled = False

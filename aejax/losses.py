@@ -365,6 +365,9 @@ def total_loss(
     return total, metrics
 
 
+# Terms computed over the whole batch rather than per example (kl_sparsity's mean activation).
+BATCH_TERMS = {"kl_sparsity"}
+
 # Options whose values have a domain (outside it the loss is NaN): term -> option -> (test,
 # what the value must be).
 OPTION_DOMAINS = {

@@ -4,8 +4,8 @@
 Both give the result of one device with the same global batch: every random draw is made
 per example from (seed, step, the example's position in the global batch), see
 `aejax.train.example_keys`, and gradients are averaged over the whole global batch.
-(Batch norm, which couples a batch's examples, needs `jit` on several devices: the trainer
-refuses it under `pmap`, where each device would normalize its own share.)
+(Batch norm and `kl_sparsity`, which compute over the whole batch, need `jit` on several
+devices: the trainer refuses them under `pmap`, where each device would see its own share.)
 """
 
 import dataclasses

@@ -784,13 +784,15 @@ def train_and_evaluate(
     parallel.initialize_distributed(config.distributed)  # before JAX touches a device
     exp = Experiment.from_config(config, workdir)  # every config error surfaces here
     dp = parallel.DataParallel.create(config.parallelism, config.num_devices, config.batch_size)
-    if dp.mode == "pmap" and dp.num_devices > 1 and config.model.get("batch_norm"):
-        # Under pmap each device would normalize (and draw dropout for) its own share of the
-        # batch, so results would depend on the device count; jit sees the global batch.
+    coupled = ["config.model.batch_norm"] if config.model.get("batch_norm") else []
+    coupled += [f"loss term {t!r}" for t in exp.all_weights if t in losses.BATCH_TERMS]
+    if dp.mode == "pmap" and dp.num_devices > 1 and coupled:
+        # Under pmap each device would see only its own share of the batch, so results would
+        # depend on the device count; jit computes over the global batch.
         raise ConfigError(
-            f"config.model.batch_norm=True with config.parallelism='pmap' on "
-            f"{dp.num_devices} devices: batch norm would use each device's share of the "
-            "batch, not the whole batch; use config.parallelism='jit' (the default)"
+            f"{' and '.join(coupled)} with config.parallelism='pmap' on {dp.num_devices} "
+            "devices: computed over each device's share of the batch, not the whole batch; "
+            "use config.parallelism='jit' (the default)"
         )
     if dp.platform == "cpu":
         keep_freed_host_memory()

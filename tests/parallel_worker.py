@@ -80,6 +80,14 @@ def main(root):
         out["bn/pmap_refused"] = False
     except ConfigError as e:
         out["bn/pmap_refused"] = "batch_norm" in str(e) and not os.path.exists(pmap8)
+    # kl_sparsity's mean activation is over the whole batch too.
+    sparse = config("ae", parallelism="pmap", loss="mse + kl_sparsity")
+    sparse.model.code_activation = "sigmoid"
+    try:
+        train.train_and_evaluate(sparse, os.path.join(root, "kl-pmap8"))
+        out["kl/pmap_refused"] = False
+    except ConfigError as e:
+        out["kl/pmap_refused"] = "'kl_sparsity'" in str(e)
     out["devices"] = jax.device_count()
     print(json.dumps(out))
 

@@ -49,6 +49,7 @@ def test_jit_and_pmap_on_8_devices_match_one_device(tmp_path):
     out = _worker(str(tmp_path), devices=8, timeout=600)
     assert out.pop("devices") == 8
     assert out.pop("bn/pmap_refused") is True  # batch norm under pmap: a clear error
+    assert out.pop("kl/pmap_refused") is True  # so is kl_sparsity
     kinds = ("jit", "pmap", "resumed")
     assert set(out) == {f"{m}/{k}" for m in ("ae", "vae", "cae") for k in kinds} | {"bn/jit"}
     for name, diff in out.items():
