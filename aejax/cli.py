@@ -34,11 +34,13 @@ def _root_cause(e: BaseException) -> BaseException:
 
 def _config_error(e: BaseException) -> str:
     """One line for an error raised while loading --config and its overrides."""
-    for arg in sys.argv[1:]:
-        if arg.startswith("--config="):
-            path = arg.split("=", 1)[1].split(":", 1)[0]
-            if not os.path.isfile(path):
-                return f"config file {path} (from {arg}) does not exist"
+    args = sys.argv[1:]
+    for i, arg in enumerate(args):
+        spec = arg.split("=", 1)[1] if arg.startswith("--config=") else None
+        if arg == "--config" and i + 1 < len(args):  # the "--config PATH" form
+            spec, arg = args[i + 1], f"--config {args[i + 1]}"
+        if spec is not None and not os.path.isfile(path := spec.split(":", 1)[0]):
+            return f"config file {path} (from {arg}) does not exist"
     cause = _root_cause(e)
     text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
     if isinstance(cause, KeyError | AttributeError):

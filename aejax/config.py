@@ -189,11 +189,14 @@ def from_json(text: str) -> ml_collections.ConfigDict:
 
 
 def load_config(spec: str) -> ml_collections.ConfigDict:
-    """The config of "file.py:preset": a path, or a file in the repository's configs/ (the
-    preset passed to its get_config; without one, get_config's default)."""
+    """The config of "file.py:preset": a file in the repository's configs/ when named bare
+    ("vae.py") and there, else a path (the preset passed to its get_config; without one,
+    get_config's default). Bare names look in configs/ first, so that a script of the same
+    name in the working directory (experiments/results.py) is never run as a config."""
     path, _, preset = spec.partition(":")
-    if not os.path.exists(path):
-        path = os.path.join(CONFIG_DIR, path)
+    bundled = os.path.join(CONFIG_DIR, path)
+    if os.path.basename(path) == path and os.path.isfile(bundled) or not os.path.exists(path):
+        path = bundled
     if not os.path.isfile(path):
         raise ConfigError(f"config file {spec.partition(':')[0]!r} does not exist")
     module_spec = importlib.util.spec_from_file_location("aejax_loaded_config", path)

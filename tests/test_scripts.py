@@ -107,6 +107,12 @@ BAD_INPUTS = [
     ("unknown data source", ["--config.data.source=csv"], None, "is not a known data source"),
     ("unknown preset", ["--config=configs/ae.py:cifar"], None, "unknown preset 'cifar'"),
     ("missing config file", ["--config=missing.py"], None, "config file missing.py"),
+    (
+        "missing config file, the '--config PATH' form",
+        ["--config", "missing.py:mnist"],
+        None,
+        "config file missing.py (from --config missing.py:mnist) does not exist",
+    ),
     ("wrong type", ["--config.batch_size=abc"], None, "flag --config.batch_size=abc"),
     ("non-positive size", ["--config.batch_size=0"], None, "config.batch_size=0 must be a posi"),
     (

@@ -7,6 +7,7 @@ import optax
 import pytest
 from conftest import tiny_config
 
+from aejax import config as config_lib
 from aejax import optim, train
 from aejax.errors import AejaxError, ConfigError
 from aejax.evaluate import TrainedModel, evaluate_run
@@ -227,3 +228,18 @@ def test_trained_model_at_an_earlier_step_matches_loading_it(tmp_path):
     assert any(
         not np.array_equal(a, b) for a, b in zip(leaves(earlier), leaves(newest), strict=True)
     )
+
+
+def test_bare_config_names_are_the_bundled_configs(tmp_path, monkeypatch):
+    """A bare "vae.py" is configs/vae.py even where the working directory holds a file of that
+    name (as experiments/ holds results.py); a path to that file still loads it."""
+    (tmp_path / "vae.py").write_text("def get_config(preset=None):\n    raise RuntimeError\n")
+    monkeypatch.chdir(tmp_path)
+    assert config_lib.load_config("vae.py:digits").model.name == "vae"
+    with pytest.raises(RuntimeError):
+        config_lib.load_config("./vae.py:digits")
+    (tmp_path / "mine.py").write_text(
+        "from aejax.config import base_config\n\n\ndef get_config(preset=None):\n"
+        "    c = base_config()\n    c.seed = 7\n    return c\n"
+    )
+    assert config_lib.load_config("mine.py").seed == 7  # not in configs/: the local file
