@@ -159,7 +159,14 @@ def test_evaluate_script_writes_the_report(runs, tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "report/compression" in result.stdout and "wrote" in result.stdout
-    assert set(json.load(open(out_dir / "report.json"))["sections"]) == {"compression", "probe"}
+    sections = json.load(open(out_dir / "report.json"))["sections"]
+    assert set(sections) == {"compression", "probe"}
+    # Every ratio is the reference's bits over the row's: raw and gzip are 1 against themselves.
+    rows = {r["representation"]: r for r in sections["compression"]["rows"]}
+    raw, gz = rows["raw input"]["bits / example"], rows["gzip -9 of the test set"]["bits / example"]
+    for r in rows.values():
+        assert r["ratio vs raw"] == pytest.approx(raw / r["bits / example"])
+        assert r["ratio vs gzip"] == pytest.approx(gz / r["bits / example"])
 
 
 def test_notebook_entry_points_are_importable_from_the_package():
