@@ -826,7 +826,7 @@ def train_and_evaluate(
         train_x = None
     else:
         train_x = dp.replicate(exp.dataset.train_x)
-    writer = MetricWriter(workdir, enabled=jax.process_index() == 0)
+    writer = MetricWriter(workdir, enabled=jax.process_index() == 0, resumed_from=step)
 
     bar = tqdm(
         total=total,

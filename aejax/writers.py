@@ -10,18 +10,21 @@ import numpy as np
 class MetricWriter:
     """Appends scalars to `workdir/metrics.jsonl` and to TensorBoard events in `workdir/tb`.
 
-    On a resumed run, steps between the last checkpoint and the stop appear twice in the JSON
-    lines; the later line is the one that counts.
+    On a run resumed from the checkpoint of step `resumed_from`, the steps between that
+    checkpoint and the stop appear twice in the JSON lines (the later line is the one that
+    counts); TensorBoard drops its earlier points past the checkpoint (a purge marker at
+    `resumed_from + 1`), so its curves do not double back.
     """
 
-    def __init__(self, workdir: str, enabled: bool = True):
+    def __init__(self, workdir: str, enabled: bool = True, resumed_from: int = 0):
         self.enabled = enabled
         if not enabled:
             return
         from tensorboardX import SummaryWriter
 
         self._jsonl = open(os.path.join(workdir, "metrics.jsonl"), "a")
-        self._tb = SummaryWriter(os.path.join(workdir, "tb"))
+        purge = resumed_from + 1 if resumed_from else None
+        self._tb = SummaryWriter(os.path.join(workdir, "tb"), purge_step=purge)
 
     def write_scalars(self, step: int, scalars: Mapping[str, float]) -> None:
         """Writes one JSON line {"step": step, name: value, ...} and one TB scalar per name."""

@@ -110,6 +110,26 @@ def test_resume_is_bit_exact(tmp_path, steps_per_dispatch):
     _assert_trees_equal(
         jax.tree.map(np.asarray, mid(straight)), jax.tree.map(np.asarray, mid(resumed))
     )
+    # TensorBoard is told to drop the first run's points past the checkpoint it resumed from.
+    assert _tb_purge_steps(straight) == [] and _tb_purge_steps(resumed) == [7]
+
+
+def _tb_purge_steps(workdir):
+    """Steps of the TensorBoard purge markers (SessionLog START) in workdir/tb's event files
+    (TFRecords: length u64, its CRC u32, the Event, the Event's CRC u32)."""
+    from tensorboardX.proto.event_pb2 import Event, SessionLog
+
+    steps = []
+    for name in sorted(os.listdir(os.path.join(workdir, "tb"))):
+        data = open(os.path.join(workdir, "tb", name), "rb").read()
+        at = 0
+        while at < len(data):
+            length = int.from_bytes(data[at : at + 8], "little")
+            event = Event.FromString(data[at + 12 : at + 12 + length])
+            at += 12 + length + 4
+            if event.session_log.status == SessionLog.START:
+                steps.append(event.step)
+    return steps
 
 
 def test_resume_after_the_end_does_no_more_steps(tmp_path):
