@@ -14,7 +14,8 @@ download; the input is then 64 wide instead of 784). The seeds' deep symmetric
   of Data with Neural Networks": 784-1000-500-250-30, here with ReLU hidden units, a linear
   30-unit code, logistic output and MSE, trained with Adam instead of their logistic units,
   RBM pretraining and cross-entropy fine-tuning. The reproduction of their 3.00 test
-  error is configs/results.py:hinton (cross-entropy, dropout, 60 epochs; docs/RESULTS.md).
+  error is the `hinton` row of configs/results.py (ten presets chosen on validation data;
+  the chosen one adds input noise and weight decay; docs/RESULTS.md).
     python experiments/train.py --config configs/mlp_ae.py:hinton_mnist --workdir runs/hinton
   Expected: MNIST, 3 epochs: eval/mse_per_pixel 0.0126 (sq_err_per_image 9.9), 20 s per
   epoch. Digits, 50 epochs: 0.0082 in about 30 s.
