@@ -604,6 +604,12 @@ def write_report(
             f"unknown report section(s) {', '.join(unknown)}; valid: {', '.join(SECTIONS)}"
         )
     trained = TrainedModel.load(workdir, step)
+    if trained.dataset.train_x is None:
+        raise AejaxError(
+            f"{workdir} trained on a streamed train split (config.data.stream): the report's "
+            "baselines fit on the training examples in memory; evaluate.py without the "
+            "report (--sections=none) still gives the test metrics"
+        )
     out_dir = out_dir or os.path.join(workdir, "report")
     os.makedirs(out_dir, exist_ok=True)
     opts = Options(out_dir=out_dir, **options)

@@ -300,3 +300,10 @@ def test_training_streamed_through_grain_equals_training_in_memory(tmp_path, moc
             jax.tree.leaves(params["memory"]), jax.tree.leaves(params[other]), strict=True
         ):
             np.testing.assert_array_equal(a, b)
+    # The applications report fits its baselines on the training split in memory: a streamed
+    # run gets a clear error, not a TypeError from deep inside a section.
+    from aejax import report
+    from aejax.errors import AejaxError
+
+    with pytest.raises(AejaxError, match="streamed train split .*--sections=none"):
+        report.write_report(str(tmp_path / "stream"), sections=("reconstruction",))
