@@ -195,7 +195,7 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
     name in the working directory (experiments/results.py) is never run as a config."""
     path, _, preset = spec.partition(":")
     bundled = os.path.join(CONFIG_DIR, path)
-    if os.path.basename(path) == path and os.path.isfile(bundled) or not os.path.exists(path):
+    if (os.path.basename(path) == path and os.path.isfile(bundled)) or not os.path.exists(path):
         path = bundled
     if not os.path.isfile(path):
         raise ConfigError(f"config file {spec.partition(':')[0]!r} does not exist")

@@ -118,7 +118,6 @@ class TrainedModel:
             lambda b: {"out": fn(self.variables, b)},
             np.asarray(x, np.float32),
             self.exp.config.eval_batch_size,
-            pad=False,  # terms over the whole batch (kl_sparsity) would see the padding
         )
         return out["out"]
 
