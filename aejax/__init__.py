@@ -9,9 +9,6 @@ so `import aejax` stays light):
 import importlib
 
 from aejax.errors import AejaxError, ConfigError, DataError
-from aejax.xla_flags import prefer_eigen_convolutions
-
-prefer_eigen_convolutions()  # before JAX starts its backends (aejax/xla_flags.py)
 
 __version__ = "0.1.0"
 

@@ -60,9 +60,9 @@ from aejax import metrics
 from aejax.errors import AejaxError
 from aejax.evaluate import TrainedModel
 from aejax.likelihood import LIKELIHOOD_TERMS
+from aejax.models import interface
 
 # Models whose code is a Gaussian posterior q(z|x) with a standard normal prior.
-GAUSSIAN_LATENT_MODELS = ("vae", "conv_vae")
 
 RECONSTRUCTION = "reconstruction error"
 # The one-class protocol also scores Σ_i |x̂_i − x_i|^p (the L_p norm's p-th power) with p
@@ -96,7 +96,7 @@ def model_scores(trained: TrainedModel, x) -> dict[str, np.ndarray]:
     Returns:
       "reconstruction error": [N] Σ_i (x̂_i − x_i)² (`sq_err_per_image`; a VAE's x̂ is
       decoded from the eval step's sampled z, or from z = μ when `model.sample_at_eval` is
-      False). For a Gaussian-latent model (`vae`, `conv_vae`) whose recipe holds
+      False). For a model with a Gaussian posterior (`aejax.models.interface`) whose recipe holds
       one likelihood term (bce, gaussian_nll, gaussian_nll_learned) and `kl_normal`, also
       "negative ELBO": [N] likelihood term + kl_normal, in nats, whatever the terms'
       weights (so a β-VAE is scored by its ELBO, not its training objective). It is a
@@ -109,7 +109,7 @@ def model_scores(trained: TrainedModel, x) -> dict[str, np.ndarray]:
     terms = trained.exp.all_weights
     likelihood = [t for t in terms if t in LIKELIHOOD_TERMS]
     if (
-        trained.exp.config.model.name in GAUSSIAN_LATENT_MODELS
+        interface.has_gaussian_posterior(trained.model)
         and len(likelihood) == 1
         and "kl_normal" in terms
     ):

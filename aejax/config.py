@@ -11,7 +11,6 @@ import os
 import ml_collections
 from ml_collections import config_dict
 
-from aejax import parallel
 from aejax.errors import ConfigError
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
@@ -97,6 +96,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.steps_per_dispatch = 1  # steps run in one compiled call (lax.scan)
     c.progress_bar = True
     c.parallelism = "jit"  # jit (a 1-D data mesh) | pmap: same results (batch-level terms: jit)
+    # CPU performance (aejax/perf.py): convolutions through "eigen" (measured faster on CPU)
+    # or "xla" (XLA's default, YNNPACK); glibc keeps large freed buffers for reuse.
+    c.cpu_convolutions = "eigen"
+    c.keep_freed_host_memory = True
     c.num_devices = 0  # 0: all devices of all processes
     c.distributed = ml_collections.ConfigDict()  # many hosts: jax.distributed.initialize
     c.distributed.enabled = False
@@ -168,10 +171,9 @@ def validate(config: ml_collections.ConfigDict) -> None:
         raise ConfigError(
             f"config.on_nonfinite={config.on_nonfinite!r} is not known; valid: skip, stop"
         )
-    if config.parallelism not in parallel.MODES:
+    if config.cpu_convolutions not in ("eigen", "xla"):
         raise ConfigError(
-            f"config.parallelism={config.parallelism!r} is not known; valid: "
-            + ", ".join(parallel.MODES)
+            f"config.cpu_convolutions={config.cpu_convolutions!r} is not known; valid: eigen, xla"
         )
 
 

@@ -1,6 +1,9 @@
 """Pure input corruptions for denoising autoencoders: functions of (key, x, **params).
 
-Each returns an array of x's shape and dtype; the loss still compares with the clean x.
+Each takes a PRNG key and the whole batch x [B, ...] and returns an array of x's shape
+and dtype; the loss still compares with the clean x. They receive the config's levels as
+keywords (`sigma`, `fraction`) and ignore what they do not use (`**_`). Your own: a
+function named in the config as `module:function`, or `register_corruption(name, fn)`.
 """
 
 from collections.abc import Callable
@@ -8,7 +11,8 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
-from aejax.errors import ConfigError, lookup
+from aejax.errors import ConfigError
+from aejax.registry import add, resolve
 
 
 def none(key: jax.Array, x: jax.Array, **_) -> jax.Array:
@@ -43,13 +47,30 @@ CORRUPTIONS: dict[str, Callable[..., jax.Array]] = {
     "masking": masking,
     "salt_and_pepper": salt_and_pepper,
 }
+# The level each built-in corruption reads (a level of 0 would leave the input unchanged).
 LEVELS = {"gaussian": "sigma", "masking": "fraction", "salt_and_pepper": "fraction"}
+
+
+def register_corruption(name: str, fn: Callable[..., jax.Array] | None = None):
+    """Adds a corruption `fn(key, x, *, sigma, fraction, **_)` under `name` (also as a
+    decorator, `@register_corruption("stamp")`); configs then name it in
+    `config.corruption.name`."""
+    return (
+        (lambda f: add(CORRUPTIONS, name, f, "corruption"))
+        if fn is None
+        else add(CORRUPTIONS, name, fn, "corruption")
+    )
+
+
+def get(name: str, where: str = "config.corruption.name") -> Callable[..., jax.Array]:
+    """The corruption called `name` (registered, or `module:function`)."""
+    return resolve(CORRUPTIONS, name, what="corruption", where=where)
 
 
 def get_corruption(config) -> Callable[[jax.Array, jax.Array], jax.Array]:
     """Builds `corrupt(key, x)` from `config.corruption` (name, sigma, fraction)."""
     name = config.name
-    fn = lookup(CORRUPTIONS, name, what="corruption", where="config.corruption.name")
+    fn = get(name)
     if config.sigma < 0:
         raise ConfigError(f"config.corruption.sigma={config.sigma} must be >= 0")
     if not 0.0 <= config.fraction <= 1.0:

@@ -1,73 +1,23 @@
-"""Reconstruction metrics, batched evaluation, and a saved run's model for applications.
-
-`TrainedModel.load(workdir)` gives a trained run's encoder, decoder and per-example
-metrics as jitted functions over whole splits (fixed-size batches, compiled once), for the
-report (`aejax.report`) and for notebooks.
+"""A saved run as functions: `TrainedModel.load(workdir)` gives a trained run's encoder,
+decoder and per-example metrics as jitted functions over whole splits (fixed-size batches,
+compiled once), for the report (`aejax.report`) and for notebooks.
 """
 
 import dataclasses
 import functools
 import os
-from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from aejax.data import map_batches
 from aejax.errors import AejaxError
+from aejax.metrics import reconstruction_metrics
+from aejax.train import Experiment
+from aejax.train.state import variables as state_variables
 
-
-def reconstruction_metrics(x: jax.Array, x_hat: jax.Array) -> dict[str, jax.Array]:
-    """Per-example reconstruction metrics for data in [0, 1].
-
-    Args:
-      x: targets, [B, ...].
-      x_hat: reconstructions, same shape.
-    Returns:
-      dict of [B] arrays: `sq_err_per_image` (Σ_i (x̂_i − x_i)²), `mse_per_pixel`
-      (its mean over the D features), `bce_per_pixel` (mean binary cross-entropy of x̂
-      clipped to [1e-7, 1 − 1e-7], in nats) and `psnr` (10·log10(1 / mse_per_pixel), in dB,
-      for a peak value of 1).
-    """
-    b = x.shape[0]
-    x = x.reshape(b, -1)
-    x_hat = x_hat.reshape(b, -1)
-    sq = jnp.sum(jnp.square(x_hat - x), axis=1)
-    mse = sq / x.shape[1]
-    p = jnp.clip(x_hat, 1e-7, 1.0 - 1e-7)
-    bce = -jnp.mean(x * jnp.log(p) + (1.0 - x) * jnp.log1p(-p), axis=1)
-    psnr = 10.0 * jnp.log10(1.0 / jnp.maximum(mse, 1e-12))
-    return {"sq_err_per_image": sq, "mse_per_pixel": mse, "bce_per_pixel": bce, "psnr": psnr}
-
-
-def map_batches(
-    fn: Callable[[jax.Array], dict[str, jax.Array]],
-    x: np.ndarray,
-    batch_size: int,
-    pad: bool = True,
-) -> dict[str, np.ndarray]:
-    """Applies a jitted per-example function to x in batches of `batch_size`.
-
-    Args:
-      fn: maps [b, ...] to a dict of [b, ...] arrays.
-      x: [N, ...] inputs.
-      pad: pad the last batch with copies of its last example, and drop their outputs, so
-        that `fn` compiles once. Loss terms computed over the whole batch (`kl_sparsity`'s
-        mean activation) need pad=False: the last batch then runs at its own size.
-    Returns:
-      dict of [N, ...] numpy arrays.
-    """
-    n = len(x)
-    out: dict[str, list] = {}
-    for start in range(0, n, batch_size):
-        chunk = x[start : start + batch_size]
-        fill = batch_size - len(chunk) if pad else 0
-        if fill:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], fill, axis=0)])
-        for k, v in fn(chunk).items():
-            out.setdefault(k, []).append(v)
-    return {k: np.concatenate([np.asarray(a) for a in v])[:n] for k, v in out.items()}
+__all__ = ["TrainedModel", "evaluate_run", "map_batches", "reconstruction_metrics"]
 
 
 @dataclasses.dataclass
@@ -79,18 +29,16 @@ class TrainedModel:
     (a VAE's code is its posterior mean μ).
     """
 
-    exp: Any  # aejax.train.Experiment
+    exp: Experiment
     variables: dict
     step: int
 
     @classmethod
     def load(cls, workdir: str, step: int | None = None) -> "TrainedModel":
         """The run in `workdir` at checkpoint `step` (default: the newest)."""
-        from aejax import train
-
         if not os.path.isfile(os.path.join(workdir, "config.json")):
             raise AejaxError(f"workdir {workdir} holds no config.json: is it a training run?")
-        return cls._restore(train.Experiment.from_workdir(workdir), step)
+        return cls._restore(Experiment.from_workdir(workdir), step)
 
     def at_step(self, step: int | None = None) -> "TrainedModel":
         """The same run at checkpoint `step` (default: the newest), reusing this one's
@@ -100,10 +48,7 @@ class TrainedModel:
     @classmethod
     def _restore(cls, exp, step: int | None) -> "TrainedModel":
         state = exp.restore_or_init(step=step, require_checkpoint=True)
-        variables = {"params": state.params}
-        if state.batch_stats:
-            variables["batch_stats"] = state.batch_stats
-        return cls(exp, variables, int(state.step))
+        return cls(exp, state_variables(state.params, state.model_state), int(state.step))
 
     @property
     def model(self):
@@ -121,19 +66,20 @@ class TrainedModel:
         )
         return out["out"]
 
+    def _jit(self, fn):
+        return jax.jit(fn, compiler_options=self.exp.compiler_options(jax.default_backend()))
+
     @functools.cached_property
     def _encode(self):
-        return jax.jit(lambda v, x: self.model.apply(v, x, method="encode"))
+        return self._jit(lambda v, x: self.model.apply(v, x, method="encode"))
 
     @functools.cached_property
     def _decode(self):
-        return jax.jit(lambda v, z: self.model.apply(v, z, method="decode")[0])
+        return self._jit(lambda v, z: self.model.apply(v, z, method="decode")[0])
 
     @functools.cached_property
     def _per_example(self):
-        from aejax import train
-
-        return train.make_eval_step(self.model, self.exp.all_weights, self.exp.options)
+        return self.exp.eval_step()
 
     @functools.cached_property
     def code_shape(self) -> tuple[int, ...]:

@@ -42,6 +42,7 @@ import numpy as np
 
 from aejax import losses
 from aejax.errors import ConfigError
+from aejax.models import interface
 
 # Loss terms that are a decoder's negative log-likelihood in nats, constants included.
 LIKELIHOOD_TERMS = ("bce", "gaussian_nll", "gaussian_nll_learned")
@@ -289,7 +290,7 @@ def _model_fns(model, variables, likelihood: Likelihood) -> tuple[EncodeFn, LogL
 def check_model(model, variables, likelihood) -> Likelihood:
     """Raises ConfigError unless `model` has a Gaussian latent and what `likelihood` needs."""
     likelihood = _as_likelihood(likelihood)
-    if not (hasattr(model, "encode_gaussian") and hasattr(model, "decode")):
+    if not interface.has_gaussian_posterior(model):
         raise ConfigError(
             f"a {type(model).__name__} has no Gaussian latent, so no ELBO or IWAE bound; use a "
             "model with one (config.model.name 'vae' or 'conv_vae')"

@@ -1,4 +1,4 @@
-"""Pure per-example loss terms, the LOSSES registry and `total_loss`.
+"""Pure per-example loss terms, the LOSSES registry (`register_loss`) and `total_loss`.
 
 Every term is keyword-only, takes the tensors it needs by name (`x`, `x_hat`, `logits`,
 `z`, ...) and ignores the rest (`**_`), and returns one value per example, shape [B].
@@ -7,9 +7,11 @@ per example (up to constants) and weights such as a VAE's β mean what the paper
 Reduction over the batch and weighting happen once, in `total_loss`.
 """
 
-import importlib
+import dataclasses
 import inspect
+import math
 import re
+import zlib
 from collections.abc import Callable, Mapping
 
 import jax
@@ -17,7 +19,8 @@ import jax.numpy as jnp
 import optax
 
 from aejax.contractive import contractive
-from aejax.errors import ConfigError, lookup
+from aejax.errors import ConfigError
+from aejax.registry import resolve
 
 
 def _sum_features(v: jax.Array) -> jax.Array:
@@ -223,65 +226,112 @@ def adv_generator(*, d_fake: jax.Array, **_) -> jax.Array:
     return jax.nn.softplus(-d_fake)
 
 
-LOSSES: dict[str, Callable[..., jax.Array]] = {
-    "mse": mse,
-    "bce": bce,
-    "gaussian_nll": gaussian_nll,
-    "gaussian_nll_learned": gaussian_nll_learned,
-    "kl_normal": kl_normal,
-    "iwae_bce": iwae_bce,
-    "l1_activity": l1_activity,
-    "kl_sparsity": kl_sparsity,
-    "contractive": contractive,
-    "adv_discriminator": adv_discriminator,
-    "adv_generator": adv_generator,
-}
+@dataclasses.dataclass(frozen=True)
+class Term:
+    """A registered loss term: the function and what it declares about itself.
+
+    Attributes:
+      fn: the pure term, keyword-only tensors by name, returning [B].
+      batch: True when the value is computed over the whole batch rather than per example
+        (a mean activation, a kernel between codes); the trainer refuses such terms under
+        `pmap` on several devices, where each device would see only its share.
+      domains: option name -> (test, description) of the values it accepts (outside them
+        the loss would be NaN); `term_options` checks them before training.
+    """
+
+    fn: Callable[..., jax.Array]
+    batch: bool = False
+    domains: Mapping[str, tuple[Callable[[float], bool], str]] = dataclasses.field(
+        default_factory=dict
+    )
+
+    def __call__(self, **kwargs) -> jax.Array:
+        return self.fn(**kwargs)
 
 
-def register_loss(name: str, term: Callable[..., jax.Array] | None = None):
+def loss_term(*, batch: bool = False, domains=None):
+    """Declares what a term is, where it is defined, for `register_loss` and for terms named
+    as `module:function` in a recipe:
+
+        @loss_term(batch=True, domains={"bandwidth": (lambda v: v > 0, "> 0")})
+        def mmd(*, z, key, bandwidth=1.0, **_): ...
+    """
+
+    def declare(fn):
+        fn.aejax_term = Term(fn, batch, dict(domains or {}))
+        return fn
+
+    return declare
+
+
+LOSSES: dict[str, Term] = {}
+
+
+def register_loss(name: str, fn=None, *, batch: bool | None = None, domains=None):
     """Adds a loss term to LOSSES, from your own code (aejax is not edited).
 
     Use as `register_loss("code_l2", fn)` or as a decorator `@register_loss("code_l2")`. The
     term follows the conventions of this module: keyword-only tensors by name (`x`, `x_hat`,
-    `z`, ...), `**_` for the rest, one value per example ([B]). Recipes then name it like
-    any other term. A recipe can also name a term as `module:function` (a module on the
-    Python path), which imports and registers it when the config is read, so a script run
-    needs no registration code.
+    `z`, ..., and `key`, a PRNG key of its own for terms that draw random numbers), `**_`
+    for the rest, one value per example ([B]). `batch` and `domains` are as in `Term`;
+    unset, they are read from the function's `loss_term` declaration. Recipes then name it
+    like any other term. A recipe can also name a term as `module:function` (a module on
+    the Python path), which imports and registers it when the config is read, so a script
+    run needs no registration code.
     """
 
-    def add(term):
-        if not callable(term):
-            raise ConfigError(f"loss term {name!r} must be a function, not {type(term).__name__}")
-        if name in LOSSES and LOSSES[name] is not term:
+    def add(fn):
+        if not callable(fn):
+            raise ConfigError(f"loss term {name!r} must be a function, not {type(fn).__name__}")
+        declared = getattr(fn, "aejax_term", Term(fn))
+        term = Term(
+            fn,
+            declared.batch if batch is None else batch,
+            declared.domains if domains is None else dict(domains),
+        )
+        if name in LOSSES and LOSSES[name].fn is not fn:
             raise ConfigError(f"a loss term named {name!r} is registered already")
         LOSSES[name] = term
-        return term
+        return fn
 
-    return add if term is None else add(term)
+    return add if fn is None else add(fn)
 
 
-def _import_term(name: str, where: str) -> Callable[..., jax.Array]:
-    """Imports the term `module:function` and registers it under that name."""
-    module_name, _, attr = name.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise ConfigError(
-            f"{where}: cannot import module {module_name!r} for loss term {name!r} ({e}); is "
-            "it on the Python path (PYTHONPATH)?"
-        ) from None
-    term = getattr(module, attr, None)
-    if term is None:
-        raise ConfigError(f"{where}: module {module_name!r} has no function {attr!r}")
-    return register_loss(name, term)
+register_loss("mse", mse)
+register_loss("bce", bce)
+register_loss("gaussian_nll", gaussian_nll, domains={"variance": (lambda v: v > 0.0, "> 0")})
+register_loss("gaussian_nll_learned", gaussian_nll_learned)
+register_loss("kl_normal", kl_normal)
+register_loss("iwae_bce", iwae_bce)
+register_loss("l1_activity", l1_activity)
+register_loss(
+    "kl_sparsity",
+    kl_sparsity,
+    batch=True,
+    domains={
+        "rho": (lambda v: 0.0 < v < 1.0, "in (0, 1)"),
+        "eps": (lambda v: 0.0 < v < 0.5, "in (0, 0.5)"),
+    },
+)
+register_loss("contractive", contractive)
+register_loss("adv_discriminator", adv_discriminator)
+register_loss("adv_generator", adv_generator)
+
+
+def get_term(name: str, where: str = "config.loss") -> Term:
+    """The registered term `name` (or `module:function`, imported); ConfigError listing the
+    valid names otherwise."""
+    return resolve(LOSSES, name, what="loss term", where=where, register=register_loss)
 
 
 def get_loss(name: str, where: str = "config.loss") -> Callable[..., jax.Array]:
-    """Returns the loss term called `name` (a registered name, or `module:function`);
-    ConfigError listing the valid names otherwise."""
-    if name not in LOSSES and ":" in name:
-        return _import_term(name, where)
-    return lookup(LOSSES, name, what="loss term", where=where)
+    """The function of the loss term called `name` (see `get_term`)."""
+    return get_term(name, where).fn
+
+
+def is_batch_term(name: str) -> bool:
+    """Whether the term `name` computes over the whole batch (see `Term.batch`)."""
+    return get_term(name).batch
 
 
 def required_inputs(term: Callable[..., jax.Array]) -> tuple[str, ...]:
@@ -294,17 +344,21 @@ def required_inputs(term: Callable[..., jax.Array]) -> tuple[str, ...]:
 
 
 _TERM = re.compile(r"^\s*(?:(?P<w>[0-9.eE+-]+)\s*\*\s*)?(?P<name>[A-Za-z_][A-Za-z0-9_.:]*)\s*$")
+# A '+' joins terms unless it is a number's exponent sign ("1e+3*mse").
+_JOIN = re.compile(r"(?<![0-9.][eE])\+")
 
 
 def parse_recipe(recipe: str, where: str = "config.loss") -> dict[str, float]:
     """Parses a loss recipe such as "bce + 0.5*kl_normal" into {"bce": 1.0, "kl_normal": 0.5}.
 
-    Every name must be a registered term; weights are plain numbers. Raises ConfigError.
+    Every name must be a registered term (or `module:function`); weights are plain numbers
+    ("1e+3*mse" too: a '+' inside a number's exponent does not split terms). Raises
+    ConfigError.
     """
     weights: dict[str, float] = {}
     if not isinstance(recipe, str) or not recipe.strip():
         raise ConfigError(f"{where}={recipe!r} must be a recipe such as 'mse' or 'bce + 0.1*l1'")
-    for part in recipe.split("+"):
+    for part in _JOIN.split(recipe):
         m = _TERM.match(part)
         if m is None:
             raise ConfigError(
@@ -316,7 +370,9 @@ def parse_recipe(recipe: str, where: str = "config.loss") -> dict[str, float]:
             w = float(m["w"]) if m["w"] else 1.0
         except ValueError:
             raise ConfigError(f"{where}={recipe!r}: {m['w']!r} is not a number") from None
-        get_loss(name, where)
+        if not math.isfinite(w):
+            raise ConfigError(f"{where}={recipe!r}: the weight of {name!r} is not finite")
+        get_term(name, where)
         if name in weights:
             raise ConfigError(f"{where}={recipe!r} names {name!r} twice")
         weights[name] = w
@@ -334,6 +390,29 @@ def check_inputs(weights: Mapping[str, float], available: set[str], where: str =
             )
 
 
+def term_key(key: jax.Array, name: str) -> jax.Array:
+    """The key of term `name` (`key` folded with a hash of the name): terms that draw get
+    independent numbers, and adding a term changes no other term's draws."""
+    return jax.random.fold_in(key, zlib.crc32(name.encode()) & 0x7FFFFFFF)
+
+
+def per_example_terms(
+    weights: Mapping[str, float], options: Mapping[str, Mapping] | None, tensors: Mapping
+) -> dict[str, jax.Array]:
+    """Each term of `weights` on `tensors`: name -> [B]. A term that asks for `key` gets
+    its own (`term_key` of tensors["key"])."""
+    check_inputs(weights, set(tensors))
+    options = options or {}
+    out = {}
+    for name in weights:
+        fn = get_loss(name)
+        args = dict(tensors)
+        if "key" in args and "key" in inspect.signature(fn).parameters:
+            args["key"] = term_key(args["key"], name)
+        out[name] = fn(**args, **options.get(name, {}))
+    return out
+
+
 def total_loss(
     weights: Mapping[str, float],
     options: Mapping[str, Mapping] | None = None,
@@ -347,43 +426,27 @@ def total_loss(
         {"rho": 0.05}}), from `config.loss_options`.
       **tensors: everything the terms may need: x (clean input, [B, ...]), x_in (the
         corrupted input the model saw), x_hat, logits, z, encode (the encoder as a function
-        of x), ... Each term picks what it needs by keyword.
+        of x), key (the step's key for terms that draw), ... Each term picks what it needs
+        by keyword.
     Returns:
       (total, metrics): the scalar loss Σ_t w_t · mean_b term_t[b], and a dict with each
       term's unweighted batch mean under its own name plus "loss" for the total.
     """
-    check_inputs(weights, set(tensors))
-    options = options or {}
     metrics = {}
     total = jnp.zeros((), jnp.float32)
-    for name, w in weights.items():
-        per_example = get_loss(name)(**tensors, **options.get(name, {}))
+    for name, per_example in per_example_terms(weights, options, tensors).items():
         value = jnp.mean(per_example)
         metrics[name] = value
-        total = total + w * value
+        total = total + weights[name] * value
     metrics["loss"] = total
     return total, metrics
-
-
-# Terms computed over the whole batch rather than per example (kl_sparsity's mean activation).
-BATCH_TERMS = {"kl_sparsity"}
-
-# Options whose values have a domain (outside it the loss is NaN): term -> option -> (test,
-# what the value must be).
-OPTION_DOMAINS = {
-    "kl_sparsity": {
-        "rho": (lambda v: 0.0 < v < 1.0, "in (0, 1)"),
-        "eps": (lambda v: 0.0 < v < 0.5, "in (0, 0.5)"),
-    },
-    "gaussian_nll": {"variance": (lambda v: v > 0.0, "> 0")},
-}
 
 
 def term_options(config_options, weights: Mapping[str, float]) -> dict[str, dict]:
     """`config.loss_options` as plain dicts, checked against the recipe and the terms.
 
     Raises ConfigError for options of a term that is not in the recipe, an option the term
-    does not take, or a value outside its domain (`OPTION_DOMAINS`).
+    does not take, or a value outside its declared domain (`Term.domains`).
     """
     out = {}
     for name, opts in (config_options or {}).items():
@@ -392,13 +455,14 @@ def term_options(config_options, weights: Mapping[str, float]) -> dict[str, dict
             if name in LOSSES:
                 continue  # options of a term the recipe does not use: harmless defaults
             raise ConfigError(f"config.loss_options.{name}: {name!r} is not a known loss term")
-        params = inspect.signature(get_loss(name)).parameters
+        term = get_term(name)
+        params = inspect.signature(term.fn).parameters
         for key in opts:
             if key not in params or params[key].kind is not params[key].KEYWORD_ONLY:
                 raise ConfigError(
                     f"config.loss_options.{name}.{key}: term {name!r} takes no option {key!r}"
                 )
-            test, domain = OPTION_DOMAINS.get(name, {}).get(key, (None, ""))
+            test, domain = term.domains.get(key, (None, ""))
             value = opts[key]
             if test and not (isinstance(value, int | float) and not isinstance(value, bool)):
                 raise ConfigError(f"config.loss_options.{name}.{key}={value!r} must be a number")

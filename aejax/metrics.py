@@ -1,6 +1,7 @@
 """Metrics and classical baselines for evaluating what an autoencoder learned.
 
-Pure functions of host arrays (numpy, float64; the linear probe's solver is jitted):
+`reconstruction_metrics` is a pure jax function of a batch (used inside the eval step).
+The rest are pure functions of host arrays (numpy, float64; the linear probe's solver is jitted):
 anomaly-detection scores (AUROC, average precision, a threshold chosen on validation
 data), PCA (the linear baseline every autoencoder is compared with) and a linear probe on
 frozen features. They take
@@ -18,6 +19,29 @@ import optax
 from scipy.stats import rankdata
 
 from aejax.errors import AejaxError
+
+
+def reconstruction_metrics(x: jax.Array, x_hat: jax.Array) -> dict[str, jax.Array]:
+    """Per-example reconstruction metrics for data in [0, 1].
+
+    Args:
+      x: targets, [B, ...].
+      x_hat: reconstructions, same shape.
+    Returns:
+      dict of [B] arrays: `sq_err_per_image` (Σ_i (x̂_i − x_i)²), `mse_per_pixel`
+      (its mean over the D features), `bce_per_pixel` (mean binary cross-entropy of x̂
+      clipped to [1e-7, 1 − 1e-7], in nats) and `psnr` (10·log10(1 / mse_per_pixel), in dB,
+      for a peak value of 1).
+    """
+    b = x.shape[0]
+    x = x.reshape(b, -1)
+    x_hat = x_hat.reshape(b, -1)
+    sq = jnp.sum(jnp.square(x_hat - x), axis=1)
+    mse = sq / x.shape[1]
+    p = jnp.clip(x_hat, 1e-7, 1.0 - 1e-7)
+    bce = -jnp.mean(x * jnp.log(p) + (1.0 - x) * jnp.log1p(-p), axis=1)
+    psnr = 10.0 * jnp.log10(1.0 / jnp.maximum(mse, 1e-12))
+    return {"sq_err_per_image": sq, "mse_per_pixel": mse, "bce_per_pixel": bce, "psnr": psnr}
 
 
 def residuals(x, x_hat) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 import optax
 
-from aejax.errors import ConfigError, lookup
+from aejax.errors import ConfigError
+from aejax.registry import lookup
 
 
 def make_schedule(cfg, total_steps: int) -> optax.Schedule:

@@ -1,11 +1,12 @@
 """Data parallelism: one step body compiled with `jax.jit` over a 1-D `data` mesh, or with
 `jax.pmap`; on one process or many (`jax.distributed`).
 
-Both give the result of one device with the same global batch: every random draw is made
-per example from (seed, step, the example's position in the global batch), see
-`aejax.train.example_keys`, and gradients are averaged over the whole global batch.
-(Batch norm and `kl_sparsity`, which compute over the whole batch, need `jit` on several
-devices: the trainer refuses them under `pmap`, where each device would see its own share.)
+Both give the result of one device with the same global batch: every random draw is the
+global batch's draw from (seed, step), see `aejax.train.keys`, and gradients are averaged
+over the whole global batch.
+(Model state such as batch norm's, and batch-level loss terms such as `kl_sparsity`, need
+`jit` on several devices: the trainer refuses them under `pmap`, where each device would
+see its own share.)
 """
 
 import dataclasses
@@ -59,8 +60,11 @@ class DataParallel:
 
     @classmethod
     def create(cls, mode: str, num_devices: int, global_batch: int) -> "DataParallel":
-        """Checks that the global batch divides over the devices (the mode is checked with
-        the rest of the config, in `aejax.config.validate`)."""
+        """Checks the mode and that the global batch divides over the devices."""
+        if mode not in MODES:
+            raise ConfigError(
+                f"config.parallelism={mode!r} is not known; valid: {', '.join(MODES)}"
+            )
         devices = jax.devices()
         if num_devices < 0 or num_devices > len(devices):
             raise ConfigError(
@@ -137,11 +141,14 @@ class DataParallel:
             (self.num_devices, k, per_device, *local_rows.shape[2:]),
         )
 
-    def compile_chunk(self, make_chunk: Callable[[str | None], Callable]) -> Callable:
+    def compile_chunk(
+        self, make_chunk: Callable[[str | None], Callable], compiler_options: dict | None = None
+    ) -> Callable:
         """Compiles `make_chunk(axis_name)`, a function (state, data, inputs, key) ->
-        (state, metrics), for this mode. Under pmap the metrics come back per device."""
+        (state, metrics), for this mode, with XLA `compiler_options` under jit (pmap takes
+        none). Under pmap the metrics come back per device."""
         if self.mode == "jit":
-            return jax.jit(make_chunk(None), donate_argnums=0)
+            return jax.jit(make_chunk(None), donate_argnums=0, compiler_options=compiler_options)
         pmapped = jax.pmap(
             make_chunk(AXIS),
             axis_name=AXIS,

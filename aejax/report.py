@@ -43,6 +43,7 @@ import numpy as np
 from aejax import corruption, metrics, plots
 from aejax.errors import AejaxError, ConfigError
 from aejax.evaluate import TrainedModel, map_batches, reconstruction_metrics
+from aejax.models import interface
 
 
 @dataclasses.dataclass
@@ -275,7 +276,7 @@ def denoising(m: TrainedModel, opts: Options) -> Section:
     x = ds.test_x
     rows, series, figure_rows = [], {}, {}
     for i, (name, (param, levels)) in enumerate(DENOISING_LEVELS.items()):
-        fn = corruption.CORRUPTIONS[name]
+        fn = corruption.get(name)
         psnr_in, psnr_out = [], []
         for j, level in enumerate(levels):
             key = jax.random.fold_in(jax.random.key(opts.seed), 100 * i + j)
@@ -317,8 +318,8 @@ def denoising(m: TrainedModel, opts: Options) -> Section:
 
 
 def _gaussian_prior(m: TrainedModel) -> bool:
-    """A VAE's N(0, I) prior, or an AAE trained to a Gaussian prior."""
-    return hasattr(m.model, "encode_gaussian") or getattr(m.model, "prior", "") == "gaussian"
+    """A standard normal prior (a VAE's, an AAE trained to a Gaussian prior)."""
+    return interface.prior_of(m.model) == "standard_normal"
 
 
 def generation(m: TrainedModel, opts: Options) -> Section:
@@ -326,7 +327,7 @@ def generation(m: TrainedModel, opts: Options) -> Section:
     from aejax.sampling import sample_prior
 
     s = Section("Generation and likelihood")
-    if not hasattr(m.model, "generate"):
+    if interface.prior_of(m.model) is None:
         s.lines.append("Skipped: the model has no prior to sample from (use a VAE or an AAE).")
         return s
     if _is_image(m):
@@ -338,7 +339,7 @@ def generation(m: TrainedModel, opts: Options) -> Section:
             xlabel="sample",
         )
         s.figures.append(("Samples from the prior", "samples.png"))
-    if hasattr(m.model, "encode_gaussian"):
+    if interface.has_gaussian_posterior(m.model):
         from aejax import likelihood
 
         try:

@@ -3,6 +3,7 @@
 import jax
 
 from aejax.errors import ConfigError
+from aejax.models import interface
 
 
 def sample_prior(model, variables, key: jax.Array, n: int) -> jax.Array:
@@ -12,14 +13,14 @@ def sample_prior(model, variables, key: jax.Array, n: int) -> jax.Array:
     The same key gives the same samples; the draw depends on nothing else.
 
     Args:
-      model: a model with a prior (model names "vae", "conv_vae", "aae").
+      model: a model that declares a prior (`aejax.models.interface.prior_of`).
       variables: its variables ({"params": ..., maybe "batch_stats": ...}).
       key: a PRNG key.
       n: how many samples (a Python int: it fixes the shapes).
     Returns:
       [n, *input_shape] decoder means (pixel probabilities for a Bernoulli decoder).
     """
-    if not hasattr(model, "generate"):
+    if interface.prior_of(model) is None:
         raise ConfigError(
             f"a {type(model).__name__} has no prior to sample from; use a model that has one "
             "(config.model.name 'vae', 'conv_vae' or 'aae')"

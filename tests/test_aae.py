@@ -99,18 +99,6 @@ def test_each_update_changes_only_its_parameters():
     np.testing.assert_allclose(metrics["loss"], total, rtol=1e-6)
 
 
-def test_a_step_runs_the_models_python_once(monkeypatch):
-    """The three updates replay one trace of the model (`train.trace_one_example`) instead
-    of tracing the model's Python three times, plus once more to see that it draws."""
-    exp = train.Experiment.from_config(aae_config(), "unused")
-    state, x = exp.init_state(), exp.dataset.train_x[: exp.config.batch_size]
-    calls = []
-    apply = type(exp.model).apply
-    monkeypatch.setattr(type(exp.model), "apply", lambda *a, **k: calls.append(1) or apply(*a, **k))
-    jax.jit(exp.train_step()).trace(state, x, exp.keys[1])
-    assert len(calls) == 1
-
-
 def test_reconstruction_on_the_autoencoder_alone_changes_nothing():
     """The preset's config.loss_params="autoencoder" gives, bit for bit, the parameters and
     metrics of the reconstruction update on every parameter (the discriminator's gradient

@@ -1,7 +1,6 @@
 """The fast paths of the training step, each held to its reference: the reshape max-pool to
-`nn.max_pool`, the whole-batch model call to the per-example one, the unrolled chunk of
-steps to the scanned one. (Speed itself is measured by experiments/benchmark.py, never
-asserted here.)"""
+`nn.max_pool`, pmap's sliced draws to the global batch's draw, the unrolled chunk of steps
+to the scanned one. (Speed itself is measured by the benchmark, never asserted here.)"""
 
 import flax.linen as nn
 import jax
@@ -10,10 +9,10 @@ import numpy as np
 import pytest
 from conftest import tiny_config
 
-from aejax import losses, train
-from aejax.config import base_config
-from aejax.models import build_model
+from aejax import perf, train
 from aejax.models.conv import max_pool2
+from aejax.train import keys
+from aejax.train.dispatch import steps_per_dispatch
 
 POOL_SHAPES = [(3, 6, 6, 2), (2, 7, 7, 3), (2, 5, 8, 1), (1, 1, 3, 2)]
 
@@ -57,89 +56,38 @@ def test_max_pool2_keeps_nan_and_inf_tangents_out_of_other_positions():
     assert float(jax.jvp(max_pool2, (x,), (t,))[1].squeeze()) == 1.0
 
 
-def _model_and_batch(name="mlp", shape=(8, 8, 1), **fields):
-    cfg = base_config().model
-    cfg.name = name
-    for k, v in fields.items():
-        cfg[k] = v
-    model = build_model(cfg, shape)
-    x = jnp.asarray(np.random.default_rng(0).uniform(size=(6, *shape)), jnp.float32)
-    rngs = {"params": jax.random.key(0), "latent": jax.random.key(1)}
-    return model, model.init(rngs, x[:1]), x
+@pytest.mark.parametrize("first_row", [0, 3, 9])
+def test_rows_keys_draw_their_rows_of_the_global_draw(first_row):
+    """What each device draws under pmap (`keys.rows_key`) is its rows of the one-device
+    draw of the global batch, for the draws the model, the corruptions and the loss terms
+    make: normal, uniform, Bernoulli, integers, after splits and fold_ins."""
+    key = jax.random.key(5)
+    local, total = 3, 12
+    rows = keys.rows_key(key, first_row, local, total)
+    draws = {
+        "normal": lambda k, n: jax.random.normal(k, (n, 4)),
+        "uniform": lambda k, n: jax.random.uniform(k, (n, 2, 3)),
+        "bernoulli": lambda k, n: jax.random.bernoulli(k, 0.3, (n, 5)),
+        "randint": lambda k, n: jax.random.randint(k, (n,), 0, 10),
+        "folded": lambda k, n: jax.random.normal(jax.random.fold_in(k, 7), (n, 2)),
+        "split": lambda k, n: jax.random.normal(jax.random.split(k)[1], (n, 2)),
+    }
+    for name, draw in draws.items():
+        whole = np.asarray(jax.jit(draw, static_argnums=1)(key, total))
+        mine = np.asarray(jax.jit(draw, static_argnums=1)(rows, local))
+        # Equal up to the last bit of float rounding (normal's erf_inv, compiled apart).
+        np.testing.assert_allclose(
+            mine, whole[first_row : first_row + local], rtol=1e-6, atol=1e-6, err_msg=name
+        )
+    # A draw whose leading axis is not the device's batch is the same on every device.
+    np.testing.assert_array_equal(jax.random.normal(rows, (5,)), jax.random.normal(key, (5,)))
 
 
-MODELS = {
-    "mlp": dict(encoder_widths=(16, 4)),
-    "mlp_topk": dict(encoder_widths=(16,), top_k=3, code_activation="relu"),
-    "conv": dict(name="conv", features=(4, 8), code_activation="relu"),
-    "conv_bottleneck": dict(name="conv", features=(4, 8), latent_dim=5),
-    "vae": dict(name="vae", encoder_widths=(16, 4)),
-    "mlp_dropout": dict(encoder_widths=(16, 4), dropout=0.3),
-    "conv_vae": dict(name="conv_vae", features=(4, 8), latent_dim=3),
-    "aae": dict(name="aae", encoder_widths=(16, 4)),
-}
-DRAWS = {"vae", "mlp_dropout", "conv_vae", "aae"}
-
-
-@pytest.mark.parametrize("which", MODELS)
-def test_draws_in_training_is_read_from_the_computation(which):
-    model, variables, x = _model_and_batch(**MODELS[which])
-    assert train.draws_in_training(model, variables, x) == (which in DRAWS)
-
-
-@pytest.mark.parametrize("which", sorted(set(MODELS) - DRAWS))
-def test_whole_batch_call_equals_per_example_call(which):
-    """Deterministic models take the whole-batch path; its outputs and its gradients (of the
-    loss terms that read aux, the contractive closed form's encoder chain included) equal
-    those of the per-example path."""
-    model, variables, x = _model_and_batch(**MODELS[which])
-    keys = train.example_keys(jax.random.key(3), jnp.int32(0), jnp.arange(len(x)))
-    recipe = "mse + 0.1*contractive" if which.startswith("mlp") else "mse"
-    weights = losses.parse_recipe(recipe)
-
-    def loss(params, per_example):
-        v = {"params": params}
-        (_, aux), _ = train.apply_for_training(model, v, x, keys, per_example)
-        tensors = train.model_tensors(model, v, x, aux)
-        return losses.total_loss(weights, {}, x=x, **tensors)
-
-    (fast, fast_m), fast_g = jax.value_and_grad(loss, has_aux=True)(variables["params"], False)
-    (ref, ref_m), ref_g = jax.value_and_grad(loss, has_aux=True)(variables["params"], True)
-    np.testing.assert_allclose(fast, ref, rtol=1e-6)
-    for k in ref_m:
-        np.testing.assert_allclose(fast_m[k], ref_m[k], rtol=1e-6, atol=1e-7)
-    for a, b in zip(jax.tree.leaves(fast_g), jax.tree.leaves(ref_g), strict=True):
-        np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6)
-    (x_hat, _), _ = train.apply_for_training(model, variables, x, keys)
-    (x_ref, _), _ = train.apply_for_training(model, variables, x, keys, per_example=True)
-    np.testing.assert_allclose(x_hat, x_ref, rtol=1e-6, atol=1e-7)
-
-
-@pytest.mark.parametrize("which", sorted(DRAWS))
-def test_replayed_trace_is_the_models_own_computation(which):
-    """`trace_one_example` replays the model's traced computation: the training loss and its
-    gradient traced through the replay are the same program, equation for equation, as
-    through the model itself (so compiled they agree bit for bit)."""
-    model, variables, x = _model_and_batch(**MODELS[which])
-    keys = train.example_keys(jax.random.key(3), jnp.int32(0), jnp.arange(len(x)))
-    traced = train.trace_one_example(model, variables, x)
-
-    def loss(params, per_example):
-        (x_hat, aux), _ = train.apply_for_training(model, {"params": params}, x, keys, per_example)
-        return jnp.sum(x_hat**2) + sum(jnp.sum(v) for v in jax.tree.leaves(aux)), aux
-
-    step = lambda params, per_example: jax.value_and_grad(loss, has_aux=True)(params, per_example)
-    # The parameters as arguments, not constants of the program: the two traces meet the
-    # model's own constants (the conv decoder's 0/1 matrix) and closed-over parameters in
-    # different orders, which would only rename the program's constants.
-    params = variables["params"]
-    replayed = jax.make_jaxpr(lambda p: step(p, traced))(params)
-    assert str(replayed) == str(jax.make_jaxpr(lambda p: step(p, True))(params))
-    a, b = jax.jit(lambda: step(params, traced))(), jax.jit(lambda: step(params, True))()
-    for u, v in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True):
-        np.testing.assert_array_equal(u, v)
-    with pytest.raises(ValueError, match="traced for inputs"):
-        traced({"params": {}}, x[:1], keys["dropout"][0], keys["latent"][0])
+def test_step_keys_are_independent_of_each_other_and_of_the_step():
+    k = jax.random.key(0)
+    a, b = train.keys.step_keys(k, jnp.int32(0)), train.keys.step_keys(k, jnp.int32(1))
+    draws = [jax.random.normal(v, (3,)) for v in (*a.values(), *b.values())]
+    assert len({tuple(np.asarray(d).round(6)) for d in draws}) == len(draws)
 
 
 def test_conv_models_run_unrolled_single_steps_on_cpu_only():
@@ -148,9 +96,9 @@ def test_conv_models_run_unrolled_single_steps_on_cpu_only():
         "unused",
     )
     mlp = train.Experiment.from_config(tiny_config(steps_per_dispatch=5), "unused")
-    assert train.steps_per_dispatch(conv, 5, "cpu") == (1, True)
-    assert train.steps_per_dispatch(conv, 5, "gpu") == (5, False)
-    assert train.steps_per_dispatch(mlp, 5, "cpu") == (5, False)
+    assert steps_per_dispatch(conv, 5, "cpu") == (1, True)
+    assert steps_per_dispatch(conv, 5, "gpu") == (5, False)
+    assert steps_per_dispatch(mlp, 5, "cpu") == (5, False)
 
 
 @pytest.mark.parametrize("name", ["conv", "vae"])
@@ -189,9 +137,8 @@ def test_on_write_sees_every_written_row(tmp_path):
     assert train_steps == [2, 4, 6, 8] and eval_steps == [4, 8]
 
 
-def test_keep_freed_host_memory_can_be_turned_off(monkeypatch):
+def test_keep_freed_host_memory_can_be_turned_off():
     import sys
 
-    assert train.keep_freed_host_memory() == sys.platform.startswith("linux")
-    monkeypatch.setenv("AEJAX_KEEP_FREED_MEMORY", "0")
-    assert train.keep_freed_host_memory() is False
+    assert perf.keep_freed_host_memory(True) == sys.platform.startswith("linux")
+    assert perf.keep_freed_host_memory(False) is False

@@ -252,8 +252,8 @@ def test_exact_posterior_gives_log_px_for_every_k(x_logvar):
     enc_kernel = np.concatenate([lg["a"].T, np.zeros((d_x, d_z))], axis=1)
     enc_bias = np.concatenate([-lg["a"] @ lg["b"], np.log(np.diag(lg["cov"]))])
     params = {
-        "encoder": {"DenseStack_0": {"dense_0": {"kernel": enc_kernel, "bias": enc_bias}}},
-        "decoder": {"DenseStack_0": {"dense_0": {"kernel": lg["w"].T, "bias": lg["b"]}}},
+        "encoder": {"stack": {"dense_0": {"kernel": enc_kernel, "bias": enc_bias}}},
+        "decoder": {"stack": {"dense_0": {"kernel": lg["w"].T, "bias": lg["b"]}}},
     }
     if x_logvar == "none":
         recipe, options = "gaussian_nll + kl_normal", {"gaussian_nll": {"variance": lg["sigma2"]}}

@@ -40,13 +40,13 @@ def test_mirrored_and_custom_decoder_widths():
     mirrored = build_model(_model_config(encoder_widths=(512, 256, 128, 32)), shape)
     variables, _ = _init(mirrored, shape)
     widths = lambda tree: [tree[k]["kernel"].shape for k in sorted(tree)]
-    assert widths(variables["params"]["encoder"]["DenseStack_0"]) == [
+    assert widths(variables["params"]["encoder"]["stack"]) == [
         (784, 512),
         (512, 256),
         (256, 128),
         (128, 32),
     ]
-    assert widths(variables["params"]["decoder"]["DenseStack_0"]) == [
+    assert widths(variables["params"]["decoder"]["stack"]) == [
         (32, 128),
         (128, 256),
         (256, 512),
@@ -54,7 +54,7 @@ def test_mirrored_and_custom_decoder_widths():
     ]
     custom = build_model(_model_config(encoder_widths=(64, 16), decoder_widths=()), shape)
     variables, _ = _init(custom, shape)
-    assert widths(variables["params"]["decoder"]["DenseStack_0"]) == [(16, 784)]
+    assert widths(variables["params"]["decoder"]["stack"]) == [(16, 784)]
 
 
 def test_linear_code_by_default_and_output_activations():

@@ -78,8 +78,8 @@ def test_same_seed_same_parameters_other_seed_other(tmp_path):
     a, b, c = (_params(str(tmp_path / n))[0] for n in "abc")
     _assert_trees_equal(a, b)
     assert not np.array_equal(
-        a.params["encoder"]["DenseStack_0"]["dense_0"]["kernel"],
-        c.params["encoder"]["DenseStack_0"]["dense_0"]["kernel"],
+        a.params["encoder"]["stack"]["dense_0"]["kernel"],
+        c.params["encoder"]["stack"]["dense_0"]["kernel"],
     )
 
 

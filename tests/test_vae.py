@@ -181,7 +181,7 @@ def test_vae_outputs_and_aux():
     np.testing.assert_array_equal(aux["z_samples"][:, 0], aux["z"])
     np.testing.assert_array_equal(aux["logits_samples"][:, 0], aux["logits"])
     # The encoder's last layer holds the means and the log-variances.
-    assert variables["params"]["encoder"]["DenseStack_0"]["dense_1"]["kernel"].shape == (16, 8)
+    assert variables["params"]["encoder"]["stack"]["dense_1"]["kernel"].shape == (16, 8)
     np.testing.assert_allclose(aux["mean"], model.apply(variables, x, method="encode"))
 
 

@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from aejax.data.pipeline import batch_indices, epoch_permutation, steps_per_epoch
+from aejax.data.pipeline import batch_indices, epoch_permutation, map_batches, steps_per_epoch
 from aejax.data.sources import (
     Dataset,
     check_split_seed,
@@ -19,15 +19,18 @@ from aejax.data.sources import (
     read_npz,
 )
 from aejax.data.tfds_source import load_tfds
-from aejax.errors import ConfigError, DataError, lookup
+from aejax.errors import ConfigError, DataError
+from aejax.registry import add, resolve
 
 __all__ = [
     "SOURCES",
+    "register_source",
     "Dataset",
     "batch_indices",
     "epoch_permutation",
     "feature_scale",
     "load_dataset",
+    "map_batches",
     "read_amat",
     "read_idx",
     "read_npz",
@@ -41,6 +44,17 @@ SOURCES: dict[str, Callable[..., Dataset]] = {
     "binarized_mnist": load_binarized_mnist,
     "npz": load_npz,
 }
+
+
+def register_source(name: str, loader: Callable[..., Dataset] | None = None):
+    """Adds a data source: `loader(cfg) -> Dataset`, cfg being `config.data` (also as a
+    decorator). Configs then name it in `config.data.source`; `module:function` names a
+    loader in your own code without registering it. `load_dataset` checks what it returns."""
+    return (
+        (lambda f: add(SOURCES, name, f, "data source"))
+        if loader is None
+        else add(SOURCES, name, loader, "data source")
+    )
 
 
 def _limit(x, y, n: int):
@@ -92,11 +106,16 @@ def load_dataset(cfg) -> Dataset:
       A Dataset whose arrays are float32, finite and non-empty. A validation split (where
       the source has one) is checked like the others but not shortened by max_test.
     """
-    loader = lookup(SOURCES, cfg.source, what="data source", where="config.data.source")
+    loader = resolve(SOURCES, cfg.source, what="data source", where="config.data.source")
     for field in ("max_train", "max_test"):
         if cfg[field] < 0:
             raise ConfigError(f"config.data.{field}={cfg[field]} must be >= 0 (0 means all)")
     ds = loader(cfg)
+    if not isinstance(ds, Dataset):
+        raise DataError(
+            f"config.data.source={cfg.source!r} returned a {type(ds).__name__}, not an "
+            "aejax.data.Dataset"
+        )
     test_x, test_y = _limit(ds.test_x, ds.test_y, cfg.max_test)
     if ds.train_x is None:  # streamed: examples are checked as they are decoded
         for field in ("max_train", "train_classes", "valid_fraction"):

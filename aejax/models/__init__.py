@@ -9,13 +9,15 @@ from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 
-from aejax.errors import ConfigError, lookup
+from aejax.errors import ConfigError
+from aejax.models import interface
 from aejax.models.aae import PRIORS, AdversarialAE, Discriminator
 from aejax.models.autoencoder import Autoencoder
 from aejax.models.conv import ConvDecoder, ConvEncoder, code_spatial_shape
 from aejax.models.layers import ACTIVATIONS, get_activation
 from aejax.models.mlp import MLPDecoder, MLPEncoder
 from aejax.models.vae import VAE, X_LOGVAR
+from aejax.registry import add, resolve
 
 __all__ = [
     "MODELS",
@@ -27,6 +29,8 @@ __all__ = [
     "MLPDecoder",
     "MLPEncoder",
     "build_model",
+    "interface",
+    "register_model",
     "ACTIVATIONS",
 ]
 
@@ -202,6 +206,20 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
+def register_model(name: str, builder: Callable[..., nn.Module] | None = None):
+    """Adds a model family: `builder(cfg, input_shape) -> module`, where cfg is
+    `config.model` and the module follows `aejax.models.interface` (also as a decorator).
+    Configs then name it in `config.model.name`; `module:function` names a builder in
+    your own code without registering it."""
+    return (
+        (lambda b: add(MODELS, name, b, "model"))
+        if builder is None
+        else add(MODELS, name, builder, "model")
+    )
+
+
 def build_model(cfg, input_shape: Sequence[int]) -> nn.Module:
-    """Builds the model named `cfg.name` for examples of `input_shape`."""
-    return lookup(MODELS, cfg.name, what="model", where="config.model.name")(cfg, input_shape)
+    """Builds the model named `cfg.name` for examples of `input_shape`, and checks that it
+    has the interface evaluation needs (`interface.check`)."""
+    builder = resolve(MODELS, cfg.name, what="model", where="config.model.name")
+    return interface.check(builder(cfg, input_shape), cfg.name)

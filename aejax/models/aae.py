@@ -13,6 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from aejax.models.interface import ModelInterface
 from aejax.models.layers import DenseStack, flatten
 
 PRIORS = ("gaussian", "mixture")
@@ -50,7 +51,7 @@ class Discriminator(nn.Module):
         return stack(flatten(z))[:, 0]
 
 
-class AdversarialAE(nn.Module):
+class AdversarialAE(ModelInterface, nn.Module):
     """x -> (x̂, aux) of `autoencoder`, plus the discriminator's view of the code.
 
     Randomness: the prior samples come from the "latent" rng (a fixed key when none is
@@ -67,6 +68,10 @@ class AdversarialAE(nn.Module):
     discriminator: nn.Module
     latent_dim: int
     prior: str = "gaussian"
+
+    def latent_prior(self) -> str:
+        """ "standard_normal" (the Gaussian prior) or "mixture"."""
+        return "standard_normal" if self.prior == "gaussian" else self.prior
 
     def encode(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         """[B, *input_shape] -> codes [B, latent_dim]."""

@@ -7,10 +7,11 @@ may need is returned in the aux dict, so models never compute losses.
 import flax.linen as nn
 import jax
 
+from aejax.models.interface import ModelInterface
 from aejax.models.layers import get_activation, keep_top_k
 
 
-class Autoencoder(nn.Module):
+class Autoencoder(ModelInterface, nn.Module):
     """x -> z = code_act(encoder(x)) -> x̂ = output_act(decoder(z)).
 
     Attributes:

@@ -46,7 +46,9 @@ class MLPEncoder(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         """[B, ...] -> [B, widths[-1]] code pre-activations."""
-        stack = DenseStack(self.widths, self.activation, self.dropout, self.batch_norm)
+        stack = DenseStack(
+            self.widths, self.activation, self.dropout, self.batch_norm, name="stack"
+        )
         return stack(flatten(x), train=train)
 
     def dense_chain(self, code_activation: str, top_k: int = 0) -> DenseChain | None:
@@ -55,7 +57,7 @@ class MLPEncoder(nn.Module):
         out: it is off in the deterministic encoder that Jacobian penalties differentiate."""
         if self.batch_norm:
             return None
-        params = self.variables["params"]["DenseStack_0"]  # the stack's automatic name
+        params = self.variables["params"]["stack"]
         layers = [params[f"dense_{i}"] for i in range(len(self.widths))]
         return DenseChain(
             kernels=tuple(p["kernel"] for p in layers),
@@ -83,6 +85,6 @@ class MLPDecoder(nn.Module):
     def __call__(self, z: jax.Array, *, train: bool = False) -> jax.Array:
         """[B, code_dim] -> [B, *output_shape] logits."""
         widths = (*self.widths, math.prod(self.output_shape))
-        stack = DenseStack(widths, self.activation, self.dropout, self.batch_norm)
+        stack = DenseStack(widths, self.activation, self.dropout, self.batch_norm, name="stack")
         out = stack(flatten(z), train=train)
         return jnp.reshape(out, (z.shape[0], *self.output_shape))

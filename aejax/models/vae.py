@@ -13,6 +13,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from aejax.models.interface import ModelInterface
 from aejax.models.layers import get_activation
 
 X_LOGVAR = ("none", "scalar", "pixel")
@@ -34,7 +35,7 @@ def reparameterize(key: jax.Array, mean: jax.Array, logvar: jax.Array) -> jax.Ar
     return mean + jnp.exp(0.5 * logvar) * eps
 
 
-class VAE(nn.Module):
+class VAE(ModelInterface, nn.Module):
     """x -> q(z|x) = N(μ, diag σ²) -> z -> x̂ = output_act(decoder(z)).
 
     Randomness: with train=True, z = μ + σ·ε with ε from the "latent" rng (required). With
@@ -68,6 +69,12 @@ class VAE(nn.Module):
     x_logvar: str = "none"
     sample_at_eval: bool = True
     num_samples: int = 1
+
+    posterior = "gaussian"
+
+    def latent_prior(self) -> str:
+        """N(0, I) on the latent."""
+        return "standard_normal"
 
     def encode_gaussian(self, x: jax.Array, *, train: bool = False):
         """[B, *input_shape] -> (mean, logvar), each [B, *latent_shape]."""
