@@ -1,4 +1,6 @@
-"""A researcher's own loss term, trained from a config without editing aejax."""
+"""A researcher's own code, trained and evaluated from a config without editing aejax: a
+loss term named as module:function, and a whole user module with a new model family, a
+new corruption and a loss term that draws random numbers over the whole batch."""
 
 import json
 import os
@@ -6,12 +8,14 @@ import subprocess
 import sys
 import textwrap
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import tiny_config
 
 from aejax import losses
-from aejax.errors import ConfigError
+from aejax.errors import ConfigError, DataError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -73,6 +77,10 @@ def test_register_loss_in_code():
         np.testing.assert_allclose(total, 2.0 + 2 * 3.0)
         with pytest.raises(ConfigError, match="registered already"):
             losses.register_loss("test_code_abs", lambda **_: 0)
+        # A batch-level declaration is part of the registration.
+        losses.register_loss("test_code_abs_batch", code_abs, batch=True)
+        assert losses.is_batch_term("test_code_abs_batch")
+        del losses.LOSSES["test_code_abs_batch"]
     finally:
         del losses.LOSSES["test_code_abs"]
 
@@ -87,3 +95,197 @@ def test_register_loss_in_code():
 def test_bad_module_terms(recipe, message):
     with pytest.raises(ConfigError, match=message):
         losses.parse_recipe(recipe)
+
+
+# A user's module: nothing under aejax/ is edited, nothing is registered by hand.
+EXTENSION_MODULE = textwrap.dedent(
+    """
+    import flax.linen as nn
+    import jax
+    import jax.numpy as jnp
+
+    from aejax.losses import loss_term
+
+
+    class TiedAE(nn.Module):
+        '''A tied-weights autoencoder: z = tanh(x W + b), x̂ = sigmoid(z Wᵀ + c).'''
+
+        input_shape: tuple
+        code: int
+
+        def setup(self):
+            size = 1
+            for d in self.input_shape:
+                size *= d
+            self.w = self.param("w", nn.initializers.lecun_normal(), (size, self.code))
+            self.b = self.param("b", nn.initializers.zeros, (self.code,))
+            self.c = self.param("c", nn.initializers.zeros, (size,))
+
+        def encode(self, x, *, train=False):
+            return jnp.tanh(x.reshape(x.shape[0], -1) @ self.w + self.b)
+
+        def decode(self, z, *, train=False):
+            logits = (z @ self.w.T + self.c).reshape(z.shape[0], *self.input_shape)
+            return jax.nn.sigmoid(logits), logits
+
+        def __call__(self, x, *, train=False):
+            z = self.encode(x, train=train)
+            x_hat, logits = self.decode(z, train=train)
+            return x_hat, {"z": z, "x_hat": x_hat, "logits": logits}
+
+
+    def tied(cfg, input_shape):
+        return TiedAE(tuple(input_shape), cfg.encoder_widths[-1])
+
+
+    def cutout(key, x, *, fraction, **_):
+        '''Zeroes one random band of rows per example, `fraction` of the image high.'''
+        rows = x.shape[1]
+        height = max(1, int(round(fraction * rows)))
+        top = jax.random.randint(key, (x.shape[0], 1), 0, rows - height + 1)
+        r = jnp.arange(rows)[None]
+        keep = (r < top) | (r >= top + height)
+        return x * keep.reshape(keep.shape + (1,) * (x.ndim - 2)).astype(x.dtype)
+
+
+    @loss_term(batch=True)
+    def mmd(*, z, key, bandwidth=1.0, **_):
+        '''MMD² (biased, RBF kernel) between the batch's codes and as many N(0, I) samples
+        drawn from the term's key; the batch value repeated per example, [B].'''
+        prior = jax.random.normal(key, z.shape)
+
+        def k(a, b):
+            d = jnp.sum((a[:, None] - b[None]) ** 2, -1)
+            return jnp.exp(-d / (2 * bandwidth**2 * z.shape[1]))
+
+        value = k(z, z).mean() + k(prior, prior).mean() - 2 * k(z, prior).mean()
+        return jnp.broadcast_to(value, z.shape[:1])
+    """
+)
+
+EXTENSION_FLAGS = [
+    "--config.model.name=my_ext:tied",
+    "--config.model.encoder_widths=(8,)",
+    "--config.corruption.name=my_ext:cutout",
+    "--config.corruption.fraction=0.25",
+    "--config.loss=mse + 2*my_ext:mmd",
+    "--config.num_steps=60",
+    "--config.log_every_steps=20",
+    "--config.eval_every_steps=30",
+    "--config.progress_bar=false",
+]
+
+
+def _script(name, args, tmp_path, **env):
+    env = dict(os.environ, PYTHONPATH=str(tmp_path), **env)
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "experiments", name), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+
+
+def test_user_module_model_corruption_and_keyed_batch_term(tmp_path):
+    """A new model family, a new corruption and a batch-level term that draws with its own
+    key, all in a user module, train through experiments/train.py and are evaluated, the
+    report included, through experiments/evaluate.py."""
+    (tmp_path / "my_ext.py").write_text(EXTENSION_MODULE)
+    workdir = tmp_path / "run"
+    result = _script("train.py", ["--workdir", str(workdir), *EXTENSION_FLAGS], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    train_rows = [r for r in rows if "train/my_ext:mmd" in r]
+    assert [r["step"] for r in train_rows] == [20, 30, 40, 60]  # a log before each eval
+    first, last = train_rows[0], train_rows[-1]
+    np.testing.assert_allclose(
+        last["train/loss"], last["train/mse"] + 2 * last["train/my_ext:mmd"], rtol=1e-4
+    )
+    assert last["train/loss"] < first["train/loss"]
+    assert [r for r in rows if "eval/my_ext:mmd" in r]
+    sections = "reconstruction,probe,denoising,compression,generation"
+    args = ["--workdir", str(workdir), f"--sections={sections}"]
+    result = _script("evaluate.py", args, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((workdir / "report" / "report.json").read_text())
+    assert report["run"]["model"] == "my_ext:tied"
+    assert report["sections"]["reconstruction"]
+    # The model declares no prior: the generation section says so instead of guessing.
+    assert "no prior" in (workdir / "report" / "report.md").read_text()
+
+
+def test_user_batch_term_is_refused_under_pmap_on_several_devices(tmp_path):
+    """The term declares itself batch-level where it is defined; under pmap on two devices
+    it would be each device's, so it is refused like kl_sparsity, before anything is
+    written."""
+    (tmp_path / "my_ext.py").write_text(EXTENSION_MODULE)
+    workdir = tmp_path / "run"
+    result = _script(
+        "train.py",
+        ["--workdir", str(workdir), *EXTENSION_FLAGS, "--config.parallelism=pmap"],
+        tmp_path,
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "loss term 'my_ext:mmd'" in result.stderr and "pmap" in result.stderr
+    assert not workdir.exists()
+
+
+def test_keyed_term_gets_its_own_key_and_matches_an_independent_computation(tmp_path):
+    """The MMD term's value on a batch against numpy; the key it receives is the step key
+    folded with its name, so two keyed terms never share draws."""
+    (tmp_path / "my_ext_unit.py").write_text(EXTENSION_MODULE)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        z = np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32)
+        key = jax.random.key(4)
+        terms = losses.per_example_terms({"my_ext_unit:mmd": 1.0}, {}, {"z": z, "key": key})
+        assert losses.is_batch_term("my_ext_unit:mmd")
+    finally:
+        sys.path.remove(str(tmp_path))
+        losses.LOSSES.pop("my_ext_unit:mmd", None)
+    prior = np.asarray(jax.random.normal(losses.term_key(key, "my_ext_unit:mmd"), z.shape))
+
+    def k(a, b):
+        d = ((a[:, None] - b[None]) ** 2).sum(-1)
+        return np.exp(-d / (2 * 3))
+
+    expected = k(z, z).mean() + k(prior, prior).mean() - 2 * k(z, prior).mean()
+    np.testing.assert_allclose(terms["my_ext_unit:mmd"], np.full(6, expected), rtol=1e-5)
+    assert not losses.is_batch_term("mse")
+    data = lambda name: np.asarray(jax.random.key_data(losses.term_key(key, name)))
+    assert not np.array_equal(data("a"), data("b"))
+
+
+def test_registries_take_user_functions_and_refuse_clashes():
+    from aejax import corruption, data, models
+
+    fn = lambda key, x, **_: x + 1.0
+    corruption.register_corruption("test_plus_one", fn)
+    try:
+        cfg = tiny_config(**{"corruption.name": "test_plus_one"}).corruption
+        np.testing.assert_array_equal(corruption.get_corruption(cfg)(None, np.zeros(2)), 1.0)
+        with pytest.raises(ConfigError, match="registered already"):
+            corruption.register_corruption("test_plus_one", lambda key, x, **_: x)
+    finally:
+        del corruption.CORRUPTIONS["test_plus_one"]
+    with pytest.raises(ConfigError, match="must be a function"):
+        models.register_model("test_not_a_builder", 3)
+    data.register_source("test_bad_source", lambda cfg: "not a dataset")
+    try:
+        with pytest.raises(DataError, match="returned a str, not an aejax.data.Dataset"):
+            data.load_dataset(tiny_config(**{"data.source": "test_bad_source"}).data)
+    finally:
+        del data.SOURCES["test_bad_source"]
+
+
+def test_a_model_without_the_interface_is_refused():
+    from aejax import models
+
+    models.register_model("test_no_decode", lambda cfg, shape: object())
+    try:
+        with pytest.raises(ConfigError, match="without encode, decode"):
+            models.build_model(tiny_config(**{"model.name": "test_no_decode"}).model, (8,))
+    finally:
+        del models.MODELS["test_no_decode"]
