@@ -35,6 +35,28 @@ __all__ = [
 ]
 
 
+# The fields of config.model that only some families read, with their defaults: the one
+# place these defaults live (the base config holds the fields every family reads). A
+# config sets the ones its family uses, so a reader sees them in the config file.
+FAMILY_FIELDS = {
+    "top_k": 0,  # mlp, conv, aae: keep the k largest code units (0: all)
+    "x_logvar": "none",  # vae, conv_vae: none | scalar | pixel, a learned Gaussian variance
+    "sample_at_eval": True,  # vae, conv_vae: sample z at evaluation (with a fixed key)
+    "num_samples": 1,  # vae, conv_vae: latent samples per example (the IWAE bound's k)
+    "features": (16, 32),  # conv, conv_vae: channels of each conv + pool stage
+    "latent_dim": 0,  # conv, conv_vae: > 0 a Dense bottleneck of this size; 0 the feature map
+    "kernel_size": 3,  # conv, conv_vae
+    "aae_base": "mlp",  # aae: the autoencoder's family, mlp | conv
+    "prior": "gaussian",  # aae: gaussian | mixture
+    "discriminator_widths": (64, 64),  # aae
+}
+
+
+def _field(cfg, name: str):
+    """`config.model.<name>`, or its default in FAMILY_FIELDS when the config has none."""
+    return cfg[name] if name in cfg else FAMILY_FIELDS[name]
+
+
 def _positive_widths(widths, where: str, allow_empty: bool = False) -> tuple[int, ...]:
     try:
         widths = tuple(int(w) for w in widths)
@@ -48,7 +70,7 @@ def _positive_widths(widths, where: str, allow_empty: bool = False) -> tuple[int
 def _top_k(cfg, code_size: int) -> int:
     """`config.model.top_k` (a k-sparse code; set only by the configs that use it), checked
     against the code's size."""
-    top_k = cfg.get("top_k", 0)
+    top_k = _field(cfg, "top_k")
     if not isinstance(top_k, int) or not 0 <= top_k <= code_size:
         raise ConfigError(f"config.model.top_k={top_k!r} must be an integer in [0, {code_size}]")
     return top_k
@@ -83,17 +105,17 @@ def _gaussian(cfg, encoder: nn.Module, decoder: nn.Module, latent_shape) -> VAE:
             f"config.model.code_activation={cfg.code_activation!r}: a Gaussian latent takes "
             "no code activation; set it to 'linear'"
         )
-    if cfg.get("top_k", 0):
+    if _field(cfg, "top_k"):
         raise ConfigError(
             f"config.model.top_k={cfg.top_k!r}: a Gaussian latent keeps every unit; set it to 0"
         )
-    x_logvar = cfg.get("x_logvar", "none")
+    x_logvar = _field(cfg, "x_logvar")
     if x_logvar not in X_LOGVAR:
         raise ConfigError(
             f"config.model.x_logvar={x_logvar!r} is not known; valid: {', '.join(X_LOGVAR)}"
         )
     get_activation(cfg.output_activation, "config.model.output_activation")
-    num_samples = cfg.get("num_samples", 1)
+    num_samples = _field(cfg, "num_samples")
     if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
         raise ConfigError(f"config.model.num_samples={num_samples!r} must be an integer >= 1")
     return VAE(
@@ -102,7 +124,7 @@ def _gaussian(cfg, encoder: nn.Module, decoder: nn.Module, latent_shape) -> VAE:
         latent_shape=tuple(latent_shape),
         output_activation=cfg.output_activation,
         x_logvar=x_logvar,
-        sample_at_eval=bool(cfg.get("sample_at_eval", True)),
+        sample_at_eval=bool(_field(cfg, "sample_at_eval")),
         num_samples=num_samples,
     )
 
@@ -123,8 +145,8 @@ def _conv_parts(cfg, input_shape: Sequence[int]):
             f"config.model.name={cfg.name!r} needs image examples (H, W, C); the data's are "
             f"shaped {tuple(input_shape)}"
         )
-    features = _positive_widths(cfg.get("features", (16, 32)), "config.model.features")
-    latent_dim, kernel = cfg.get("latent_dim", 0), cfg.get("kernel_size", 3)
+    features = _positive_widths(_field(cfg, "features"), "config.model.features")
+    latent_dim, kernel = _field(cfg, "latent_dim"), _field(cfg, "kernel_size")
     if not isinstance(latent_dim, int) or latent_dim < 0:
         raise ConfigError(f"config.model.latent_dim={latent_dim!r} must be an integer >= 0")
     if not isinstance(kernel, int) or kernel <= 0:
@@ -174,7 +196,7 @@ def build_aae(cfg, input_shape: Sequence[int]) -> nn.Module:
     """Adversarial autoencoder: the `aae_base` family's autoencoder ("mlp", or "conv" with a
     latent vector of `latent_dim`), a discriminator MLP of `discriminator_widths` on its
     code, and a `prior` ("gaussian" or "mixture") to match."""
-    base = cfg.get("aae_base", "mlp")
+    base = _field(cfg, "aae_base")
     if base == "mlp":
         ae = build_mlp(cfg, input_shape)
         latent = ae.encoder.widths[-1]
@@ -188,11 +210,11 @@ def build_aae(cfg, input_shape: Sequence[int]) -> nn.Module:
             )
     else:
         raise ConfigError(f"config.model.aae_base={base!r} is not known; valid: conv, mlp")
-    prior = cfg.get("prior", "gaussian")
+    prior = _field(cfg, "prior")
     if prior not in PRIORS:
         raise ConfigError(f"config.model.prior={prior!r} is not known; valid: {', '.join(PRIORS)}")
     widths = _positive_widths(
-        cfg.get("discriminator_widths", (64, 64)), "config.model.discriminator_widths"
+        _field(cfg, "discriminator_widths"), "config.model.discriminator_widths"
     )
     return AdversarialAE(ae, Discriminator(widths), latent_dim=latent, prior=prior)
 
