@@ -1,6 +1,6 @@
 """The fast paths of the training step, each held to its reference: the reshape max-pool to
 `nn.max_pool`, the whole-batch model call to the per-example one, the unrolled chunk of
-steps to the scanned one. (Speed itself is measured by experiments/benchmark.py, never
+steps to the scanned one. (Speed itself is measured by benchmarks/benchmark.py, never
 asserted here.)"""
 
 import flax.linen as nn
