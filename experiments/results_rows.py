@@ -18,6 +18,7 @@ import platform
 import time
 from collections.abc import Callable
 
+import anomaly_protocols
 from aejax.errors import AejaxError
 from results_compute import (
     Adjust,
@@ -49,24 +50,24 @@ class Row:
 
 
 def _anomaly(protocol: str, workdir: str, adjust: Adjust, opts: Options) -> dict:
-    from aejax import anomaly
-
     spec = "anomaly.py:mnist" if protocol == "mnist_one_class" else "anomaly.py:tabular"
     config = adjusted_config(spec, adjust)
     if protocol == "mnist_one_class":
-        res = anomaly.one_class_mnist(config, workdir, opts.classes, log=print)
+        res = anomaly_protocols.one_class_mnist(config, workdir, opts.classes, log=print)
     else:
-        res = anomaly.adbench(config, workdir, opts.sets, log=print)
+        res = anomaly_protocols.adbench(config, workdir, opts.sets, log=print)
     with open(os.path.join(workdir, "anomaly.json"), "w") as f:
         json.dump(res, f, indent=2)
-    mean = {anomaly.method_label(k, res): v["auroc"] for k, v in res["mean"].items()}
+    mean = {anomaly_protocols.method_label(k, res): v["auroc"] for k, v in res["mean"].items()}
     # Ours: the method with its settings chosen on validation: the L_p error's p (MNIST),
     # the code size and score (ADBench).
-    chosen = [m for m in (anomaly.LP_NAME, anomaly.CHOSEN_NAME) if m in res["mean"]]
-    best = chosen[0] if chosen else anomaly.RECONSTRUCTION
-    ae = mean.pop(anomaly.method_label(best))
+    chosen = [
+        m for m in (anomaly_protocols.LP_NAME, anomaly_protocols.CHOSEN_NAME) if m in res["mean"]
+    ]
+    best = chosen[0] if chosen else anomaly_protocols.RECONSTRUCTION
+    ae = mean.pop(anomaly_protocols.method_label(best))
     header = ["class" if protocol == "mnist_one_class" else "data set"]
-    header += [anomaly.method_label(k, res) for k in res["mean"]]
+    header += [anomaly_protocols.method_label(k, res) for k in res["mean"]]
     rows = [[r["name"], *(r["methods"][k]["auroc"] for k in res["mean"])] for r in res["rows"]]
     rows.append(["mean", *(res["mean"][k]["auroc"] for k in res["mean"])])
     return {

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA as SkPCA
 
+import anomaly_protocols
 import results_rows
-from aejax import anomaly
 from aejax.errors import AejaxError
 from aejax.evaluate import TrainedModel
 from results_compute import VAE_PRESETS
@@ -76,7 +76,10 @@ def test_every_row_saves_its_result_and_judges_its_target(rows):
         assert all(run["steps"] > 0 and run["train_seconds"] > 0 for run in r["runs"]), name
     assert out["adbench"]["target_value"] == out["adbench"]["baselines"]["IsolationForest"]
     # The anomaly rows score the method whose settings were chosen on validation.
-    for name, method in (("one_class", anomaly.LP_NAME), ("adbench", anomaly.CHOSEN_NAME)):
+    for name, method in (
+        ("one_class", anomaly_protocols.LP_NAME),
+        ("adbench", anomaly_protocols.CHOSEN_NAME),
+    ):
         with open(os.path.join(workdir, name, "anomaly.json")) as f:
             assert out[name]["ours"] == json.load(f)["mean"][method]["auroc"], name
 
