@@ -1,9 +1,9 @@
 """Autoencoders for anomaly detection: the presets of experiments/anomaly.py (the
-protocols, splits and baselines are described in aejax/anomaly.py). The score is each
-example's reconstruction error (and a VAE's negative ELBO); PCA with as many components as
-the code and IsolationForest are fitted on the same training data. Settings were chosen on
-validation data only (below), never on the test split. Times are wall-clock on a 2-core
-CPU shared with other jobs (load average about 7), so an idle machine is faster.
+protocols, splits and baselines are described in experiments/anomaly_protocols.py). The
+score is each example's reconstruction error (and a VAE's negative ELBO); PCA with as many
+components as the code and IsolationForest are fitted on the same training data. Settings
+were chosen on validation data only (below), never on the test split. Times are wall-clock
+on a 2-core CPU shared with other jobs (load average about 7), so an idle machine is faster.
 
 Presets (the part after the colon):
 
@@ -35,9 +35,9 @@ Presets (the part after the colon):
   0.923): below the plain AE and PCA-16 (0.954). The likelihood ranks simple images of other
   digits (few lit pixels) as likely (Nalisnick et al., 2019). About 60 s per digit, 10 min.
 
-- `tabular`: the eight ADBench classical sets (one-class; aejax/anomaly.py), an MLP
-  D-64-32-2-32-64-D with a linear output on standardized features, MSE, 4000 steps of 128
-  rows whatever the set's size (2k to 360k training rows). The code of 2 is below the
+- `tabular`: the eight ADBench classical sets (one-class; experiments/anomaly_protocols.py),
+  an MLP D-64-32-2-32-64-D with a linear output on standardized features, MSE, 4000 steps
+  of 128 rows whatever the set's size (2k to 360k training rows). The code of 2 is below the
   fewest features of the sets (3: http and smtp; the others have 6 to 36); for a single set
   with more features a larger code can be set with
   --config.model.encoder_widths='(64, 32, 8)'. Fixed before looking at any result (the
@@ -50,9 +50,10 @@ Presets (the part after the colon):
   0.993 / 0.999 / 0.992, shuttle 0.999 / 0.997 / 0.996, smtp 0.907 / 0.771 / 0.904, thyroid
   0.936 / 0.937 / 0.986); about 3 min in all. The protocol also trains codes 1 and 4 and
   chooses, per set, the code and the score (squared, or standardized by each feature's
-  training residual) on validation normals against synthetic anomalies (aejax/anomaly.py):
-  mean 0.933 (per set 0.956 0.814 0.997 0.859 0.981 1.000 0.912 0.945; chosen codes 4 4 2
-  2 4 4 1 4, standardized everywhere but http), about 90 s more.
+  training residual) on validation normals against synthetic anomalies
+  (aejax.anomaly.synthetic_anomalies): mean 0.933 (per set 0.956 0.814 0.997 0.859 0.981
+  1.000 0.912 0.945; chosen codes 4 4 2 2 4 4 1 4, standardized everywhere but http), about
+  90 s more.
 """
 
 from aejax.config import base_config, mnist_schedule

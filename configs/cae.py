@@ -5,7 +5,7 @@ norm of the encoder's Jacobian at each training input.
 `config.loss_options.contractive.mode` picks how it is computed, all exact: "auto" (the
 default: the closed form for MLP encoders, else reverse or forward mode by size),
 "closed_form", "jacrev", "jacfwd" (see aejax/contractive.py; their speeds:
-`python experiments/benchmark.py --configs=ae,cae_auto,cae_closed_form,cae_jacrev,cae_jacfwd`
+`python benchmarks/benchmark.py --configs=ae,cae_auto,cae_closed_form,cae_jacrev,cae_jacfwd`
 and docs/BENCHMARKS.md).
 
 Presets (add `_mnist` for MNIST, IDX files in $AEJAX_DATA_DIR/mnist; without it the data

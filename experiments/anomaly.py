@@ -8,7 +8,7 @@
 Trains one run per class (`W/class_<c>`) or data set (`W/<stem>`), reusing finished runs
 there, then writes W/anomaly.json (every number), W/anomaly.md (tables) and
 W/anomaly_auroc.png (AUROC per class or set and method). The protocols are described in
-`aejax/anomaly.py`.
+experiments/anomaly_protocols.py.
 """
 
 import json
@@ -17,7 +17,8 @@ import time
 
 from absl import flags
 
-from aejax import anomaly, cli, plots
+import anomaly_protocols as protocols
+from aejax import cli, plots
 from aejax.errors import AejaxError
 
 _DEFAULT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs", "anomaly.py")
@@ -49,24 +50,24 @@ def main(argv):
             classes = [int(c) for c in _split(f.classes, "classes")]
         except ValueError:
             raise AejaxError(f"--classes={f.classes!r} must be integers, e.g. 0,1") from None
-        results = anomaly.one_class_mnist(f.config, f.workdir, classes, f.fpr, log=print)
+        results = protocols.one_class_mnist(f.config, f.workdir, classes, f.fpr, log=print)
         xlabel = "normal class"
     else:
         sets = _split(f.sets, "sets") if f.sets else None
-        results = anomaly.adbench(f.config, f.workdir, sets, f.fpr, log=print)
+        results = protocols.adbench(f.config, f.workdir, sets, f.fpr, log=print)
         xlabel = "data set"
     os.makedirs(f.workdir, exist_ok=True)
     with open(os.path.join(f.workdir, "anomaly.json"), "w") as out:
         json.dump(results, out, indent=2)
     with open(os.path.join(f.workdir, "anomaly.md"), "w") as out:
-        out.write(anomaly.to_markdown(results))
+        out.write(protocols.to_markdown(results))
     methods, rows = list(results["mean"]), results["rows"]
     lowest = min(r["methods"][m]["auroc"] for r in rows for m in methods)
     plots.save_grouped_bars(
         os.path.join(f.workdir, "anomaly_auroc.png"),
         [r["name"] for r in rows] + ["mean"],
         {
-            anomaly.method_label(m, results): [r["methods"][m]["auroc"] for r in rows]
+            protocols.method_label(m, results): [r["methods"][m]["auroc"] for r in rows]
             + [results["mean"][m]["auroc"]]
             for m in methods
         },

@@ -5,7 +5,8 @@
 
 Each row trains its runs under W/<row> (a finished run is reused, an interrupted one
 resumed), evaluates them, and saves W/<row>/result.json; --write then builds the page from
-every saved row. The rows, their presets and targets: aejax/results.py, configs/results.py.
+every saved row. The rows, their presets and targets: experiments/results_rows.py (and
+results_compute.py), configs/results.py.
 """
 
 import dataclasses
@@ -13,17 +14,20 @@ import os
 
 from absl import flags
 
-from aejax import cli, results
+import results_rows
+from aejax import cli
 from aejax.errors import AejaxError
 
-ROWS = ",".join(results.ROWS)
+ROWS = ",".join(results_rows.ROWS)
 flags.DEFINE_string("rows", "", f"Rows to compute, comma-separated, of: {ROWS}.")
 flags.DEFINE_string("workdir", None, "Where the rows' runs and results go.", required=True)
 flags.DEFINE_string("write", "", "Write the page of every saved row to this Markdown file.")
 flags.DEFINE_string("data_dir", "", "The data folder (default: $AEJAX_DATA_DIR).")
-flags.DEFINE_integer("iwae_k", results.Options.iwae_k, "vae: importance samples per test image.")
 flags.DEFINE_integer(
-    "valid_k", results.Options.valid_k, "vae: importance samples per validation image."
+    "iwae_k", results_rows.Options.iwae_k, "vae: importance samples per test image."
+)
+flags.DEFINE_integer(
+    "valid_k", results_rows.Options.valid_k, "vae: importance samples per validation image."
 )
 
 HEADER = """# Results: published numbers reproduced
@@ -72,7 +76,7 @@ How each row's setting was reached, including the attempts that are not in the t
   validation chooses (test 87.51). Now only the chosen run is scored on test. Untried: a
   larger k, or a richer prior (VampPrior).
 - **One-class MNIST (met: 0.9703).** The preset of configs/anomaly.py was chosen on
-  validation data in an earlier session (0.9683 on test with the squared error). Scoring
+  validation data earlier (0.9683 on test with the squared error). Scoring
   Σ|x̂ − x|^p instead, with p chosen per digit on validation data (held-out normals
   against 2,000 training images of the other digits) lifted it to 0.9703. The mean
   validation AUROC over the digits was 0.959, 0.970, 0.972 and 0.972 for p = 1 to 4
@@ -112,7 +116,7 @@ def main(argv):
     if not rows and not f.write:
         raise AejaxError(f"nothing to do: give --rows (of {ROWS}) or --write")
     for name in rows:
-        if name not in results.ROWS:
+        if name not in results_rows.ROWS:
             raise AejaxError(f"--rows: unknown row {name!r}; valid: {ROWS}")
     data_dir = f.data_dir or os.environ.get("AEJAX_DATA_DIR", "")
 
@@ -121,13 +125,13 @@ def main(argv):
         if data_dir:
             config.data.data_dir = data_dir
 
-    opts = dataclasses.replace(results.Options(), iwae_k=f.iwae_k, valid_k=f.valid_k)
+    opts = dataclasses.replace(results_rows.Options(), iwae_k=f.iwae_k, valid_k=f.valid_k)
     for name in rows:
-        r = results.run_row(name, f.workdir, adjust, opts)
+        r = results_rows.run_row(name, f.workdir, adjust, opts)
         met = {True: "met", False: "MISSED", None: "no target"}[r["met"]]
         print(f"{name}: ours {r['ours']:.4f}, target {r['target']} ({met}), {r['seconds']:.0f} s")
     if f.write:
-        saved = results.load_results(f.workdir)
+        saved = results_rows.load_results(f.workdir)
         if not saved:
             raise AejaxError(f"no saved rows under {f.workdir}: compute some with --rows")
         commands = {
@@ -140,7 +144,7 @@ def main(argv):
             for r in saved
         }
         with open(f.write, "w") as out:
-            out.write(HEADER + results.to_markdown(saved, commands) + FOOTER)
+            out.write(HEADER + results_rows.to_markdown(saved, commands) + FOOTER)
         print(f"wrote {f.write} ({len(saved)} rows)")
 
 

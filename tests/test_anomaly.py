@@ -11,6 +11,7 @@ import pytest
 from sklearn import metrics as skm
 from sklearn.ensemble import IsolationForest
 
+import anomaly_protocols
 from aejax import anomaly, metrics
 from aejax.errors import AejaxError
 from aejax.evaluate import TrainedModel
@@ -100,21 +101,21 @@ def test_adbench_protocol_on_a_fake_set(tmp_path):
     config.data.data_dir = data_dir
     config.model.encoder_widths = (16, 2)
     config.model.output_activation = "linear"
-    assert anomaly.adbench_names(data_dir) == ["1_fake"]
+    assert anomaly_protocols.adbench_names(data_dir) == ["1_fake"]
     lines = []
-    results = anomaly.adbench(config, str(tmp_path / "runs"), log=lines.append)
+    results = anomaly_protocols.adbench(config, str(tmp_path / "runs"), log=lines.append)
     (row,) = results["rows"]
     assert row["name"] == "1_fake" and row["pca_components"] == 2
     normals = 400 - row["n_anomalies"]
     assert row["n_train"] + row["n_valid"] == round(0.7 * normals)
     assert row["n_test"] == normals - round(0.7 * normals) + row["n_anomalies"]
-    chosen = anomaly.CHOSEN_NAME
+    chosen = anomaly_protocols.CHOSEN_NAME
     assert set(row["methods"]) == {"reconstruction error", chosen, "PCA", "IsolationForest"}
     assert results["mean"]["PCA"]["auroc"] > 0.9  # the anomalies are far off the plane
     assert lines and lines[0].startswith("1_fake: AUROC")
     assert not row["resumed"]
     # A second call reuses the finished run: nothing is retrained, the numbers are the same.
-    again = anomaly.adbench(config, str(tmp_path / "runs"))
+    again = anomaly_protocols.adbench(config, str(tmp_path / "runs"))
     assert again["rows"][0]["resumed"] and again["rows"][0]["step"] == 6
     assert again["rows"][0]["methods"] == row["methods"]
     # Codes 1, 2, 4 (all below the 5 features): the config's own code 2 is the main run, the
@@ -135,7 +136,7 @@ def test_adbench_protocol_on_a_fake_set(tmp_path):
     # The code must be smaller than the features; checked before anything is trained.
     config.model.encoder_widths = (16, 5)
     with pytest.raises(AejaxError, match="1_fake has 5 features but the model's code has 5"):
-        anomaly.adbench(config, str(tmp_path / "runs2"))
+        anomaly_protocols.adbench(config, str(tmp_path / "runs2"))
     assert not os.path.exists(tmp_path / "runs2")
 
 
@@ -145,7 +146,7 @@ def test_residual_scores_by_hand(tmp_path):
     config = tiny_config(num_steps=3)
     config.model.encoder_widths = (16, 2)
     config.model.output_activation = "linear"
-    config = anomaly._with_data(
+    config = anomaly_protocols._with_data(
         config,
         source="npz",
         data_dir=data_dir,
@@ -219,7 +220,7 @@ def test_script_one_class_digits_end_to_end(tmp_path):
             assert {"threshold", "precision", "recall", "f1", "false_positive_rate"} <= set(m)
     assert set(results["mean"]) == {
         "reconstruction error",
-        anomaly.LP_NAME,
+        anomaly_protocols.LP_NAME,
         "PCA",
         "IsolationForest",
     }
@@ -235,7 +236,7 @@ def test_script_one_class_digits_end_to_end(tmp_path):
     np.testing.assert_allclose(err[3], (d**3).sum(1), rtol=1e-6)
     p = results["rows"][0]["lp_choice"]["p"]
     test_err = anomaly.lp_errors(trained, trained.dataset.test_x, (p,))[p]
-    auroc = results["rows"][0]["methods"][anomaly.LP_NAME]["auroc"]
+    auroc = results["rows"][0]["methods"][anomaly_protocols.LP_NAME]["auroc"]
     assert auroc == pytest.approx(metrics.auroc(test_err, trained.dataset.test_y != 0))
     markdown = (workdir / "anomaly.md").read_text()
     assert "| mean |" in markdown and "Ruff et al." in markdown

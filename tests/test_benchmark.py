@@ -1,4 +1,4 @@
-"""The benchmark harness (aejax/benchmark.py): its timing loop, variants, PyTorch peers,
+"""The benchmark harness (benchmarks/): its timing loop, variants, PyTorch peers,
 target checks and tables. No speed is asserted: speed is what the script measures."""
 
 import json
@@ -13,26 +13,31 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from aejax import benchmark, models
+import measure
+import runner
+import speed_tables
+import timing
+import torch_peer
+from aejax import models
 from aejax.errors import ConfigError
 
 
 def test_timing_loop_sizes_its_windows_from_the_warm_up():
-    rates = benchmark.time_windows(lambda n: time.sleep(n * 0.002), windows=3, window_s=0.05)
+    rates = timing.time_windows(lambda n: time.sleep(n * 0.002), windows=3, window_s=0.05)
     assert len(rates) == 3 and all(200 < r <= 500 for r in rates)
-    s = benchmark.summarize([1.0, 3.0, 2.0], batch_size=10)
+    s = timing.summarize([1.0, 3.0, 2.0], batch_size=10)
     assert s["steps_per_s"] == 2.0 and s["examples_per_s"] == 20.0
     assert (s["steps_per_s_min"], s["steps_per_s_max"]) == (1.0, 3.0)
 
 
 def test_every_variant_resolves_to_a_config():
-    for name in benchmark.VARIANTS:
-        config = benchmark.variant_config(name, batch_size=64)
+    for name in measure.VARIANTS:
+        config = measure.variant_config(name, batch_size=64)
         assert config.batch_size == 64 and not config.progress_bar
-    assert benchmark.variant_config("ae").model.encoder_widths == (256, 32)
-    assert benchmark.variant_config("cae_jacrev").loss_options.contractive.mode == "jacrev"
+    assert measure.variant_config("ae").model.encoder_widths == (256, 32)
+    assert measure.variant_config("cae_jacrev").loss_options.contractive.mode == "jacrev"
     with pytest.raises(ValueError, match="unknown variant 'nope'"):
-        benchmark.variant_config("nope")
+        measure.variant_config("nope")
 
 
 @pytest.mark.parametrize("name", ["ae", "ae_deep", "conv_ae", "vae", "conv_vae"])
@@ -40,8 +45,8 @@ def test_torch_peer_has_the_jax_models_layers(name):
     """Same parameter count, parameter shapes and output shape as the JAX model
     (initialization aside)."""
     torch = pytest.importorskip("torch")
-    config = benchmark.variant_config(name, batch_size=4)
-    model, loss_fn, _, shape = benchmark.torch_peer(config, (28, 28, 1))
+    config = measure.variant_config(name, batch_size=4)
+    model, loss_fn, _, shape = torch_peer.torch_peer(config, (28, 28, 1))
     jax_model = models.build_model(config.model, (28, 28, 1))
     params = jax.eval_shape(jax_model.init, jax.random.key(0), np.zeros((1, 28, 28, 1)))
     jax_sizes = sorted(int(np.prod(p.shape)) for p in jax.tree.leaves(params["params"]))
@@ -57,7 +62,7 @@ def test_torch_peer_process_leaves_jax_unstarted():
     """The PyTorch peer's process never starts a JAX backend: on a GPU, JAX would claim most
     of the device's memory and PyTorch would be measured in what is left."""
     pytest.importorskip("torch")
-    out = benchmark.run_isolated(
+    out = runner.run_isolated(
         "measure_torch", name="ae", mode="eager", batch_size=8, windows=1, window_s=0.01, threads=1
     )
     assert "error" not in out, out
@@ -70,9 +75,9 @@ def test_torch_vae_peer_loss_is_the_negative_elbo():
     torch = pytest.importorskip("torch")
     from aejax import losses
 
-    config = benchmark.variant_config("vae", batch_size=4)
+    config = measure.variant_config("vae", batch_size=4)
     config.loss = "bce + 4.0*kl_normal"  # a β-VAE: the weights count
-    _, loss_fn, _, _ = benchmark.torch_peer(config, (28, 28, 1))
+    _, loss_fn, _, _ = torch_peer.torch_peer(config, (28, 28, 1))
     rng = np.random.default_rng(0)
     x = rng.uniform(size=(4, 784)).astype(np.float32)
     logits, mean, logvar = (
@@ -86,10 +91,10 @@ def test_torch_vae_peer_loss_is_the_negative_elbo():
 def test_no_torch_peer_where_the_recipe_is_not_plain():
     pytest.importorskip("torch")
     for name in ("dae", "aae", "sparse_kl", "cae_auto"):
-        assert benchmark.torch_peer(benchmark.variant_config(name), (28, 28, 1)) is None
-    config = benchmark.variant_config("vae")
+        assert torch_peer.torch_peer(measure.variant_config(name), (28, 28, 1)) is None
+    config = measure.variant_config("vae")
     config.model.num_samples, config.loss = 5, "iwae_bce"
-    assert benchmark.torch_peer(config, (28, 28, 1)) is None
+    assert torch_peer.torch_peer(config, (28, 28, 1)) is None
 
 
 def test_targets_and_tables():
@@ -107,7 +112,7 @@ def test_targets_and_tables():
     variants["cae_auto"].update(step_compile_spread_s=(1.1, 1.4), chunk_compile_spread_s=(1.4, 2))
     peers = {("ae", "eager"): {"steps_per_s": 50.0, "threads": 2, "params": 1}}
     peers[("ae", "compile")] = {"steps_per_s": 80.0, "threads": 1, "compile_s": 9.0}
-    targets = {t["target"]: t for t in benchmark.check_targets(variants, peers)}
+    targets = {t["target"]: t for t in speed_tables.check_targets(variants, peers)}
     assert targets["ae: training loop end to end / bare step"]["met"] is True
     assert targets["ae: end to end / PyTorch eager"]["value"] == pytest.approx(1.94)
     assert targets["ae: end to end / PyTorch eager"]["met"] is False
@@ -115,12 +120,12 @@ def test_targets_and_tables():
     assert targets["cae_auto / ae (bare steps/s)"]["met"] is True
     assert targets["cae_auto / max(cae_jacfwd, cae_jacrev)"]["value"] == pytest.approx(4.5)
     assert targets["ae: 2 s / chunk compile"]["met"] is True
-    table = benchmark.variant_table(list(variants.values()), peak_flops=1e12)
+    table = speed_tables.variant_table(list(variants.values()), peak_flops=1e12)
     assert table.count("\n") == 1 + len(variants) and "| ae | 1.20 (0.20 + 1.00, -) |" in table
     assert "| cae_auto | 1.20 (0.20 + 1.00, -; 1.10-1.40) | 1.50 (1.40-2.00; -) |" in table
-    assert "| ae | 1/1 |" in benchmark.peer_table(variants, peers)
+    assert "| ae | 1/1 |" in speed_tables.peer_table(variants, peers)
     # 2e8 FLOPs a step at 100 (bare), 97 (e2e), 50 (eager) and 80 (compile) steps/s
-    with_mfu = benchmark.peer_table(variants, peers, peak_flops=1e12)
+    with_mfu = speed_tables.peer_table(variants, peers, peak_flops=1e12)
     assert with_mfu.splitlines()[0].endswith(" MFU bare / e2e / eager / compile |")
     assert with_mfu.splitlines()[2].endswith("| 2.0% / 1.9% / 1.0% / 1.6% |")
 
@@ -128,30 +133,30 @@ def test_targets_and_tables():
 def test_matmul_precision_is_set_in_the_measuring_process():
     """The child process runs with the precision asked for and says so; JAX's products then
     carry it into the program; a name that is not a precision fails before any process."""
-    out = benchmark.run_isolated("machine", matmul_precision="tensorfloat32")
+    out = runner.run_isolated("machine", matmul_precision="tensorfloat32")
     assert out["matmul_precision"] == "tensorfloat32" and out["backend"] == jax.default_backend()
     before = jax.config.jax_default_matmul_precision
     try:
-        benchmark.set_matmul_precision("float32")
+        timing.set_matmul_precision("float32")
         text = jax.jit(jnp.dot).lower(jnp.ones((2, 2)), jnp.ones((2, 2))).as_text()
         assert "HIGHEST" in text
     finally:
         jax.config.update("jax_default_matmul_precision", before)
     with pytest.raises(ValueError, match="unknown matmul precision 'tf32'; valid: float32, "):
-        benchmark.run_isolated("machine", matmul_precision="tf32")
+        runner.run_isolated("machine", matmul_precision="tf32")
     with pytest.raises(ValueError, match="unknown matmul precision"):
-        benchmark.run_benchmark(["ae"], matmul_precision="bf16", log=lambda _: None)
+        runner.run_benchmark(["ae"], matmul_precision="bf16", log=lambda _: None)
 
 
 def test_median_of_compiles():
     """The run whose total is the median counts, with the spread of the totals; each run
     traces afresh."""
     runs = iter([(0.5, 2.0, "slow"), (0.2, 1.0, "fast"), (0.3, 1.2, "middle")])
-    (lower, seconds, result), spread = benchmark.median_of_compiles(lambda: next(runs), 3)
+    (lower, seconds, result), spread = timing.median_of_compiles(lambda: next(runs), 3)
     assert (lower, seconds, result) == (0.3, 1.2, "middle") and spread == (1.2, 2.5)
     traces = []
     f = jax.jit(lambda x: traces.append(1) or x + 1)
-    benchmark.median_of_compiles(lambda: (0.0, float(f(1.0)), None), 3)
+    timing.median_of_compiles(lambda: (0.0, float(f(1.0)), None), 3)
     assert len(traces) == 3
 
 
@@ -159,9 +164,9 @@ def test_cost_counts_fused_kernels():
     """An elementwise chain fuses into one kernel; two unrelated outputs need two."""
     x = jnp.ones((8, 8))
     chain = jax.jit(lambda a: jnp.sin(a) * 2.0 + 1.0).lower(x).compile()
-    assert benchmark._cost(chain)["kernels"] == 1
+    assert timing._cost(chain)["kernels"] == 1
     two = jax.jit(lambda a, b: (jnp.sin(a), jnp.cos(b).sum(0))).lower(x, x).compile()
-    assert benchmark._cost(two)["kernels"] == 2
+    assert timing._cost(two)["kernels"] == 2
 
 
 @pytest.mark.parametrize(
@@ -182,7 +187,7 @@ def test_cost_counts_fused_kernels():
 def test_bad_arguments_fail_before_anything_is_measured(bad, message):
     logged = []
     with pytest.raises(ConfigError, match=re.escape(message)):
-        benchmark.run_benchmark(**{"names": ["ae"], **bad}, log=logged.append)
+        runner.run_benchmark(**{"names": ["ae"], **bad}, log=logged.append)
     assert logged == []  # not even the machine's description: no process was started
 
 
@@ -200,8 +205,8 @@ def test_results_are_saved_after_each_variant_and_never_overwritten(tmp_path, mo
                 saved[kwargs["name"]] = [v["name"] for v in json.load(f)["variants"]]
         return {**kwargs, "error": "ConfigError: just a test"}
 
-    monkeypatch.setattr(benchmark, "run_isolated", fake_isolated)
-    benchmark.run_benchmark(
+    monkeypatch.setattr(runner, "run_isolated", fake_isolated)
+    runner.run_benchmark(
         ["ae", "vae", "aae"], e2e=False, warm_compile=False, json_path=path, log=lambda _: None
     )
     assert saved == {"vae": ["ae"], "aae": ["ae", "vae"]}
@@ -210,17 +215,17 @@ def test_results_are_saved_after_each_variant_and_never_overwritten(tmp_path, mo
     assert [v["name"] for v in results["variants"]] == ["ae", "vae", "aae"]
     assert os.listdir(tmp_path / "runs") == ["bench.json"]  # no temporary left behind
     with pytest.raises(ConfigError, match="bench.json already exists; earlier results are not"):
-        benchmark.run_benchmark(["ae"], json_path=path, log=lambda _: None)
+        runner.run_benchmark(["ae"], json_path=path, log=lambda _: None)
     with open(path) as f:
         assert json.load(f) == results
     monkeypatch.undo()
-    failed = benchmark.run_isolated("no_such_worker")
+    failed = runner.run_isolated("no_such_worker")
     assert failed["error"] == "KeyError: 'no_such_worker'", failed
     assert failed["stderr_tail"][0].startswith("Traceback")
 
 
 def test_script_reports_a_bad_flag_in_one_line(tmp_path):
-    script = os.path.join(os.path.dirname(__file__), "..", "experiments", "benchmark.py")
+    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "benchmark.py")
     args = [sys.executable, script, "--windows=0", f"--json={tmp_path}/b.json"]
     result = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
@@ -231,9 +236,9 @@ def test_script_reports_a_bad_flag_in_one_line(tmp_path):
 def test_end_to_end_runs_last_about_as_long_for_every_variant():
     """MNIST's 468 steps an epoch at batch 128, in dispatches of 39 steps; 3 epochs of 8 s."""
     # 20 steps/s: 160 steps an epoch would do, cut to whole dispatches: 4 x 39 = 156.
-    assert benchmark.e2e_schedule(468, 39, 20.0, 3, 8.0) == (156, 3)
+    assert measure.e2e_schedule(468, 39, 20.0, 3, 8.0) == (156, 3)
     # 600 steps/s: a whole epoch takes 0.78 s; 24 s hold 30.8 of them.
-    assert benchmark.e2e_schedule(468, 39, 600.0, 3, 8.0) == (468, 31)
+    assert measure.e2e_schedule(468, 39, 600.0, 3, 8.0) == (468, 31)
     # 58 steps/s: 464 steps would do, but whole dispatches make 468, the whole epoch.
-    assert benchmark.e2e_schedule(468, 39, 58.0, 3, 8.0) == (468, 3)
-    assert benchmark.e2e_schedule(468, 39, 0.5, 3, 8.0) == (39, 3)  # at least one dispatch
+    assert measure.e2e_schedule(468, 39, 58.0, 3, 8.0) == (468, 3)
+    assert measure.e2e_schedule(468, 39, 0.5, 3, 8.0) == (39, 3)  # at least one dispatch

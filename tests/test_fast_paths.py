@@ -1,6 +1,7 @@
 """The fast paths of the training step, each held to its reference: the reshape max-pool to
 `nn.max_pool`, pmap's sliced draws to the global batch's draw, the unrolled chunk of steps
-to the scanned one. (Speed itself is measured by the benchmark, never asserted here.)"""
+to the scanned one. (Speed itself is measured by
+benchmarks/benchmark.py, never asserted here.)"""
 
 import flax.linen as nn
 import jax

@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA as SkPCA
 
-from aejax import anomaly, results
+import anomaly_protocols
+import results_rows
 from aejax.errors import AejaxError
 from aejax.evaluate import TrainedModel
+from results_compute import VAE_PRESETS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OPTS = results.Options(
+OPTS = results_rows.Options(
     iwae_k=4, valid_k=3, tune_images=16, probe_c=(1.0, 0.01), classes=(0, 1), sets=("38_thyroid",)
 )
 
@@ -51,7 +53,10 @@ def rows(tmp_path_factory):
     else:
         pytest.skip("offline data (AEJAX_DATA_DIR with mnist/, binarized_mnist/) is not present")
     workdir = str(tmp_path_factory.mktemp("results"))
-    out = {name: results.run_row(name, workdir, tiny(data_dir), OPTS) for name in results.ROWS}
+    out = {
+        name: results_rows.run_row(name, workdir, tiny(data_dir), OPTS)
+        for name in results_rows.ROWS
+    }
     return workdir, out
 
 
@@ -65,13 +70,16 @@ def test_every_row_saves_its_result_and_judges_its_target(rows):
             assert r["met"] is None, name
         else:
             assert r["met"] == (
-                ours >= target if results.ROWS[name].higher_is_better else ours <= target
+                ours >= target if results_rows.ROWS[name].higher_is_better else ours <= target
             )
         assert np.isfinite(ours), name
         assert all(run["steps"] > 0 and run["train_seconds"] > 0 for run in r["runs"]), name
     assert out["adbench"]["target_value"] == out["adbench"]["baselines"]["IsolationForest"]
     # The anomaly rows score the method whose settings were chosen on validation.
-    for name, method in (("one_class", anomaly.LP_NAME), ("adbench", anomaly.CHOSEN_NAME)):
+    for name, method in (
+        ("one_class", anomaly_protocols.LP_NAME),
+        ("adbench", anomaly_protocols.CHOSEN_NAME),
+    ):
         with open(os.path.join(workdir, name, "anomaly.json")) as f:
             assert out[name]["ours"] == json.load(f)["mean"][method]["auroc"], name
 
@@ -122,7 +130,7 @@ def test_vae_row_chooses_run_and_checkpoint_on_the_validation_bound(rows):
     assert r["splits"]["valid"]["kl"] > 0
     valid = r["valid_by_run"]
     # Both presets, every saved checkpoint (steps 6 and 12 of the tiny budget).
-    presets = [p.partition(":")[2] for p in results.VAE_PRESETS]
+    presets = [p.partition(":")[2] for p in VAE_PRESETS]
     assert sorted(valid) == sorted(f"{p}/{step}" for p in presets for step in (6, 12))
     chosen = f"{r['chosen'].partition(':')[2]}/{r['chosen_step']}"
     assert r["splits"]["valid"] == valid[chosen]
@@ -160,7 +168,7 @@ def test_vae_row_chooses_run_and_checkpoint_on_the_validation_bound(rows):
 
 def test_page_lists_every_row_and_the_cli_writes_it(rows):
     workdir, out = rows
-    page = results.to_markdown(results.load_results(workdir), {})
+    page = results_rows.to_markdown(results_rows.load_results(workdir), {})
     for name, r in out.items():
         assert f'<a id="{name}"></a>' in page and r["title"] in page
         assert ("**missed**" in page) == any(x["met"] is False for x in out.values())
@@ -180,7 +188,7 @@ def test_page_lists_every_row_and_the_cli_writes_it(rows):
 
 def test_unknown_row_is_refused(tmp_path):
     with pytest.raises(AejaxError, match="unknown results row 'nope'; valid: hinton"):
-        results.run_row("nope", str(tmp_path))
+        results_rows.run_row("nope", str(tmp_path))
     proc = subprocess.run(
         [sys.executable, "experiments/results.py", "--workdir", str(tmp_path), "--rows", "x"],
         cwd=ROOT,

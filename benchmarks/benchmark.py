@@ -1,15 +1,16 @@
 """Speed of every variant: compile time, steps/s and examples/s of the bare compiled step and
 of the end-to-end training loop, peak memory, FLOPs; optionally beside PyTorch.
 
-    python experiments/benchmark.py                                # every variant, CPU
-    python experiments/benchmark.py --configs=ae,cae_auto --peer=torch
-    python experiments/benchmark.py --sweep=batch,input,code --configs= --e2e=false
-    python experiments/benchmark.py --configs=ae_deep,conv_vae --batch_size=1024 \\
+    python benchmarks/benchmark.py                                # every variant, CPU
+    python benchmarks/benchmark.py --configs=ae,cae_auto --peer=torch
+    python benchmarks/benchmark.py --sweep=batch,input,code --configs= --e2e=false
+    python benchmarks/benchmark.py --configs=ae_deep,conv_vae --batch_size=1024 \\
         --peer=torch --matmul_precision=tensorfloat32 --peak_flops=495e12  # an H100 SXM
 
 Needs MNIST's IDX files in $AEJAX_DATA_DIR/mnist. --peer=torch needs PyTorch
-(`pip install -e '.[bench]'`). What is measured and how: `aejax.benchmark` and
-docs/BENCHMARKS.md, which also holds the tables.
+(`pip install -e '.[bench]'`). What is measured and how: measure.py, timing.py,
+torch_peer.py and runner.py beside this script, and docs/BENCHMARKS.md, which also holds
+the tables.
 
 The results go to a new JSON file after each variant (an existing one is never
 overwritten). A bad flag value ends in one line on stderr and exit code 2 before anything
@@ -20,11 +21,12 @@ import time
 
 from absl import flags
 
-from aejax import benchmark, cli
+import runner
+from aejax import cli
+from measure import SWEEPS, VARIANTS
+from timing import MATMUL_PRECISIONS
 
-flags.DEFINE_list(
-    "configs", list(benchmark.VARIANTS), "Variants to measure (aejax.benchmark.VARIANTS)."
-)
+flags.DEFINE_list("configs", list(VARIANTS), "Variants to measure (measure.VARIANTS).")
 flags.DEFINE_integer("batch_size", 0, "Batch size (0: each config's own, 128 for MNIST).")
 flags.DEFINE_integer("windows", 5, "Timed windows per measurement; the median is reported.")
 flags.DEFINE_float("window_s", 1.0, "Approximate length of one timed window in seconds.")
@@ -44,11 +46,11 @@ flags.DEFINE_float("peak_flops", 0.0, "The device's peak FLOP/s, for the utiliza
 flags.DEFINE_bool(
     "warm_compile", True, "Also time compilation with JAX's persistent cache, empty then filled."
 )
-flags.DEFINE_list("sweep", [], f"Bare-step sweeps to run: {', '.join(benchmark.SWEEPS)}.")
+flags.DEFINE_list("sweep", [], f"Bare-step sweeps to run: {', '.join(SWEEPS)}.")
 flags.DEFINE_enum(
     "matmul_precision",
     "float32",
-    list(benchmark.MATMUL_PRECISIONS),
+    list(MATMUL_PRECISIONS),
     "How JAX and the PyTorch peer compute float32 matrix products and convolutions, set "
     "alike for both (their defaults differ on recent NVIDIA GPUs; on CPU both are float32).",
 )
@@ -62,7 +64,7 @@ flags.DEFINE_string(
 def main(argv):
     del argv
     f = flags.FLAGS
-    benchmark.run_benchmark(
+    runner.run_benchmark(
         f.configs,
         batch_size=f.batch_size,
         windows=f.windows,

@@ -1,7 +1,7 @@
 """Throughput of the grain TFDS train stream alone (`aejax.data.tfds_source.TfdsStream`).
 
-    python experiments/benchmark_grain.py                        # offline: mock mnist, 60000
-    python experiments/benchmark_grain.py --real --data_dir=DIR  # a prepared TFDS mnist
+    python benchmarks/benchmark_grain.py                        # offline: mock mnist, 60000
+    python benchmarks/benchmark_grain.py --real --data_dir=DIR  # a prepared TFDS mnist
 
 By default it needs no data and no network: `tfds.testing.mock_data` stands in for mnist's
 train split (60000 examples of 28x28x1 uint8), generating each example when it is read, so the

@@ -1,0 +1,342 @@
+"""The rows of docs/RESULTS.md: published numbers reproduced, each beside baselines that
+the same run computes.
+
+`run_row(name, workdir)` trains the row's runs (presets of configs/results.py and
+configs/anomaly.py) under `workdir/name`, reusing finished ones, evaluates them on the test
+split and saves `workdir/name/result.json`; `to_markdown` turns saved rows into the page.
+Every choice is fixed in advance or made on a validation split carved from the training
+data (or binarized MNIST's own); the test split is only ever scored. The rows'
+computations are in `results_compute` (single runs) and here (the anomaly rows, which run
+the protocols of `anomaly_protocols`); `experiments/results.py` is the script.
+"""
+
+import dataclasses
+import functools
+import json
+import os
+import platform
+import time
+from collections.abc import Callable
+
+import anomaly_protocols
+from aejax.errors import AejaxError
+from results_compute import (
+    Adjust,
+    Options,
+    adjusted_config,
+    denoising,
+    fashion,
+    probe,
+    reconstruction,
+    vae_likelihood,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One published result: where it is from, what is compared, and how it is computed."""
+
+    title: str
+    reference: str
+    metric: str
+    published: str
+    target: str
+    higher_is_better: bool
+    target_value: float | None  # None: the row computes it (a baseline's figure), or none
+    compute: Callable[[str, Adjust, Options], dict]
+
+
+# --------------------------------------------------------------------------- anomaly
+
+
+def _anomaly(protocol: str, workdir: str, adjust: Adjust, opts: Options) -> dict:
+    spec = "anomaly.py:mnist" if protocol == "mnist_one_class" else "anomaly.py:tabular"
+    config = adjusted_config(spec, adjust)
+    if protocol == "mnist_one_class":
+        res = anomaly_protocols.one_class_mnist(config, workdir, opts.classes, log=print)
+    else:
+        res = anomaly_protocols.adbench(config, workdir, opts.sets, log=print)
+    with open(os.path.join(workdir, "anomaly.json"), "w") as f:
+        json.dump(res, f, indent=2)
+    mean = {anomaly_protocols.method_label(k, res): v["auroc"] for k, v in res["mean"].items()}
+    # Ours: the method with its settings chosen on validation: the L_p error's p (MNIST),
+    # the code size and score (ADBench).
+    chosen = [
+        m for m in (anomaly_protocols.LP_NAME, anomaly_protocols.CHOSEN_NAME) if m in res["mean"]
+    ]
+    best = chosen[0] if chosen else anomaly_protocols.RECONSTRUCTION
+    ae = mean.pop(anomaly_protocols.method_label(best))
+    header = ["class" if protocol == "mnist_one_class" else "data set"]
+    header += [anomaly_protocols.method_label(k, res) for k in res["mean"]]
+    rows = [[r["name"], *(r["methods"][k]["auroc"] for k in res["mean"])] for r in res["rows"]]
+    rows.append(["mean", *(res["mean"][k]["auroc"] for k in res["mean"])])
+    return {
+        "ours": ae,
+        "baselines": mean,
+        "runs": [
+            {
+                "preset": spec,
+                "train_seconds": sum(
+                    r["seconds"]["train"] + r["seconds"].get("choice", 0.0) for r in res["rows"]
+                ),
+                "steps": sum(r["step"] + r.get("choice", {}).get("steps", 0) for r in res["rows"]),
+                "trained_here": not any(r["resumed"] for r in res["rows"]),
+            }
+        ],
+        "table": {"header": header, "rows": rows},
+        "notes": [res["description"]],
+    }
+
+
+def one_class(workdir: str, adjust: Adjust, opts: Options) -> dict:
+    """Mean test AUROC over the ten MNIST digits (Ruff et al., 2018)."""
+    return _anomaly("mnist_one_class", workdir, adjust, opts)
+
+
+def tabular(workdir: str, adjust: Adjust, opts: Options) -> dict:
+    """Mean test AUROC over the ADBench classical sets; the target is IsolationForest's."""
+    res = _anomaly("adbench", workdir, adjust, opts)
+    res["target_value"] = res["baselines"]["IsolationForest"]
+    return res
+
+
+# --------------------------------------------------------------------------- the table
+
+ROWS: dict[str, Row] = {
+    "hinton": Row(
+        "Deep autoencoder, MNIST",
+        "Hinton & Salakhutdinov, Science 2006",
+        "test squared error per image (sum over 784 pixels)",
+        "3.00 (autoencoder); 13.87 (PCA-30)",
+        "≤ 3.00",
+        False,
+        3.00,
+        functools.partial(
+            reconstruction,
+            presets=(
+                "results.py:hinton",
+                "results.py:hinton_noise",
+                "results.py:hinton_mse",
+                "results.py:hinton_noise_long",
+                "results.py:hinton_noise05_long",
+                "results.py:hinton_noise20_long",
+                "results.py:hinton_noise_longer",
+                "results.py:hinton_noise_wd05",
+                "results.py:hinton_noise_wd10",
+                "results.py:hinton_noise_wd05_longer",
+            ),
+        ),
+    ),
+    "vae": Row(
+        "VAE, binarized MNIST",
+        "Burda et al. 2015 (one stochastic layer: VAE 86.76, IWAE k=50 84.78); pythae (89.78, "
+        "k=200); Flax example "
+        "(negative ELBO about 104 after 10 epochs)",
+        "test negative log-likelihood, IWAE bound (nats)",
+        "86.76 / 89.78",
+        "≤ 88",
+        False,
+        88.0,
+        vae_likelihood,
+    ),
+    "one_class": Row(
+        "One-class anomaly detection, MNIST",
+        "Ruff et al., ICML 2018 (protocol); PCA-32 about 0.955",
+        "mean test AUROC over the 10 digits",
+        "about 0.955 (PCA-32)",
+        "≥ 0.97",
+        True,
+        0.97,
+        one_class,
+    ),
+    "probe": Row(
+        "Linear probe on frozen codes, MNIST",
+        "Makhzani & Frey 2013 (k-sparse AE, 1000 units, logistic regression on its codes: 98.65%)",
+        "test accuracy of logistic regression",
+        "0.9865",
+        "≥ 0.98",
+        True,
+        0.98,
+        probe,
+    ),
+    "denoising": Row(
+        "Denoising, MNIST, Gaussian σ = 0.5",
+        "scikit-image non-local means and total variation, tuned on validation",
+        "test PSNR (dB)",
+        "the best classical denoiser",
+        "≥ best classical + 3 dB",
+        True,
+        None,
+        denoising,
+    ),
+    "fashion": Row(
+        "Fashion-MNIST: reconstruction, PCA, linear probe",
+        "Xiao et al. 2017 (logistic regression on pixels: 84.2%)",
+        "linear-probe test accuracy on codes",
+        "0.842 (pixels)",
+        "none set",
+        True,
+        None,
+        fashion,
+    ),
+    "adbench": Row(
+        "Tabular anomaly detection, ADBench classical (8 sets)",
+        "Han et al., NeurIPS 2022 (ADBench)",
+        "mean test AUROC over the 8 sets",
+        "IsolationForest, run by the same script",
+        "≥ IsolationForest",
+        True,
+        None,
+        tabular,
+    ),
+}
+
+
+def machine() -> str:
+    """This machine in words: cores, CPU model, accelerators and the jax version."""
+    import jax
+
+    backend = jax.default_backend()
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    device = jax.devices()[0]
+    kind = getattr(device, "device_kind", str(device))
+    gpu = "" if backend == "cpu" else f", {jax.device_count()}x {kind}"
+    return f"{cpus}-core {cpu}{gpu}, jax {jax.__version__} on {backend}"
+
+
+_DEFAULT_OPTIONS = Options()
+
+
+def run_row(
+    name: str, workdir: str, adjust: Adjust | None = None, opts: Options = _DEFAULT_OPTIONS
+) -> dict:
+    """Computes row `name` under workdir/name and saves workdir/name/result.json.
+
+    Args:
+      name: a key of ROWS.
+      workdir: the folder of all rows' runs.
+      adjust: applied to every config the row loads (data_dir, or tests' tiny budgets).
+      opts: evaluation settings.
+    Returns:
+      The saved dict: the row's fields, "ours", "baselines", "met" (None without a
+      target), "table", "notes", "runs" (preset, train seconds, steps, whether this call
+      trained it), "seconds" (this call's wall time), "evaluate_seconds" (less the
+      training), "machine" and the load average before and after.
+    """
+    if name not in ROWS:
+        raise AejaxError(f"unknown results row {name!r}; valid: {', '.join(ROWS)}")
+    row = ROWS[name]
+    out_dir = os.path.join(workdir, name)
+    os.makedirs(out_dir, exist_ok=True)
+    load = os.getloadavg()[0]
+    t0 = time.perf_counter()
+    res = row.compute(out_dir, adjust or (lambda c: None), opts)
+    seconds = time.perf_counter() - t0
+    target = res.pop("target_value", row.target_value)
+    ours = res["ours"]
+    if target is None:
+        met = None
+    else:
+        met = bool(ours >= target if row.higher_is_better else ours <= target)
+    result = {
+        "row": name,
+        **_describe(row),
+        **res,
+        "target_value": target,
+        "met": met,
+        "notes": res.get("notes", []),
+        "seconds": seconds,
+        # This call's time less the training it did: the evaluation alone.
+        "evaluate_seconds": seconds
+        - sum(r["train_seconds"] or 0 for r in res["runs"] if r.get("trained_here")),
+        "machine": machine(),
+        "load_average": [load, os.getloadavg()[0]],
+    }
+    with open(os.path.join(out_dir, "result.json"), "w") as f:
+        json.dump(result, f, indent=2)
+    return result
+
+
+def load_results(workdir: str) -> list[dict]:
+    """The saved result.json of every row under workdir, in ROWS order."""
+    out = []
+    for name in ROWS:
+        path = os.path.join(workdir, name, "result.json")
+        if os.path.isfile(path):
+            with open(path) as f:
+                out.append(json.load(f))
+    return out
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 1 else f"{v:.2f}"
+    return str(v)
+
+
+def _minutes(s: float | None) -> str:
+    return "not timed" if s is None else f"{s / 60:.1f} min"
+
+
+def _describe(row: Row) -> dict:
+    return {f.name: getattr(row, f.name) for f in dataclasses.fields(row) if f.name != "compute"}
+
+
+def to_markdown(results: list[dict], commands: dict[str, str]) -> str:
+    """The results page: a summary table (ours beside the published figure and the target,
+    met or not, wall time, machine), then each row's details.
+
+    Args:
+      results: `run_row` dicts.
+      commands: row name -> the command that reproduces it.
+    """
+    met_text = {True: "met", False: "**missed**", None: "–"}
+    # A target the row computes (a baseline's figure) is printed beside its text.
+    computed = lambda r: r["target_value"] is not None and ROWS[r["row"]].target_value is None
+    lines = [
+        "| result | metric | published | ours | target | met | train + evaluate |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    # The rows' descriptions come from ROWS (the code), their numbers from the results.
+    results = [
+        {**r, **_describe(ROWS[r["row"]]), "target_value": r["target_value"]} for r in results
+    ]
+    for r in results:
+        train = sum(x["train_seconds"] or 0 for x in r["runs"])
+        lines.append(
+            f"| [{r['title']}](#{r['row']}) | {r['metric']} | {r['published']} | "
+            f"**{_fmt(r['ours'])}** | {r['target']}"
+            + (f": {_fmt(r['target_value'])}" if computed(r) else "")
+            + f" | {met_text[r['met']]} | {_minutes(train)} + "
+            f"{_minutes(r['evaluate_seconds'])} |"
+        )
+    for r in results:
+        lines += ["", f'<a id="{r["row"]}"></a>', f"## {r['title']}", ""]
+        lines += [f"- Reference: {r['reference']}."]
+        lines += [f"- Command: `{commands.get(r['row'], '')}`"]
+        for run in r["runs"]:
+            lines.append(
+                f"- Run `configs/{run['preset']}`: {run['steps']} steps, trained in "
+                f"{_minutes(run['train_seconds'])}."
+            )
+        lines.append(
+            f"- Evaluated in {_minutes(r['evaluate_seconds'])} on {r['machine']} (load average "
+            f"{r['load_average'][0]:.1f} before, {r['load_average'][1]:.1f} after)."
+        )
+        if r["met"] is None:
+            lines.append("- No target set.")
+        else:
+            target = f"{r['target']}" + (f" ({_fmt(r['target_value'])})" if computed(r) else "")
+            lines.append(f"- Target {target}: {met_text[r['met']]}.")
+        t = r["table"]
+        lines += ["", "| " + " | ".join(t["header"]) + " |"]
+        lines.append("|" + " --- |" * len(t["header"]))
+        lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in t["rows"]]
+        lines += [""] + [f"{n}" for n in r["notes"]]
+    return "\n".join(lines) + "\n"
