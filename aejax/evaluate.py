@@ -121,12 +121,12 @@ def evaluate_run(workdir: str, step: int | None = None) -> dict[str, float]:
       workdir: the folder a `train_and_evaluate` run wrote.
       step: which checkpoint (default: the latest).
     Returns:
-      `eval/<loss term>`, `eval/loss` and the `reconstruction_metrics`, averaged over the
+      `test/<loss term>`, `test/loss` and the `reconstruction_metrics`, averaged over the
       test split, plus `step`.
     """
     trained = TrainedModel.load(workdir, step)
     per_example = trained.per_example(trained.dataset.test_x)
     return {
         "step": trained.step,
-        **{f"eval/{k}": float(np.mean(v)) for k, v in per_example.items()},
+        **{f"test/{k}": float(np.mean(v)) for k, v in per_example.items()},
     }

@@ -13,7 +13,7 @@ the run's loss recipe ("bce", "gaussian_nll" or "gaussian_nll_learned"):
 Both are in nats per example. The bound is on the *model's* log p(x): the recipe's weights
 are ignored, so a β-VAE's ELBO here is the β = 1 ELBO. With "bce" on data that are not
 binary (grey-level MNIST) the Bernoulli "likelihood" is not a normalized density, so the
-numbers compare with the run's eval/loss but are not true log-likelihoods; binarized data
+numbers compare with the run's test/loss but are not true log-likelihoods; binarized data
 (`data.source="binarized_mnist"`) gives true ones.
 
 Randomness (the same key always gives the same numbers):

@@ -172,7 +172,7 @@ def end_to_end(
         config.eval_every_steps = epochs * epoch_steps
     rows = []  # (step, time, is_eval, logged steps/s)
     record = lambda step, scalars: rows.append(
-        (step, time.perf_counter(), "eval/loss" in scalars, scalars.get("train/steps_per_s"))
+        (step, time.perf_counter(), "test/loss" in scalars, scalars.get("train/steps_per_s"))
     )
     t0 = time.perf_counter()
     train.train_and_evaluate(config, workdir, on_write=record)

@@ -8,7 +8,7 @@ Each step makes the paper's three updates, in order, each with its own Adam stat
 2. discriminator: "adv_discriminator @ discriminator", prior samples against codes;
 3. generator: "adv_generator @ autoencoder/encoder", the encoder learns to fool it.
 
-eval/adv_discriminator near 2·log 2 = 1.39 nats means the discriminator can no longer tell
+test/adv_discriminator near 2·log 2 = 1.39 nats means the discriminator can no longer tell
 codes from prior samples. Sampling from the prior of a trained run:
 `aejax.sampling.sample_prior(model, variables, key, n)`.
 
@@ -17,7 +17,7 @@ Presets (the part after the colon):
 - `digits` (default): scikit-learn's 8x8 digits, 64-256-128-8 code, Gaussian prior, 100
   epochs.
     python experiments/train.py --config configs/aae.py --workdir runs/aae_digits
-  Expected: eval/mse_per_pixel 0.0135, eval/adv_discriminator 1.39 (chance), in about
+  Expected: test/mse_per_pixel 0.0135, test/adv_discriminator 1.39 (chance), in about
   25 s on a 2-core CPU.
 - `mixture`: `digits` with a 2-D code and Makhzani's prior of 10 Gaussians on a circle.
 - `mnist`: 784-1000-1000-8, Gaussian prior, 10 epochs (MNIST IDX files in

@@ -3,15 +3,15 @@
 The model sees a corrupted input x̃ (`config.corruption`: gaussian with `sigma`, masking or
 salt_and_pepper with `fraction`, drawn with a key folded from the step) and the loss compares
 its output with the clean x. The code is overcomplete (one layer of 1024 ReLU units), so
-without the noise it could learn the identity. eval/* metrics are on clean test inputs.
+without the noise it could learn the identity. test/* metrics are on clean test inputs.
 
 - `digits` (default): scikit-learn's embedded 8x8 digits, Gaussian noise σ = 0.3, 100 epochs.
     python experiments/train.py --config configs/dae.py --workdir runs/dae_digits
-  Expected: eval/mse_per_pixel 0.0063 in about 15 s on a 2-core CPU.
+  Expected: test/mse_per_pixel 0.0063 in about 15 s on a 2-core CPU.
 
 - `mnist`: MNIST (IDX files in $AEJAX_DATA_DIR/mnist), 3 epochs.
     python experiments/train.py --config configs/dae.py:mnist --workdir runs/dae_mnist
-  Expected: eval/mse_per_pixel 0.0087, 5 s per epoch.
+  Expected: test/mse_per_pixel 0.0087, 5 s per epoch.
 
 Other noises: `--config.corruption.name=masking --config.corruption.fraction=0.25`, or
 `--config.corruption.name=salt_and_pepper --config.corruption.fraction=0.1`.

@@ -7,7 +7,7 @@ download; the input is then 64 wide instead of 784). The seeds' deep symmetric
 
 - `shallow` (default): one layer, 784-32 code, ReLU code, sigmoid output, MSE.
     python experiments/train.py --config configs/mlp_ae.py:shallow_mnist --workdir runs/shallow
-  Expected: MNIST, 3 epochs: eval/mse_per_pixel 0.0138 (eval/sq_err_per_image 10.8), 2.2 s per
+  Expected: MNIST, 3 epochs: test/mse_per_pixel 0.0138 (test/sq_err_per_image 10.8), 2.2 s per
   epoch on a 2-core CPU. Digits (64-32), 100 epochs: 0.0015 in about 10 s.
 
 - `hinton`: the architecture of Hinton & Salakhutdinov (2006), "Reducing the Dimensionality
@@ -17,7 +17,7 @@ download; the input is then 64 wide instead of 784). The seeds' deep symmetric
   error is the `hinton` row of configs/results.py (ten presets chosen on validation data;
   the chosen one adds input noise and weight decay; docs/RESULTS.md).
     python experiments/train.py --config configs/mlp_ae.py:hinton_mnist --workdir runs/hinton
-  Expected: MNIST, 3 epochs: eval/mse_per_pixel 0.0126 (sq_err_per_image 9.9), 20 s per
+  Expected: MNIST, 3 epochs: test/mse_per_pixel 0.0126 (sq_err_per_image 9.9), 20 s per
   epoch. Digits, 50 epochs: 0.0082 in about 30 s.
 
 - `overcomplete`: a 784-1024 code, 1.3x the input, which could copy the input; an L1
@@ -25,7 +25,7 @@ download; the input is then 64 wide instead of 784). The seeds' deep symmetric
   The same code regularized by noise is `configs/dae.py`, by KL sparsity or a top-k code
   `configs/sparse_ae.py`, by the Jacobian penalty `configs/cae.py`.
     python experiments/train.py --config configs/mlp_ae.py:overcomplete_mnist --workdir runs/oc
-  Expected: MNIST, 3 epochs: eval/mse_per_pixel 0.0026, eval/l1_activity 62, 4.5 s per
+  Expected: MNIST, 3 epochs: test/mse_per_pixel 0.0026, test/l1_activity 62, 4.5 s per
   epoch. Digits (64-1024), 100 epochs: 0.0009 in about 15 s.
 """
 

@@ -9,13 +9,13 @@ MNIST (IDX files in $AEJAX_DATA_DIR/mnist); without it the data are scikit-learn
   (`--config.loss_options.kl_sparsity.rho=0.1` changes it). The test set's mean code
   activation ends near ρ.
     python experiments/train.py --config configs/sparse_ae.py:kl_mnist --workdir runs/kl
-  Expected: MNIST, 3 epochs: eval/mse_per_pixel 0.0102, eval/kl_sparsity 0.9, 5 s per epoch
+  Expected: MNIST, 3 epochs: test/mse_per_pixel 0.0102, test/kl_sparsity 0.9, 5 s per epoch
   on a 2-core CPU. Digits, 100 epochs: 0.0049 in about 15 s.
 
 - `topk`: Makhzani & Frey (2013), "k-Sparse Autoencoders": 1000 linear code units of which
   the k = 25 largest per example are kept (`config.model.top_k`), MSE.
     python experiments/train.py --config configs/sparse_ae.py:topk_mnist --workdir runs/topk
-  Expected: MNIST, 3 epochs: eval/mse_per_pixel 0.0061, 5 s per epoch. Digits, 100 epochs:
+  Expected: MNIST, 3 epochs: test/mse_per_pixel 0.0061, 5 s per epoch. Digits, 100 epochs:
   0.0031 in about 15 s.
 """
 

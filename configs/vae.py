@@ -1,7 +1,7 @@
 """Variational autoencoder (Kingma & Welling, 2014) and β-VAE (Higgins et al., 2017).
 
 The recipe is a likelihood plus the KL term; β is the KL term's weight, so a β-VAE is this
-config with `--config.loss="bce + 4.0*kl_normal"` (or the `beta` preset). eval/loss is the
+config with `--config.loss="bce + 4.0*kl_normal"` (or the `beta` preset). test/loss is the
 test negative ELBO in nats per image, estimated with one z per image (the eval step samples
 z with a fixed key; `--config.model.sample_at_eval=False` evaluates at z = μ instead).
 
@@ -10,13 +10,13 @@ Presets (the part after the colon):
 - `digits` (default): scikit-learn's 8x8 digits, MLP 64-128-64-(8 Gaussian), Bernoulli
   likelihood (bce), 100 epochs.
     python experiments/train.py --config configs/vae.py --workdir runs/vae_digits
-  Expected: eval/loss (negative ELBO) about 27.4 nats, eval/kl_normal 12.4, in about 15 s
+  Expected: test/loss (negative ELBO) about 27.4 nats, test/kl_normal 12.4, in about 15 s
   on a 2-core CPU.
 
 - `mnist`: MLP 784-512-256-(20 Gaussian), bce + kl_normal, 10 epochs. Needs MNIST's IDX
   files in $AEJAX_DATA_DIR/mnist (or --config.data.data_dir=...).
     python experiments/train.py --config configs/vae.py:mnist --workdir runs/vae_mnist
-  Expected: see the table in the closing note of issue 3 (3 epochs: eval/loss ~ 108 nats).
+  Expected: see the table in the closing note of issue 3 (3 epochs: test/loss ~ 108 nats).
 
 - `beta`: `mnist` with β = 4 ("bce + 4.0*kl_normal"): a smaller KL, blurrier reconstructions.
 
@@ -26,7 +26,7 @@ Presets (the part after the colon):
 
 - `iwae`: `mnist` trained on the importance-weighted bound (Burda et al., 2015, "Importance
   Weighted Autoencoders") with k = 5 latent samples per image: model.num_samples=5 and
-  the recipe "iwae_bce", whose eval/iwae_bce is the test bound at k = 5 (on grey-level
+  the recipe "iwae_bce", whose test/iwae_bce is the test bound at k = 5 (on grey-level
   MNIST the Bernoulli "likelihood" is not normalized; see configs/results.py's
   `vae_binarized_iwae` for binarized MNIST). About twice the time of `mnist` a step.
 

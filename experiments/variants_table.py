@@ -53,7 +53,7 @@ def main():
     args = parser.parse_args()
     logging.set_verbosity(logging.WARNING)
     only = set(filter(None, args.only.split(",")))
-    print("| config | variant | loss recipe | eval/loss | sq. error per image | s per epoch |")
+    print("| config | variant | loss recipe | test/loss | sq. error per image | s per epoch |")
     print("| --- | --- | --- | --- | --- | --- |")
     for file, preset, what in VARIANTS:
         name = f"{file}:{preset}"
@@ -68,8 +68,8 @@ def main():
         per_epoch = (time.perf_counter() - t0) / args.epochs
         recipe = " + ".join([config.loss, *(p.split("@")[0].strip() for p in config.extra_phases)])
         print(
-            f"| `{name}` | {what} | `{recipe}` | {m['eval/loss']:.4g} | "
-            f"{m['eval/sq_err_per_image']:.3f} | {per_epoch:.1f} |",
+            f"| `{name}` | {what} | `{recipe}` | {m['test/loss']:.4g} | "
+            f"{m['test/sq_err_per_image']:.3f} | {per_epoch:.1f} |",
             flush=True,
         )
 

@@ -141,7 +141,7 @@ def test_resume_is_bit_exact(tmp_path):
     train.train_and_evaluate(config, straight)
     train.train_and_evaluate(config, resumed, stop_after=4)
     metrics = train.train_and_evaluate(config, resumed)
-    assert "eval/adv_discriminator" in metrics and "eval/adv_generator" in metrics
+    assert "test/adv_discriminator" in metrics and "test/adv_generator" in metrics
     a, b = (
         jax.tree.map(np.asarray, train.Experiment.from_workdir(w).restore_or_init())
         for w in (straight, resumed)

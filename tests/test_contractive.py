@@ -151,4 +151,4 @@ def test_term_is_registered_and_trains(tmp_path):
     config = tiny_config(loss="mse + 0.1*contractive", num_steps=4)
     config.loss_options.contractive = {"mode": "jacrev"}
     metrics = train.train_and_evaluate(config, str(tmp_path / "run"))
-    assert metrics["eval/contractive"] > 0
+    assert metrics["test/contractive"] > 0

@@ -54,14 +54,14 @@ def test_module_function_term_trains_from_the_command_line(tmp_path):
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     train_rows = [r for r in rows if "train/my_terms:code_l2" in r]
-    eval_rows = [r for r in rows if "eval/my_terms:code_l2" in r]
+    eval_rows = [r for r in rows if "test/my_terms:code_l2" in r]
     assert train_rows and eval_rows
     last = train_rows[-1]
     # The total is the recipe's weighted sum of the two logged terms.
     np.testing.assert_allclose(
         last["train/loss"], last["train/mse"] + 0.01 * last["train/my_terms:code_l2"], rtol=1e-4
     )
-    assert eval_rows[-1]["eval/my_terms:code_l2"] > 0
+    assert eval_rows[-1]["test/my_terms:code_l2"] > 0
 
 
 def test_register_loss_in_code():
@@ -203,7 +203,7 @@ def test_user_module_model_corruption_and_keyed_batch_term(tmp_path):
         last["train/loss"], last["train/mse"] + 2 * last["train/my_ext:mmd"], rtol=1e-4
     )
     assert last["train/loss"] < first["train/loss"]
-    assert [r for r in rows if "eval/my_ext:mmd" in r]
+    assert [r for r in rows if "test/my_ext:mmd" in r]
     sections = "reconstruction,probe,denoising,compression,generation"
     args = ["--workdir", str(workdir), f"--sections={sections}"]
     result = _script("evaluate.py", args, tmp_path)

@@ -134,7 +134,7 @@ def test_on_write_sees_every_written_row(tmp_path):
         tiny_config(), str(tmp_path / "run"), on_write=lambda step, s: rows.append((step, *s))
     )
     train_steps = [r[0] for r in rows if "train/loss" in r]
-    eval_steps = [r[0] for r in rows if "eval/loss" in r]
+    eval_steps = [r[0] for r in rows if "test/loss" in r]
     assert train_steps == [2, 4, 6, 8] and eval_steps == [4, 8]
 
 

@@ -31,14 +31,14 @@ def test_train_then_evaluate(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "epoch 2 step 44" in result.stdout
-    assert "eval/mse_per_pixel" in result.stdout
+    assert "test/mse_per_pixel" in result.stdout
     result = _run("evaluate.py", "--workdir", workdir, "--sections=none")
     assert result.returncode == 0, result.stderr
     lines = dict(line.split() for line in result.stdout.strip().splitlines())
     assert int(float(lines["step"])) == 44
-    assert 0 < float(lines["eval/mse_per_pixel"]) < 0.2
-    assert float(lines["eval/sq_err_per_image"]) == pytest.approx(
-        64 * float(lines["eval/mse_per_pixel"]), rel=1e-4
+    assert 0 < float(lines["test/mse_per_pixel"]) < 0.2
+    assert float(lines["test/sq_err_per_image"]) == pytest.approx(
+        64 * float(lines["test/mse_per_pixel"]), rel=1e-4
     )
 
 

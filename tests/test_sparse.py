@@ -101,8 +101,8 @@ def test_kl_sparsity_reaches_its_target_rate(tmp_path):
     # The test split is one evaluation batch: its logged penalty is the KL of the whole
     # split's mean activation, not of a batch padded with copies of one example.
     expected = losses.kl_sparsity(z=z, rho=rho)[0]
-    np.testing.assert_allclose(metrics["eval/kl_sparsity"], expected, rtol=1e-5)
+    np.testing.assert_allclose(metrics["test/kl_sparsity"], expected, rtol=1e-5)
     # And it still reconstructs: better than the mean training image.
     mean_image = np.mean(exp.dataset.train_x, axis=0)
     baseline = float(np.mean(np.square(exp.dataset.test_x - mean_image)))
-    assert metrics["eval/mse_per_pixel"] < 0.6 * baseline, (metrics, baseline)
+    assert metrics["test/mse_per_pixel"] < 0.6 * baseline, (metrics, baseline)

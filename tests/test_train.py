@@ -47,16 +47,16 @@ def test_train_and_evaluate_writes_everything(tmp_path):
     train_rows = [r for r in rows if "train/loss" in r]
     assert [r["step"] for r in train_rows] == [2, 4, 6, 8]
     assert {"train/mse", "train/grad_norm", "train/steps_per_s"} <= set(train_rows[0])
-    eval_rows = [r for r in rows if "eval/loss" in r]
+    eval_rows = [r for r in rows if "test/loss" in r]
     assert [r["step"] for r in eval_rows] == [4, 8]
-    assert eval_rows[-1]["eval/mse_per_pixel"] == pytest.approx(metrics["eval/mse_per_pixel"])
+    assert eval_rows[-1]["test/mse_per_pixel"] == pytest.approx(metrics["test/mse_per_pixel"])
     assert any(f.startswith("events.out.tfevents") for f in os.listdir(os.path.join(workdir, "tb")))
     with open(os.path.join(workdir, "reconstructions.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     # The saved run evaluates to the metrics the training loop reported.
     saved = evaluate_run(workdir)
     assert saved["step"] == 8
-    assert saved["eval/loss"] == pytest.approx(metrics["eval/loss"], rel=1e-6)
+    assert saved["test/loss"] == pytest.approx(metrics["test/loss"], rel=1e-6)
 
 
 def test_training_reduces_the_test_loss(tmp_path):
@@ -67,8 +67,8 @@ def test_training_reduces_the_test_loss(tmp_path):
         **{"optimizer.learning_rate": 1e-2},
     )
     exp = train.Experiment.from_config(config, str(tmp_path))
-    before = exp.evaluate(exp.init_state())["eval/loss"]
-    after = train.train_and_evaluate(config, str(tmp_path / "run"))["eval/loss"]
+    before = exp.evaluate(exp.init_state())["test/loss"]
+    after = train.train_and_evaluate(config, str(tmp_path / "run"))["test/loss"]
     assert after < 0.7 * before
 
 
@@ -225,11 +225,11 @@ def test_a_validation_split_is_evaluated_beside_the_test_split(tmp_path):
     metrics = train.train_and_evaluate(config, str(tmp_path / "run"))
     trained = TrainedModel.load(str(tmp_path / "run"))
     ds = trained.dataset
-    for prefix, x in (("eval", ds.test_x), ("valid", ds.valid_x)):
+    for prefix, x in (("test", ds.test_x), ("valid", ds.valid_x)):
         per_example = trained.per_example(x)
         for key in ("loss", "mse_per_pixel", "sq_err_per_image"):
             assert metrics[f"{prefix}/{key}"] == pytest.approx(per_example[key].mean(), rel=1e-5)
-    assert metrics["valid/loss"] != metrics["eval/loss"]
+    assert metrics["valid/loss"] != metrics["test/loss"]
     # Without a validation split there is nothing to log under valid/.
     plain = train.train_and_evaluate(tiny_config(), str(tmp_path / "plain"))
     assert not any(k.startswith("valid/") for k in plain)

@@ -303,8 +303,8 @@ def test_vae_trains_end_to_end(tmp_path, loss, extra):
     )
     metrics = train.train_and_evaluate(config, str(tmp_path))
     terms = losses.parse_recipe(loss)
-    assert {"eval/loss", "eval/mse_per_pixel"} | {f"eval/{t}" for t in terms} <= set(metrics)
-    assert np.isfinite(metrics["eval/loss"])
+    assert {"test/loss", "test/mse_per_pixel"} | {f"test/{t}" for t in terms} <= set(metrics)
+    assert np.isfinite(metrics["test/loss"])
     with open(tmp_path / "metrics.jsonl") as f:
         rows = [json.loads(line) for line in f if "train/loss" in line]
     assert all(f"train/{t}" in r for r in rows for t in terms)

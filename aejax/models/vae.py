@@ -40,7 +40,7 @@ class VAE(ModelInterface, nn.Module):
 
     Randomness: with train=True, z = μ + σ·ε with ε from the "latent" rng (required). With
     train=False, z is sampled too when `sample_at_eval` is set and the caller passes a
-    "latent" rng (the trainer's eval step does, with a fixed key, so that eval/loss is an
+    "latent" rng (the trainer's eval step does, with a fixed key, so that test/loss is an
     unbiased single-sample estimate of the negative ELBO and not the optimistic value at
     z = μ); otherwise z = μ, which makes the model deterministic (reconstruction figures,
     `encode`, shape tracing).

@@ -197,12 +197,12 @@ class Experiment:
 
     def evaluate(self, state: TrainState, eval_step=None) -> dict[str, float]:
         """Means of every loss term, the total and the reconstruction metrics over the test
-        split ("eval/...") and, where the dataset has a validation split, over it
+        split ("test/...") and, where the dataset has a validation split, over it
         ("valid/..."): choices such as the number of epochs belong on the latter."""
         eval_step = eval_step or self.eval_step()
         v = variables(state.params, state.model_state)
         out = {}
-        for prefix, x in (("eval", self.dataset.test_x), ("valid", self.dataset.valid_x)):
+        for prefix, x in (("test", self.dataset.test_x), ("valid", self.dataset.valid_x)):
             if x is None:
                 continue
             per_example = data.map_batches(

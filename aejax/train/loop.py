@@ -82,8 +82,8 @@ def _epoch_line(exp: Experiment, step: int, train: dict, evaluation: dict) -> st
         f"epoch {step / exp.steps_per_epoch:.4g} step {step}: "
         f"train/loss={train.get('train/loss', np.nan):.5g} "
         + (f"valid/loss={valid:.5g} " if valid is not None else "")
-        + f"eval/loss={evaluation['eval/loss']:.5g}"
-        f" eval/mse_per_pixel={evaluation['eval/mse_per_pixel']:.5g}"
+        + f"test/loss={evaluation['test/loss']:.5g}"
+        f" test/mse_per_pixel={evaluation['test/mse_per_pixel']:.5g}"
     )
 
 
@@ -105,7 +105,7 @@ def train_and_evaluate(
       on_write: called with (step, scalars) right after each row of metrics is written,
         the train logs and the evaluations (for the benchmark's clock, or a notebook).
     Returns:
-      The last evaluation's metrics ("eval/...") and the step reached.
+      The last evaluation's metrics ("test/...") and the step reached.
     """
     parallel.initialize_distributed(config.distributed)  # before JAX touches a device
     exp = Experiment.from_config(config, workdir)
