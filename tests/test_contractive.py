@@ -63,7 +63,8 @@ def test_every_mode_equals_jacfwd(act, hidden, code):
     encode, chain, params, x = _encoder(act, hidden, code)
     out = _all_modes(encode, chain, params, x)
     ref = out.pop("jacfwd")
-    assert ref.shape == (5,) and np.all(np.asarray(ref) > 0)
+    # Non-trivial values to compare (a ReLU encoder may have one example on dead units).
+    assert ref.shape == (5,) and np.sum(np.asarray(ref) > 0) >= 4
     # "auto_without_chain": another model family, where "auto" takes an autodiff mode.
     for mode, got in out.items():
         np.testing.assert_allclose(got, ref, rtol=1e-5, err_msg=mode)
@@ -146,7 +147,7 @@ def test_bad_modes_fail_clearly():
 
 
 def test_term_is_registered_and_trains(tmp_path):
-    assert losses.LOSSES["contractive"] is contractive.contractive
+    assert losses.get_loss("contractive") is contractive.contractive
     assert losses.required_inputs(contractive.contractive) == ("x_in", "encode")
     config = tiny_config(loss="mse + 0.1*contractive", num_steps=4)
     config.loss_options.contractive = {"mode": "jacrev"}
