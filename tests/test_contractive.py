@@ -16,12 +16,14 @@ from aejax.models.mlp import DenseChain
 D = 6  # input size of the random encoders
 
 
-def _encoder(act, hidden, code, top_k=0, seed=0, code_act=None):
+def _encoder(act, hidden, code, top_k=0, seed=4, code_act=None):
     """A random MLP autoencoder (act everywhere, also on the code unless code_act is given)
     and a batch of inputs.
 
     Returns (encode(params, x), chain(params, x), params, x): the deterministic encoder and
-    the DenseChain the model hands to loss terms, as functions of the parameters.
+    the DenseChain the model hands to loss terms, as functions of the parameters. The
+    default seed gives every parametrization below an encoder where no example sits on
+    dead ReLU units only (a zero Jacobian would make the comparison trivial).
     """
     model = Autoencoder(
         MLPEncoder((*hidden, code), act), MLPDecoder((), (D,)), code_act or act, "sigmoid", top_k
@@ -63,8 +65,7 @@ def test_every_mode_equals_jacfwd(act, hidden, code):
     encode, chain, params, x = _encoder(act, hidden, code)
     out = _all_modes(encode, chain, params, x)
     ref = out.pop("jacfwd")
-    # Non-trivial values to compare (a ReLU encoder may have one example on dead units).
-    assert ref.shape == (5,) and np.sum(np.asarray(ref) > 0) >= 4
+    assert ref.shape == (5,) and np.all(np.asarray(ref) > 0)
     # "auto_without_chain": another model family, where "auto" takes an autodiff mode.
     for mode, got in out.items():
         np.testing.assert_allclose(got, ref, rtol=1e-5, err_msg=mode)
