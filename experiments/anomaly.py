@@ -18,6 +18,7 @@ import time
 from absl import flags
 
 import anomaly_protocols as protocols
+import anomaly_tables
 from aejax import cli, plots
 from aejax.errors import AejaxError
 
@@ -60,14 +61,14 @@ def main(argv):
     with open(os.path.join(f.workdir, "anomaly.json"), "w") as out:
         json.dump(results, out, indent=2)
     with open(os.path.join(f.workdir, "anomaly.md"), "w") as out:
-        out.write(protocols.to_markdown(results))
+        out.write(anomaly_tables.to_markdown(results))
     methods, rows = list(results["mean"]), results["rows"]
     lowest = min(r["methods"][m]["auroc"] for r in rows for m in methods)
     plots.save_grouped_bars(
         os.path.join(f.workdir, "anomaly_auroc.png"),
         [r["name"] for r in rows] + ["mean"],
         {
-            protocols.method_label(m, results): [r["methods"][m]["auroc"] for r in rows]
+            anomaly_tables.method_label(m, results): [r["methods"][m]["auroc"] for r in rows]
             + [results["mean"][m]["auroc"]]
             for m in methods
         },

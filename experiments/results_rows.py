@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 
 import anomaly_protocols
+import anomaly_tables
 from aejax.errors import AejaxError
 from results_compute import (
     Adjust,
@@ -58,16 +59,16 @@ def _anomaly(protocol: str, workdir: str, adjust: Adjust, opts: Options) -> dict
         res = anomaly_protocols.adbench(config, workdir, opts.sets, log=print)
     with open(os.path.join(workdir, "anomaly.json"), "w") as f:
         json.dump(res, f, indent=2)
-    mean = {anomaly_protocols.method_label(k, res): v["auroc"] for k, v in res["mean"].items()}
+    mean = {anomaly_tables.method_label(k, res): v["auroc"] for k, v in res["mean"].items()}
     # Ours: the method with its settings chosen on validation: the L_p error's p (MNIST),
     # the code size and score (ADBench).
     chosen = [
         m for m in (anomaly_protocols.LP_NAME, anomaly_protocols.CHOSEN_NAME) if m in res["mean"]
     ]
     best = chosen[0] if chosen else anomaly_protocols.RECONSTRUCTION
-    ae = mean.pop(anomaly_protocols.method_label(best))
+    ae = mean.pop(anomaly_tables.method_label(best))
     header = ["class" if protocol == "mnist_one_class" else "data set"]
-    header += [anomaly_protocols.method_label(k, res) for k in res["mean"]]
+    header += [anomaly_tables.method_label(k, res) for k in res["mean"]]
     rows = [[r["name"], *(r["methods"][k]["auroc"] for k in res["mean"])] for r in res["rows"]]
     rows.append(["mean", *(res["mean"][k]["auroc"] for k in res["mean"])])
     return {

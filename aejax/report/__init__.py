@@ -1,0 +1,141 @@
+"""What a trained autoencoder is for, measured and drawn: the applications report of a run.
+
+`write_report(workdir)` loads a run (`aejax.evaluate.TrainedModel`), computes each section
+below on its splits, and writes `report.md`, `report.json` and one PNG per figure into
+`{workdir}/report/`. Every section is also a function of a `TrainedModel` (plus options)
+that returns a `Section`, for notebooks.
+
+Sections (those that do not apply to a run say why and are skipped):
+
+- reconstruction: test MSE per pixel, squared error per image, BCE and PSNR, beside PCA with
+  as many components as the code has, fitted on the same training data.
+- latent_map: test codes in 2-D coloured by label (the codes themselves when 2-D, else PCA
+  and t-SNE of them).
+- probe: linear probes (multinomial logistic regression) on frozen codes, on PCA codes of the
+  same size and on raw inputs, fitted on train and scored on test.
+- anomaly: for runs trained on some classes (`config.data.train_classes`): AUROC and average
+  precision of the model's scores and of PCA / IsolationForest; a threshold set on the
+  validation split for yes/no decisions.
+- denoising: PSNR of corrupted test images and of their reconstructions, per corruption and
+  level, with a figure of clean, corrupted and denoised rows.
+- generation: samples from the prior (VAE, AAE); for VAEs the ELBO and the importance-weighted
+  bound in nats.
+- interpolation: decoded images along straight lines between the codes of test pairs, and
+  along great circles for Gaussian priors.
+- inpainting: masked entries filled by iterating reconstruct-and-replace, error on the masked
+  entries beside mean imputation.
+- compression: bits per example of the code (float32 and 8-bit), against the raw input and
+  gzip, with the reconstruction error at each.
+"""
+
+import json
+import os
+import time
+from collections.abc import Callable
+
+import jax
+
+from aejax.errors import AejaxError
+from aejax.evaluate import TrainedModel
+from aejax.report.base import Options, Section
+from aejax.report.encoding import anomaly, denoising, latent_map, probe, reconstruction
+from aejax.report.generative import (
+    compression,
+    generation,
+    inpaint,
+    inpainting,
+    interpolation,
+    lerp,
+    quantize,
+    slerp,
+)
+
+__all__ = [
+    "SECTIONS",
+    "Options",
+    "Section",
+    "inpaint",
+    "lerp",
+    "quantize",
+    "slerp",
+    "write_report",
+]
+
+SECTIONS: dict[str, Callable[[TrainedModel, Options], Section]] = {
+    "reconstruction": reconstruction,
+    "latent_map": latent_map,
+    "probe": probe,
+    "anomaly": anomaly,
+    "denoising": denoising,
+    "generation": generation,
+    "interpolation": interpolation,
+    "inpainting": inpainting,
+    "compression": compression,
+}
+
+
+def write_report(
+    workdir: str,
+    out_dir: str | None = None,
+    sections: tuple[str, ...] | None = None,
+    step: int | None = None,
+    **options,
+) -> dict:
+    """Computes the report's sections for the run in `workdir` and writes it.
+
+    Args:
+      workdir: a training run's folder.
+      out_dir: where report.md, report.json and the PNGs go (default: `{workdir}/report`).
+      sections: names from SECTIONS (default: all).
+      step: the checkpoint (default: the newest).
+      **options: fields of `Options` (seed, iwae_k, ...).
+    Returns:
+      The JSON content: run information, each section's results and its time in seconds.
+    """
+    sections = tuple(SECTIONS) if sections is None else tuple(sections)
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown:
+        raise AejaxError(
+            f"unknown report section(s) {', '.join(unknown)}; valid: {', '.join(SECTIONS)}"
+        )
+    trained = TrainedModel.load(workdir, step)
+    if trained.dataset.train_x is None:
+        raise AejaxError(
+            f"{workdir} trained on a streamed train split (config.data.stream): the report's "
+            "baselines fit on the training examples in memory; evaluate.py without the "
+            "report (--sections=none) still gives the test metrics"
+        )
+    out_dir = out_dir or os.path.join(workdir, "report")
+    os.makedirs(out_dir, exist_ok=True)
+    opts = Options(out_dir=out_dir, **options)
+    config = trained.exp.config
+    run = {
+        "workdir": os.path.abspath(workdir),
+        "step": trained.step,
+        "dataset": trained.dataset.name,
+        "model": config.model.name,
+        "loss": config.loss,
+        "corruption": config.corruption.name,
+        "backend": jax.default_backend(),
+    }
+    md = [
+        f"# Applications report: {os.path.basename(os.path.abspath(workdir))}",
+        "",
+        f"Model `{run['model']}`, loss `{run['loss']}`, corruption `{run['corruption']}`, "
+        f"data `{run['dataset']}`, step {run['step']}. Backend: {run['backend']}.",
+    ]
+    out = {"run": run, "sections": {}, "seconds": {}}
+    for name in sections:
+        t0 = time.perf_counter()
+        section = SECTIONS[name](trained, opts)
+        seconds = time.perf_counter() - t0
+        out["sections"][name] = section.results
+        out["seconds"][name] = seconds
+        md += ["", f"## {section.title}", "", *section.lines]
+        md += [f"\n![{caption}]({file})" for caption, file in section.figures]
+        md += ["", f"_{seconds:.1f} s_"]
+    with open(os.path.join(out_dir, "report.json"), "w") as f:
+        json.dump(out, f, indent=2)
+    with open(os.path.join(out_dir, "report.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    return out
