@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from aejax import errors
+from aejax import errors, registry
 from measure import SWEEPS, VARIANTS, measure_compile, measure_sweep_point, measure_variant
 from speed_tables import TARGETS, check_targets, fmt, peer_table, sweep_table, variant_table
 from timing import check_matmul_precision, machine, set_matmul_precision
@@ -209,9 +209,9 @@ def check_arguments(
     or mislead only after minutes of measuring; also for a `json_path` that holds earlier
     results (they are never overwritten) or whose folder cannot be made."""
     for name in names:
-        errors.lookup(VARIANTS, name, what="variant", where="--configs")
+        registry.lookup(VARIANTS, name, what="variant", where="--configs")
     for sweep in sweeps:
-        errors.lookup(SWEEPS, sweep, what="sweep", where="--sweep")
+        registry.lookup(SWEEPS, sweep, what="sweep", where="--sweep")
     if peer not in ("", "torch"):
         raise errors.ConfigError(f"--peer={peer!r} is not a known peer; valid: torch")
     for flag, value, least in (
