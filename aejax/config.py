@@ -1,6 +1,8 @@
 """The base experiment config and its validation.
 
-Experiment configs in `configs/` start from `base_config()` and change what they need;
+`base_config()` is the one documented base: every field the trainer, the model families
+and the data sources read, with its default and a comment. Experiment configs in
+`configs/` start from it and change what they need;
 `validate` checks every field before any expensive work, with one clear message per error.
 """
 
@@ -11,6 +13,7 @@ import os
 import ml_collections
 from ml_collections import config_dict
 
+from aejax import models
 from aejax.errors import ConfigError
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
@@ -59,6 +62,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.output_activation = "sigmoid"
     c.model.dropout = 0.0
     c.model.batch_norm = False
+    # The fields only some families read (top_k, x_logvar, features, latent_dim, prior, ...),
+    # with their defaults from the one table that holds them, aejax.models.FAMILY_FIELDS.
+    for name, default in models.FAMILY_FIELDS.items():
+        c.model[name] = default
 
     c.corruption = ml_collections.ConfigDict()
     c.corruption.name = "none"  # none | gaussian | masking | salt_and_pepper

@@ -30,7 +30,7 @@ def main(argv):
     del argv
     if flags.FLAGS.start_over and (moved := move_aside(flags.FLAGS.workdir)):
         print(f"moved the old run to {moved}")
-    metrics = train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
+    _, metrics = train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
     print(" ".join(f"{k}={v:.6g}" for k, v in metrics.items()))
 
 

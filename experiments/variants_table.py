@@ -64,7 +64,7 @@ def main():
         config.progress_bar = False
         workdir = os.path.join(args.root, f"{file[:-3]}_{preset}")
         t0 = time.perf_counter()
-        m = train.train_and_evaluate(config, workdir)
+        _, m = train.train_and_evaluate(config, workdir)
         per_epoch = (time.perf_counter() - t0) / args.epochs
         recipe = " + ".join([config.loss, *(p.split("@")[0].strip() for p in config.extra_phases)])
         print(

@@ -140,7 +140,7 @@ def test_resume_is_bit_exact(tmp_path):
     straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
     train.train_and_evaluate(config, straight)
     train.train_and_evaluate(config, resumed, stop_after=4)
-    metrics = train.train_and_evaluate(config, resumed)
+    _, metrics = train.train_and_evaluate(config, resumed)
     assert "test/adv_discriminator" in metrics and "test/adv_generator" in metrics
     a, b = (
         jax.tree.map(np.asarray, train.Experiment.from_workdir(w).restore_or_init())

@@ -152,5 +152,5 @@ def test_term_is_registered_and_trains(tmp_path):
     assert losses.required_inputs(contractive.contractive) == ("x_in", "encode")
     config = tiny_config(loss="mse + 0.1*contractive", num_steps=4)
     config.loss_options.contractive = {"mode": "jacrev"}
-    metrics = train.train_and_evaluate(config, str(tmp_path / "run"))
+    _, metrics = train.train_and_evaluate(config, str(tmp_path / "run"))
     assert metrics["test/contractive"] > 0

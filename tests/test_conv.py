@@ -204,7 +204,7 @@ def test_conv_ae_trains_end_to_end(tmp_path):
         checkpoint_every_steps=40,
         log_every_steps=10,
     )
-    metrics = train.train_and_evaluate(config, str(tmp_path))
+    _, metrics = train.train_and_evaluate(config, str(tmp_path))
     assert {"test/loss", "test/bce", "test/mse_per_pixel"} <= set(metrics)
     with open(tmp_path / "metrics.jsonl") as f:
         rows = [json.loads(line) for line in f if "train/loss" in line]

@@ -93,7 +93,7 @@ def test_kl_sparsity_reaches_its_target_rate(tmp_path):
     config.loss_options.kl_sparsity = {"rho": rho}
     config.eval_batch_size = 400  # the whole test split (359) in one batch
     workdir = str(tmp_path / "run")
-    metrics = train.train_and_evaluate(config, workdir)
+    _, metrics = train.train_and_evaluate(config, workdir)
     exp = train.Experiment.from_workdir(workdir)
     state = exp.restore_or_init(require_checkpoint=True)
     z = exp.model.apply({"params": state.params}, exp.dataset.test_x, method="encode")

@@ -284,7 +284,7 @@ def test_training_streamed_through_grain_equals_training_in_memory(tmp_path, moc
         "stream": _tfds_config(tmp_path, stream=True),
     }
     for name, config in runs.items():
-        metrics = train.train_and_evaluate(config, str(tmp_path / name))
+        _, metrics = train.train_and_evaluate(config, str(tmp_path / name))
         assert metrics["step"] == 16
     resumed = str(tmp_path / "resumed")
     train.train_and_evaluate(runs["stream"], resumed, stop_after=8)

@@ -30,7 +30,7 @@ def _assert_trees_equal(a, b):
 def test_train_and_evaluate_writes_everything(tmp_path):
     workdir = str(tmp_path / "run")
     config = tiny_config()
-    metrics = train.train_and_evaluate(config, workdir)
+    state, metrics = train.train_and_evaluate(config, workdir)
     assert metrics["step"] == 8
     assert sorted(os.listdir(workdir)) == [
         "checkpoints",
@@ -57,6 +57,11 @@ def test_train_and_evaluate_writes_everything(tmp_path):
     saved = evaluate_run(workdir)
     assert saved["step"] == 8
     assert saved["test/loss"] == pytest.approx(metrics["test/loss"], rel=1e-6)
+    # The returned state is the one saved last, bit for bit.
+    restored = train.Experiment.from_workdir(workdir).restore_or_init(require_checkpoint=True)
+    assert int(state.step) == 8
+    for a, b in zip(jax.tree.leaves(state), jax.tree.leaves(restored), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
 
 
 def test_training_reduces_the_test_loss(tmp_path):
@@ -68,7 +73,7 @@ def test_training_reduces_the_test_loss(tmp_path):
     )
     exp = train.Experiment.from_config(config, str(tmp_path))
     before = exp.evaluate(exp.init_state())["test/loss"]
-    after = train.train_and_evaluate(config, str(tmp_path / "run"))["test/loss"]
+    after = train.train_and_evaluate(config, str(tmp_path / "run"))[1]["test/loss"]
     assert after < 0.7 * before
 
 
@@ -96,7 +101,7 @@ def test_resume_is_bit_exact(tmp_path, steps_per_dispatch):
     )
     straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
     train.train_and_evaluate(config, straight)
-    first = train.train_and_evaluate(config, resumed, stop_after=6)
+    _, first = train.train_and_evaluate(config, resumed, stop_after=6)
     assert first["step"] == 6
     assert not os.path.exists(os.path.join(resumed, "reconstructions.png"))
     train.train_and_evaluate(config, resumed)
@@ -136,7 +141,7 @@ def test_resume_after_the_end_does_no_more_steps(tmp_path):
     workdir = str(tmp_path / "run")
     train.train_and_evaluate(tiny_config(), workdir)
     before, _ = _params(workdir)
-    assert train.train_and_evaluate(tiny_config(), workdir)["step"] == 8
+    assert train.train_and_evaluate(tiny_config(), workdir)[1]["step"] == 8
     _assert_trees_equal(before, _params(workdir)[0])
 
 
@@ -222,7 +227,7 @@ def test_schedules_and_optimizers():
 
 def test_a_validation_split_is_evaluated_beside_the_test_split(tmp_path):
     config = tiny_config(**{"data.valid_fraction": 0.2})
-    metrics = train.train_and_evaluate(config, str(tmp_path / "run"))
+    _, metrics = train.train_and_evaluate(config, str(tmp_path / "run"))
     trained = TrainedModel.load(str(tmp_path / "run"))
     ds = trained.dataset
     for prefix, x in (("test", ds.test_x), ("valid", ds.valid_x)):
@@ -231,7 +236,7 @@ def test_a_validation_split_is_evaluated_beside_the_test_split(tmp_path):
             assert metrics[f"{prefix}/{key}"] == pytest.approx(per_example[key].mean(), rel=1e-5)
     assert metrics["valid/loss"] != metrics["test/loss"]
     # Without a validation split there is nothing to log under valid/.
-    plain = train.train_and_evaluate(tiny_config(), str(tmp_path / "plain"))
+    _, plain = train.train_and_evaluate(tiny_config(), str(tmp_path / "plain"))
     assert not any(k.startswith("valid/") for k in plain)
 
 

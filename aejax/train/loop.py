@@ -105,7 +105,9 @@ def train_and_evaluate(
       on_write: called with (step, scalars) right after each row of metrics is written,
         the train logs and the evaluations (for the benchmark's clock, or a notebook).
     Returns:
-      The last evaluation's metrics ("test/...") and the step reached.
+      (state, metrics): the train state reached (host arrays), and the last evaluation's
+      metrics ("test/...", "valid/..." with a validation split) with "step", the step
+      reached.
     """
     parallel.initialize_distributed(config.distributed)  # before JAX touches a device
     exp = Experiment.from_config(config, workdir)
@@ -223,10 +225,22 @@ def train_and_evaluate(
             _save_reconstructions(exp, host_state, eval_step, workdir)
     finally:
         # Pending saves are all of checked states: a divergence or an error finishes them.
-        for resource in (bar, stream, ckpt, writer):
+        _close_all(bar, stream, ckpt, writer)
+    return host_state, {"step": step, **eval_metrics}
+
+
+def _close_all(*resources) -> None:
+    """Closes every resource that was opened, even when one of them fails to close; then
+    raises the first failure."""
+    failure = None
+    for resource in resources:
+        try:
             if resource is not None:
                 resource.close()
-    return {"step": step, **eval_metrics}
+        except Exception as e:  # noqa: BLE001 - the others must close too
+            failure = failure or e
+    if failure is not None:
+        raise failure
 
 
 def _save_reconstructions(exp: Experiment, state: TrainState, eval_step, workdir: str) -> None:
