@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
@@ -164,9 +163,3 @@ class DataParallel:
 def _first_device(out):
     state, metrics = out
     return state, jax.tree.map(lambda x: x.addressable_shards[0].data[0], metrics)
-
-
-def example_positions(batch_size: int, axis_name: str | None) -> jax.Array:
-    """Positions of this device's examples in the global batch: [batch_size] int32."""
-    offset = 0 if axis_name is None else jax.lax.axis_index(axis_name) * batch_size
-    return offset + jnp.arange(batch_size, dtype=jnp.int32)

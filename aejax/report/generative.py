@@ -63,7 +63,7 @@ def generation(m: TrainedModel, opts: Options) -> Section:
             f"Test-split means in nats over {len(m.dataset.test_x)} examples "
             f"({s.results['seconds']:.1f} s); the negative IWAE bound estimates the negative "
             "log-likelihood from above. With `bce` on grey-level data the Bernoulli "
-            "likelihood is not a normalized density (see aejax/likelihood.py).",
+            "likelihood is not a normalized density (see aejax.likelihood).",
             "",
             *_table(
                 ["quantity", "nats"],

@@ -124,9 +124,11 @@ class Experiment:
         (batch norm's statistics, ...) and batch-level loss terms. Under `pmap` these would
         be each device's, so the trainer refuses them there on several devices."""
         state = [name for name in jax.eval_shape(self.init_variables) if name != "params"]
-        out = ["config.model.batch_norm"] if self.config.model.get("batch_norm") else []
+        batch_norm = bool(self.config.model.get("batch_norm"))
+        out = ["config.model.batch_norm"] if batch_norm else []
+        # Batch norm's statistics are named by its config field above; other state by name.
         out += [
-            f"the model's {name!r} state" for name in state if not (out and name == "batch_stats")
+            f"the model's {n!r} state" for n in state if not (batch_norm and n == "batch_stats")
         ]
         out += [f"loss term {t!r}" for t in self.all_weights if losses.is_batch_term(t)]
         return out
