@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from absl import app, flags, logging
 
-from aejax.errors import AejaxError, TrainingDiverged
+from aejax.errors import AejaxError, Interrupted, TrainingDiverged
 
 __all__ = ["AejaxError", "define_config", "run"]
 
@@ -79,7 +79,8 @@ def _parse_flags(argv: list[str]) -> list[str]:
 
 def run(main: Callable[[list[str]], None]) -> None:
     """Runs `main` under absl. A user error (AejaxError) ends in one line on stderr and exit
-    code 2; a diverged run (TrainingDiverged) in one line and exit code 1."""
+    code 2; a diverged run (TrainingDiverged) in one line and exit code 1; a run stopped by
+    SIGINT or SIGTERM (after saving a checkpoint) in one line and exit code 130 or 143."""
 
     def guarded(argv):
         if not flags.FLAGS.verbose:  # orbax logs every save at INFO level
@@ -97,5 +98,9 @@ def run(main: Callable[[list[str]], None]) -> None:
             _fail(str(e))
         except TrainingDiverged as e:
             _fail(f"training diverged at {e}", code=1)
+        except Interrupted as e:
+            _fail(str(e), code=128 + e.signum)
+        except KeyboardInterrupt:  # before the training loop took over the signal
+            _fail("interrupted (SIGINT) before training started; nothing was trained", 130)
 
     app.run(guarded, flags_parser=_parse_flags)

@@ -115,6 +115,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.distributed.process_id = 0
     c.distributed.cpu_collectives = False  # CPU devices across processes (gloo), for tests
     c.on_nonfinite = "stop"  # stop | skip: what a NaN/Inf loss or gradient does
+    c.skip_limit = 20  # skip: stop once more than this many steps in a row were skipped
     return c
 
 
@@ -158,6 +159,7 @@ def validate(config: ml_collections.ConfigDict) -> None:
         "log_every_steps",
         "keep_checkpoints",
         "steps_per_dispatch",
+        "skip_limit",
     ):
         _positive_int(config, field)
     seed = config.seed

@@ -15,3 +15,23 @@ class DataError(AejaxError):
 
 class TrainingDiverged(RuntimeError):
     """A loss term or the gradient became NaN or Inf, and config.on_nonfinite is 'stop'."""
+
+
+class Interrupted(Exception):
+    """Training was stopped by SIGINT or SIGTERM; a checkpoint of the step reached was saved.
+
+    Attributes:
+      signum: the signal's number (exit code 128 + signum, as shells report it).
+      step: the step of the saved checkpoint.
+      workdir: the run's workdir.
+    """
+
+    def __init__(self, signum: int, step: int, workdir: str):
+        import signal
+
+        name = signal.Signals(signum).name
+        super().__init__(
+            f"stopped by {name} at step {step}; a checkpoint of that step is saved in "
+            f"{workdir}: run the same command again to resume"
+        )
+        self.signum, self.step, self.workdir = signum, step, workdir

@@ -57,13 +57,18 @@ def main() -> None:
     p.add_argument("--after", required=True)
     p.add_argument("--configs", required=True)
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--first_round", type=int, default=0, help="number of the first round")
     p.add_argument("--out", default="runs/alternate")
-    p.add_argument("--extra", default="--nowarm_compile --e2e_epochs=2", help="benchmark flags")
+    p.add_argument(
+        "--extra",
+        default="--nowarm_compile --noe2e_eval --windows=3 --e2e_epochs=2",
+        help="flags of each benchmark run",
+    )
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     sides = {"before": args.before, "after": args.after}
     records = {(c, s): [] for c in args.configs.split(",") for s in sides}
-    for r in range(args.rounds):
+    for r in range(args.first_round, args.first_round + args.rounds):
         order = list(sides) if r % 2 == 0 else list(reversed(sides))
         for config in args.configs.split(","):
             for side in order:
@@ -76,6 +81,13 @@ def main() -> None:
                     if (v := value(rec, f)) is not None
                 )
                 print(f"round {r} {config} {side}: {shown}", flush=True)
+    # Every round in --out counts, those of earlier invocations too.
+    for (config, side), recs in records.items():
+        recs.clear()
+        for name in sorted(os.listdir(args.out)):
+            if name.startswith(f"{config}-{side}-") and name.endswith(".json"):
+                with open(os.path.join(args.out, name)) as f:
+                    recs.append(json.load(f)["variants"][0])
     header = "| config | " + " | ".join(f"{n} before | {n} after | after / before" for n in FIELDS)
     print(header + " |")
     print("|---" * (1 + 3 * len(FIELDS)) + "|")

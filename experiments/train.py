@@ -12,8 +12,8 @@ import os
 from absl import flags
 
 from aejax import cli
-from aejax.checkpoint import move_aside
-from aejax.train import train_and_evaluate
+from aejax.train import Experiment, train_and_evaluate
+from aejax.train.workdir import move_run_aside
 
 _DEFAULT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs", "ae.py")
 cli.define_config(_DEFAULT)
@@ -21,16 +21,19 @@ flags.DEFINE_string("workdir", None, "Where checkpoints, logs and figures go.", 
 flags.DEFINE_bool(
     "start_over",
     False,
-    "Move an existing workdir aside (to WORKDIR.old-N) and "
-    "start a new run there; nothing is deleted.",
+    "Move the run in WORKDIR aside (to WORKDIR.old-N) and start a new run there; nothing "
+    "is deleted. The config is checked first, and only a run's workdir is moved.",
 )
 
 
 def main(argv):
     del argv
-    if flags.FLAGS.start_over and (moved := move_aside(flags.FLAGS.workdir)):
-        print(f"moved the old run to {moved}")
-    _, metrics = train_and_evaluate(flags.FLAGS.config, flags.FLAGS.workdir)
+    config, workdir = flags.FLAGS.config, flags.FLAGS.workdir
+    if flags.FLAGS.start_over:
+        Experiment.from_config(config, workdir)  # every config error before anything moves
+        if moved := move_run_aside(workdir):
+            print(f"moved the old run to {moved}")
+    _, metrics = train_and_evaluate(config, workdir)
     print(" ".join(f"{k}={v:.6g}" for k, v in metrics.items()))
 
 

@@ -178,3 +178,36 @@ def test_notebook_entry_points_are_importable_from_the_package():
         assert getattr(aejax, name) is getattr(importlib.import_module(module), name)
     with pytest.raises(AttributeError, match="no attribute 'nothing'"):
         aejax.nothing  # noqa: B018
+
+
+def test_a_report_that_fails_half_way_leaves_the_old_one_whole(runs, monkeypatch):
+    """The report is written beside its folder and swapped in when complete: a section that
+    fails after others wrote their figures leaves the previous report as it was, and no
+    partial folder."""
+    workdir = str(runs / "ae")
+    first = report.write_report(workdir, sections=("reconstruction",))
+    folder = runs / "ae" / "report"
+    before = {f: (folder / f).read_bytes() for f in os.listdir(folder)}
+
+    def broken(m, opts):
+        raise RuntimeError("a section failed")
+
+    monkeypatch.setitem(report.SECTIONS, "compression", broken)
+    with pytest.raises(RuntimeError, match="a section failed"):
+        report.write_report(workdir, sections=("reconstruction", "latent_map", "compression"))
+    assert {f: (folder / f).read_bytes() for f in os.listdir(folder)} == before
+    assert json.loads((folder / "report.json").read_text())["sections"] == first["sections"]
+    assert not [p for p in os.listdir(runs / "ae") if ".partial-" in p or ".previous-" in p]
+
+
+def test_a_report_folder_must_be_new_empty_or_a_reports(runs, tmp_path):
+    mine = tmp_path / "thesis"
+    mine.mkdir()
+    (mine / "chapter1.tex").write_text("mine")
+    with pytest.raises(AejaxError, match="holds other files"):
+        report.write_report(str(runs / "ae"), str(mine), sections=("reconstruction",))
+    assert os.listdir(mine) == ["chapter1.tex"]
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    with pytest.raises(AejaxError, match="exists and is not a folder"):
+        report.write_report(str(runs / "ae"), str(a_file), sections=("reconstruction",))

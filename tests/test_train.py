@@ -33,6 +33,7 @@ def test_train_and_evaluate_writes_everything(tmp_path):
     state, metrics = train.train_and_evaluate(config, workdir)
     assert metrics["step"] == 8
     assert sorted(os.listdir(workdir)) == [
+        ".lock",  # one run per workdir (an flock, released when the run ends)
         "checkpoints",
         "config.json",
         "metrics.jsonl",

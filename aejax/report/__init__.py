@@ -28,8 +28,10 @@ Sections (those that do not apply to a run say why and are skipped):
   gzip, with the reconstruction error at each.
 """
 
+import glob
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 
@@ -86,6 +88,9 @@ def write_report(
     Args:
       workdir: a training run's folder.
       out_dir: where report.md, report.json and the PNGs go (default: `{workdir}/report`).
+        The report is written beside it first and then replaces it whole, so a reader (or
+        a report killed half-way) never leaves a mix of two reports; a folder that holds
+        other files is refused.
       sections: names from SECTIONS (default: all).
       step: the checkpoint (default: the newest).
       **options: fields of `Options` (seed, iwae_k, ...).
@@ -105,9 +110,45 @@ def write_report(
             "baselines fit on the training examples in memory; evaluate.py without the "
             "report (--sections=none) still gives the test metrics"
         )
-    out_dir = out_dir or os.path.join(workdir, "report")
-    os.makedirs(out_dir, exist_ok=True)
-    opts = Options(out_dir=out_dir, **options)
+    out_dir = os.path.normpath(out_dir or os.path.join(workdir, "report"))
+    _check_out_dir(out_dir)
+    staging = f"{out_dir}.partial-{os.getpid()}"
+    for old in glob.glob(glob.escape(out_dir) + ".partial-*"):  # left by a killed report
+        shutil.rmtree(old, ignore_errors=True)
+    os.makedirs(staging)
+    try:
+        out = _write(trained, workdir, staging, sections, Options(out_dir=staging, **options))
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _swap_into_place(staging, out_dir)
+    return out
+
+
+def _check_out_dir(out_dir: str) -> None:
+    """The report's folder must be new, empty or a report's: it is replaced whole."""
+    if os.path.lexists(out_dir) and not os.path.isdir(out_dir):
+        raise AejaxError(f"the report's folder {out_dir} exists and is not a folder")
+    if os.path.isdir(out_dir) and os.listdir(out_dir):
+        if not os.path.isfile(os.path.join(out_dir, "report.json")):
+            raise AejaxError(
+                f"the report's folder {out_dir} holds other files; the report replaces its "
+                "folder whole, so choose a new or empty one"
+            )
+
+
+def _swap_into_place(staging: str, out_dir: str) -> None:
+    """Replaces `out_dir` with the finished `staging` folder: a reader sees the old report
+    or the new one, never a mix of the two."""
+    previous = f"{out_dir}.previous-{os.getpid()}"
+    if os.path.isdir(out_dir):
+        os.rename(out_dir, previous)
+    os.rename(staging, out_dir)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def _write(trained, workdir: str, out_dir: str, sections, opts: Options) -> dict:
+    """Computes the sections and writes report.json and report.md into `out_dir`."""
     config = trained.exp.config
     run = {
         "workdir": os.path.abspath(workdir),

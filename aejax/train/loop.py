@@ -1,9 +1,10 @@
 """The training loop: `train_and_evaluate(config, workdir)`.
 
 Top to bottom: build the experiment (every config error surfaces there, before anything
-is written), check the workdir, restore or initialize the state, then run chunks of
-compiled steps, logging, evaluating and checkpointing at their cadences. Every resource
-(writer, checkpointer, stream, progress bar) is closed in `finally`.
+is written), check and lock the workdir, restore or initialize the state, then run chunks
+of compiled steps, logging, evaluating and checkpointing at their cadences, until the end
+or a stop signal. Every resource (writer, checkpointer, stream, progress bar, the lock, the
+signal handlers) is released in `finally`.
 """
 
 import time
@@ -16,12 +17,13 @@ from tqdm import tqdm
 
 from aejax import data, parallel, perf, plots
 from aejax.data.tfds_source import TfdsStream
-from aejax.errors import ConfigError, TrainingDiverged
+from aejax.errors import ConfigError, Interrupted, TrainingDiverged
 from aejax.train.dispatch import steps_per_dispatch
 from aejax.train.experiment import Experiment
+from aejax.train.signals import StopRequests
 from aejax.train.state import TrainState, variables
 from aejax.train.step import make_train_chunk
-from aejax.train.workdir import check_workdir, save_config
+from aejax.train.workdir import WorkdirLock, check_workdir, save_config
 from aejax.writers import MetricWriter
 
 
@@ -35,15 +37,24 @@ def _next_event(step: int, total: int, *intervals: int) -> int:
     return min([total] + [(step // i + 1) * i for i in intervals])
 
 
-def window_metrics(chunks: list[tuple[int, dict]], on_nonfinite: str) -> dict[str, float]:
+def window_metrics(
+    chunks: list[tuple[int, dict]],
+    on_nonfinite: str,
+    skip_limit: int = 0,
+    skipped_before: int = 0,
+) -> dict[str, float]:
     """Averages the per-step metrics of several chunks on the host.
 
     Args:
       chunks: (first step, metrics of [K] arrays) per chunk, in order.
       on_nonfinite: "stop" raises TrainingDiverged naming the first bad step and its terms;
         "skip" averages over the good steps only and counts the skipped ones.
+      skip_limit: under "skip", raise TrainingDiverged once more than this many steps in a
+        row were skipped (0: no limit), counting `skipped_before`, the skipped steps in a
+        row just before the window.
     Returns:
-      "train/<metric>" means and "train/skipped_steps", the number of non-finite steps.
+      "train/<metric>" means, "train/skipped_steps" (the window's non-finite steps) and
+      "train/skipped_in_a_row" (those at its end, in a row, with `skipped_before`).
     """
     fetched = jax.device_get([m for _, m in chunks])
     per_step = {k: np.concatenate([m[k] for m in fetched]) for k in fetched[0]}
@@ -58,9 +69,19 @@ def window_metrics(chunks: list[tuple[int, dict]], on_nonfinite: str) -> dict[st
             "applied and no checkpoint after it was saved (set config.on_nonfinite='skip' to "
             "skip such steps)"
         )
+    run = skipped_before
+    for i, b in enumerate(bad):
+        run = run + 1 if b else 0
+        if skip_limit and run > skip_limit:
+            raise TrainingDiverged(
+                f"step {chunks[0][0] + i + 1}: {run} steps in a row had a non-finite loss or "
+                f"gradient and were skipped (config.skip_limit={skip_limit}); the parameters "
+                "are those of the last good step, and no checkpoint after it was saved"
+            )
     good = ~bad
     out = {f"train/{k}": float(np.mean(v[good])) for k, v in per_step.items() if good.any()}
     out["train/skipped_steps"] = float(bad.sum())
+    out["train/skipped_in_a_row"] = float(run)
     return out
 
 
@@ -93,9 +114,15 @@ def train_and_evaluate(
     *,
     stop_after: int | None = None,
     on_write: Callable[[int, dict[str, float]], None] | None = None,
-) -> dict[str, float]:
+) -> tuple[TrainState, dict[str, float]]:
     """Trains the config's model, evaluating and checkpointing on the way; resumes from
     the latest checkpoint in `workdir` if there is one.
+
+    One run at a time holds a workdir (`WorkdirLock`; a second gets AejaxError). SIGINT or
+    SIGTERM stop the run after the chunk in flight, with a checkpoint of the step reached
+    (`Interrupted`). A non-finite step raises TrainingDiverged, or under
+    `on_nonfinite='skip'` is skipped, up to `config.skip_limit` in a row; a non-finite
+    final evaluation raises TrainingDiverged too.
 
     Args:
       config: an experiment config (see `aejax.config.base_config`).
@@ -113,7 +140,21 @@ def train_and_evaluate(
     exp = Experiment.from_config(config, workdir)
     dp = parallel.DataParallel.create(config.parallelism, config.num_devices, config.batch_size)
     _check_parallel(exp, dp)
-    check_workdir(config, workdir)
+    check_workdir(config, workdir)  # writes nothing
+    lock = WorkdirLock(workdir).acquire()  # one run per workdir
+    try:
+        # Again under the lock: a run that held it may have just written its config.
+        check_workdir(config, workdir)
+        with StopRequests(enabled=jax.process_count() == 1) as stops:
+            return _train(exp, dp, workdir, stops, stop_after, on_write)
+    finally:
+        lock.close()
+
+
+def _train(exp: Experiment, dp, workdir: str, stops: StopRequests, stop_after, on_write):
+    """The body of `train_and_evaluate`, once the config and the workdir are checked and
+    the workdir is this run's."""
+    config = exp.config
     host_state = exp.restore_or_init()  # a checkpoint that does not fit fails here
     if dp.platform == "cpu":
         perf.keep_freed_host_memory(config.keep_freed_host_memory)
@@ -153,11 +194,13 @@ def train_and_evaluate(
         log_window, eval_window = [], []
         eval_metrics: dict[str, float] = {}
         last_fetch = time.perf_counter()
+        skipped_in_a_row = 0
 
         def log_row(at: int, window: list) -> None:
             """Fetches a window's metrics (checking for non-finite steps), writes its row."""
-            nonlocal last_fetch
-            row = window_metrics(window, config.on_nonfinite)
+            nonlocal last_fetch, skipped_in_a_row
+            row = window_metrics(window, config.on_nonfinite, config.skip_limit, skipped_in_a_row)
+            skipped_in_a_row = int(row.pop("train/skipped_in_a_row"))
             now = time.perf_counter()  # the window's steps are done: the fetch waited
             steps = sum(len(m["loss"]) for _, m in window)
             row["train/steps_per_s"] = steps / max(now - last_fetch, 1e-9)
@@ -219,9 +262,28 @@ def train_and_evaluate(
                     on_write(step, eval_metrics)
                 if lead:
                     bar.write(_epoch_line(exp, step, summary, eval_metrics))
+            if stops.signum is not None and step < end:
+                # Stop at the step reached: its log row (which checks it), a checkpoint.
+                if pending_row is not None:
+                    log_row(*pending_row)
+                if log_window:
+                    log_row(step, log_window)
+                if pending_save is not None and pending_save[0] != step:
+                    ckpt.save(*pending_save)
+                    pending_save = None
+                if pending_save is None:
+                    pending_save = (step, dp.unreplicate(state))
+                ckpt.save(*pending_save)
+                raise Interrupted(stops.signum, step, workdir)
         if step >= total:
             if not eval_metrics:
                 eval_metrics = exp.evaluate(host_state, eval_step)
+            bad = [f"{k}={v}" for k, v in eval_metrics.items() if not np.isfinite(v)]
+            if bad:
+                raise TrainingDiverged(
+                    f"step {step}: the final evaluation is not finite ({', '.join(bad)}); the "
+                    "run is not a usable model"
+                )
             _save_reconstructions(exp, host_state, eval_step, workdir)
     finally:
         # Pending saves are all of checked states: a divergence or an error finishes them.

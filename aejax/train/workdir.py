@@ -1,12 +1,18 @@
 """A run's workdir: may this config use it, and its saved config."""
 
+import fcntl
 import os
+import socket
+import time
 
 import jax
 import ml_collections
 
 from aejax import config as config_lib
+from aejax.checkpoint import move_aside
 from aejax.errors import AejaxError
+
+LOCK_FILE = ".lock"
 
 # Fields about the machine, not the experiment: they may change when a run resumes (on
 # another machine, or with more devices: results do not depend on the device count). Also
@@ -14,6 +20,7 @@ from aejax.errors import AejaxError
 # non-finite step is told to resume with 'skip'.
 RESUMABLE_FIELDS = {
     "on_nonfinite",
+    "skip_limit",
     "data.data_dir",
     "progress_bar",
     "eval_batch_size",
@@ -85,3 +92,69 @@ def config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
         elif name not in RESUMABLE_FIELDS and a != b:
             out.append(f"config.{name}: {a!r} then, {b!r} now")
     return out
+
+
+class WorkdirLock:
+    """One run per workdir: an exclusive `flock` on `workdir/.lock`, held while the run
+    trains. The operating system releases it when the process ends, however it ends, so a
+    killed run leaves nothing stuck. The file names its holder for the message a second
+    run gets. Only process 0 of a multi-host run takes it.
+    """
+
+    def __init__(self, workdir: str):
+        self.workdir = workdir
+        self._fd: int | None = None
+
+    def acquire(self) -> "WorkdirLock":
+        """Takes the lock (making the workdir if needed); AejaxError naming the holder if
+        another process has it."""
+        if jax.process_index() != 0:
+            return self
+        os.makedirs(self.workdir, exist_ok=True)
+        fd = os.open(os.path.join(self.workdir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise AejaxError(
+                f"workdir {self.workdir} is in use by another run ({holder}); wait for it "
+                "to end, or use another workdir"
+            ) from None
+        os.ftruncate(fd, 0)
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        os.write(fd, f"process {os.getpid()} on {socket.gethostname()} since {stamp}".encode())
+        self._fd = fd
+        return self
+
+    def close(self) -> None:
+        """Releases the lock (the file stays, empty of meaning once unlocked)."""
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def holds_run(workdir: str) -> bool:
+    """Whether `workdir` is a folder holding a training run (its config or checkpoints)."""
+    return os.path.isdir(workdir) and any(
+        os.path.exists(os.path.join(workdir, name)) for name in ("config.json", "checkpoints")
+    )
+
+
+def move_run_aside(workdir: str) -> str | None:
+    """Renames the run in `workdir` to `<workdir>.old-<n>` so a new one can start there;
+    nothing is deleted. Returns the new name, or None when there is no workdir.
+
+    Refuses (AejaxError, nothing moved) a path that is not a run's workdir and a workdir
+    that another run is using.
+    """
+    if not os.path.lexists(workdir):
+        return None
+    if not holds_run(workdir):
+        raise AejaxError(
+            f"--start_over: {workdir} is not a training run's workdir (no config.json or "
+            "checkpoints/); nothing was moved"
+        )
+    WorkdirLock(workdir).acquire().close()  # refuses a workdir in use
+    return move_aside(workdir)
