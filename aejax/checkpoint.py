@@ -1,6 +1,14 @@
-"""Orbax checkpoints of the train state: save every N steps, keep the last K, resume."""
+"""Orbax checkpoints of the train state: save every N steps, keep the last K, resume.
+
+Every saved state's arrays are summed (SHA-256, `state_digest`) into
+`checkpoints/digests.json` when the save starts; a restored state whose digest differs (a
+flipped bit in a file that still parses) is damaged, and handled as unreadable ones are:
+passed over for the one before it.
+"""
 
 import concurrent.futures
+import hashlib
+import json
 import os
 from typing import Any
 
@@ -48,13 +56,42 @@ class Checkpointer:
         self._wait()
         return self._manager.latest_step()
 
+    @property
+    def _digests_path(self) -> str:
+        return os.path.join(self.directory, DIGESTS)
+
+    def digests(self) -> dict[str, str]:
+        """step (as text) -> the digest of the state saved at that step."""
+        try:
+            with open(self._digests_path) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return {}
+
+    def _record_digest(self, step: int, digest: str) -> None:
+        """Adds the digest of checkpoint `step` (process 0; steps orbax no longer keeps are
+        dropped), atomically."""
+        if jax.process_index() != 0:
+            return
+        kept = {str(s) for s in self._manager.all_steps()}
+        digests = {k: v for k, v in self.digests().items() if k in kept}
+        digests[str(step)] = digest
+        tmp = self._digests_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(digests, f, indent=1, sort_keys=True)
+        os.replace(tmp, self._digests_path)
+
     def save(self, step: int, state: Any) -> None:
         """Starts saving `state`, host (numpy) values, as checkpoint `step`; returns at once.
 
         The caller must not change `state`'s arrays afterwards.
         """
         self._wait()
-        save = lambda: self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
+
+        def save():
+            self._record_digest(step, state_digest(state))
+            self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
+
         if self._thread is None:
             save()
         else:
@@ -101,7 +138,11 @@ class Checkpointer:
                     f"{mismatch}"
                 )
             try:
-                return self.restore(target, s)
+                restored = self.restore(target, s)
+                expected = self.digests().get(str(s))
+                if expected is not None and state_digest(restored) != expected:
+                    raise ValueError("its arrays do not match the checksum taken when saved")
+                return restored
             except Exception as e:  # damaged files: orbax and tensorstore raise many kinds
                 error = e
             logging.warning(
@@ -143,6 +184,19 @@ class Checkpointer:
                 self._thread.shutdown()
             self._manager.wait_until_finished()
             self._manager.close()
+
+
+DIGESTS = "digests.json"
+
+
+def state_digest(state: Any) -> str:
+    """SHA-256 of a pytree's arrays: their paths, dtypes, shapes and bytes."""
+    h = hashlib.sha256()
+    for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
+        a = np.ascontiguousarray(np.asarray(leaf))
+        h.update(f"{jax.tree_util.keystr(path)} {a.dtype} {a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def move_aside(path: str, tag: str = "old") -> str | None:

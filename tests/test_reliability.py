@@ -118,9 +118,45 @@ def test_damaged_newest_checkpoint_is_passed_over(tmp_path, caplog):
     # Restoring writes nothing; resuming sets the damaged folder aside (nothing is deleted),
     # so that the run can save step 8 again, and it ends where an uninterrupted run ends.
     checkpoints = os.path.join(workdir, "checkpoints")
-    assert sorted(os.listdir(checkpoints)) == ["4", "8"]
+    assert sorted(os.listdir(checkpoints)) == ["4", "8", "digests.json"]
     train.train_and_evaluate(tiny_config(), workdir)
-    assert sorted(os.listdir(checkpoints)) == ["4", "8", "8.damaged-1"]
+    assert sorted(os.listdir(checkpoints)) == ["4", "8", "8.damaged-1", "digests.json"]
+    reference = str(tmp_path / "reference")
+    train.train_and_evaluate(tiny_config(), reference)
+    _assert_trees_equal(_state(workdir), _state(reference))
+
+
+def test_a_flipped_bit_is_caught_by_the_checksum(tmp_path):
+    """One bit flipped in the largest file of the newest checkpoint: orbax still reads it
+    (with wrong numbers); its checksum does not match, so it is passed over like a damaged
+    one, and the resumed run ends where an uninterrupted one does."""
+    workdir = str(tmp_path / "run")
+    train.train_and_evaluate(tiny_config(), workdir)  # checkpoints at 4 and 8
+    files = [
+        p
+        for p in glob.glob(os.path.join(workdir, "checkpoints", "8", "**", "*"), recursive=True)
+        if os.path.isfile(p)
+    ]
+    largest = max(files, key=os.path.getsize)
+    assert os.path.getsize(largest) > 1000
+    with open(largest, "r+b") as f:
+        f.seek(1000)
+        byte = f.read(1)[0]
+        f.seek(1000)
+        f.write(bytes([byte ^ 0x10]))
+    # orbax alone reads the file, with other numbers than were saved...
+    exp = train.Experiment.from_workdir(workdir)
+    ckpt = exp.checkpointer()
+    try:
+        raw = ckpt.restore(exp.init_state(), 8)
+        assert checkpoint.state_digest(raw) != ckpt.digests()["8"]
+    finally:
+        ckpt.close()
+    # ...and the checksum turns it away.
+    state = _state(workdir)
+    assert int(state.step) == 4
+    train.train_and_evaluate(tiny_config(), workdir)
+    assert "8.damaged-1" in os.listdir(os.path.join(workdir, "checkpoints"))
     reference = str(tmp_path / "reference")
     train.train_and_evaluate(tiny_config(), reference)
     _assert_trees_equal(_state(workdir), _state(reference))
@@ -150,7 +186,7 @@ def test_divergence_stops_on_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
     workdir = str(tmp_path / "run")
     with pytest.raises(TrainingDiverged, match=r"^step 2: grad_norm, loss, mse became non-fin"):
         train.train_and_evaluate(_diverging(), workdir)
-    assert os.listdir(os.path.join(workdir, "checkpoints")) == ["1"]
+    assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["1", "digests.json"]
     state = _state(workdir)
     assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(state.params))
     # As the message says: the run continues from its last good checkpoint with 'skip'.

@@ -40,7 +40,7 @@ def test_train_and_evaluate_writes_everything(tmp_path):
         "reconstructions.png",
         "tb",
     ]
-    assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["4", "8"]
+    assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["4", "8", "digests.json"]
     with open(os.path.join(workdir, "config.json")) as f:
         assert json.load(f)["model"]["encoder_widths"] == [32, 8]
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
