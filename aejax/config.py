@@ -8,6 +8,7 @@ and the data sources read, with its default and a comment. Experiment configs in
 
 import importlib.util
 import json
+import math
 import os
 
 import ml_collections
@@ -141,10 +142,39 @@ def mnist_schedule(config: ml_collections.ConfigDict, num_epochs: int, name="mni
     config.steps_per_dispatch = 39
 
 
+def check_number(
+    value,
+    where: str,
+    *,
+    integer: bool = False,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+):
+    """Returns `value` if it is a finite number (an integer when `integer`) within the
+    bounds; ConfigError naming `where` and the range otherwise. Booleans are not numbers."""
+    kind = "an integer" if integer else "a finite number"
+    ok_type = int if integer else (int, float)
+    if low is not None and high is not None:
+        what = f"{kind} in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+    elif low is not None:
+        what = f"{kind} {'>' if low_open else '>='} {low:g}"
+    elif high is not None:
+        what = f"{kind} {'<' if high_open else '<='} {high:g}"
+    else:
+        what = kind
+    if isinstance(value, bool) or not isinstance(value, ok_type) or not math.isfinite(value):
+        raise ConfigError(f"{where}={value!r} must be {what}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise ConfigError(f"{where}={value!r} must be {what}")
+    if high is not None and (value > high or (high_open and value == high)):
+        raise ConfigError(f"{where}={value!r} must be {what}")
+    return value
+
+
 def _positive_int(config, field: str):
-    value = config[field]
-    if not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"config.{field}={value!r} must be a positive integer")
+    check_number(config[field], f"config.{field}", integer=True, low=1)
 
 
 def validate(config: ml_collections.ConfigDict) -> None:
@@ -168,14 +198,22 @@ def validate(config: ml_collections.ConfigDict) -> None:
         # only 32 bits: 2**32 would give the same draws as 0.
         raise ConfigError(f"config.seed={seed!r} must be an integer in [0, 2**32)")
     for field in ("num_epochs", "num_steps", "eval_every_steps", "checkpoint_every_steps"):
-        if config[field] < 0:
-            raise ConfigError(f"config.{field}={config[field]} must be >= 0")
+        check_number(config[field], f"config.{field}", integer=True, low=0)
     if config.num_epochs == 0 and config.num_steps == 0:
         raise ConfigError("config.num_epochs and config.num_steps are both 0: nothing to train")
-    if not config.optimizer.learning_rate > 0:
-        raise ConfigError(
-            f"config.optimizer.learning_rate={config.optimizer.learning_rate} must be > 0"
-        )
+    opt = config.optimizer
+    where = "config.optimizer."
+    check_number(opt.learning_rate, where + "learning_rate", low=0, low_open=True)
+    check_number(opt.warmup_steps, where + "warmup_steps", integer=True, low=0)
+    check_number(opt.end_lr_fraction, where + "end_lr_fraction", low=0, high=1)
+    check_number(opt.weight_decay, where + "weight_decay", low=0)
+    check_number(opt.momentum, where + "momentum", low=0, high=1, high_open=True)
+    check_number(opt.clip_norm, where + "clip_norm", low=0)
+    check_number(config.corruption.sigma, "config.corruption.sigma", low=0)
+    check_number(config.corruption.fraction, "config.corruption.fraction", low=0, high=1)
+    check_number(config.model.dropout, "config.model.dropout", low=0, high=1, high_open=True)
+    for field in ("max_train", "max_test"):
+        check_number(config.data[field], f"config.data.{field}", integer=True, low=0)
     if config.on_nonfinite not in ("stop", "skip"):
         raise ConfigError(
             f"config.on_nonfinite={config.on_nonfinite!r} is not known; valid: skip, stop"

@@ -12,6 +12,11 @@ def make_schedule(cfg, total_steps: int) -> optax.Schedule:
     lr = float(cfg.learning_rate)
     if cfg.warmup_steps < 0:
         raise ConfigError(f"config.optimizer.warmup_steps={cfg.warmup_steps} must be >= 0")
+    if cfg.warmup_steps >= total_steps:
+        raise ConfigError(
+            f"config.optimizer.warmup_steps={cfg.warmup_steps} is not shorter than the run "
+            f"({total_steps} steps): the learning rate would never reach its peak"
+        )
     if cfg.schedule == "constant":
         if cfg.warmup_steps == 0:
             return optax.constant_schedule(lr)

@@ -59,9 +59,12 @@ def _field(cfg, name: str):
 
 def _positive_widths(widths, where: str, allow_empty: bool = False) -> tuple[int, ...]:
     try:
-        widths = tuple(int(w) for w in widths)
-    except (TypeError, ValueError):
+        widths = tuple(widths)
+    except TypeError:
         raise ConfigError(f"{where}={widths!r} must be a list of positive integers") from None
+    if not all(isinstance(w, int) and not isinstance(w, bool) for w in widths):
+        # int() would truncate 32.7 to 32 while config.json keeps 32.7
+        raise ConfigError(f"{where}={widths!r} must be a list of positive integers")
     if (not widths and not allow_empty) or any(w <= 0 for w in widths):
         raise ConfigError(f"{where}={widths!r} must be a non-empty list of positive integers")
     return widths
