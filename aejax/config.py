@@ -230,10 +230,25 @@ def to_json(config: ml_collections.ConfigDict) -> str:
 
 
 def from_json(text: str) -> ml_collections.ConfigDict:
-    """Rebuilds a ConfigDict saved by `to_json`, on top of the base config's defaults."""
+    """Rebuilds a ConfigDict saved by `to_json`, on top of the base config's defaults.
+
+    Raises ValueError (one line) for text that is not a JSON object of config fields.
+    """
+    try:
+        saved = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"not valid JSON ({e})") from None
+    if not isinstance(saved, dict):
+        kinds = {list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+        kind = "null" if saved is None else kinds.get(type(saved), type(saved).__name__)
+        raise ValueError(f"a JSON {kind}, not an object of config fields")
     config = base_config()
     config.unlock()
-    config.update(json.loads(text))
+    try:
+        config.update(saved)
+    except (TypeError, ValueError, AttributeError, KeyError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"its fields do not fit the config ({first})") from None
     return config
 
 

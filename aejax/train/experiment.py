@@ -80,8 +80,12 @@ class Experiment:
     @classmethod
     def from_workdir(cls, workdir: str) -> "Experiment":
         """Rebuilds the experiment a run saved in `workdir/config.json`."""
-        with open(os.path.join(workdir, "config.json")) as f:
-            config = config_lib.from_json(f.read())
+        path = os.path.join(workdir, "config.json")
+        try:
+            with open(path) as f:
+                config = config_lib.from_json(f.read())
+        except (OSError, ValueError) as e:
+            raise AejaxError(f"{path} is not a readable config: {e}") from None
         return cls.from_config(config, workdir)
 
     @property

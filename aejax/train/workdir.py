@@ -43,6 +43,10 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
 
     Fields that describe the machine rather than the experiment may differ on resume.
     """
+    if not isinstance(workdir, str) or not workdir.strip():
+        raise AejaxError(f"workdir {workdir!r} is empty: name a folder")
+    if os.path.islink(workdir) and not os.path.exists(workdir):
+        raise AejaxError(f"workdir {workdir} is a symbolic link to nothing (or a loop of them)")
     if os.path.exists(workdir) and not os.path.isdir(workdir):
         raise AejaxError(f"workdir {workdir} exists and is not a folder")
     existing = workdir
@@ -110,8 +114,11 @@ class WorkdirLock:
         another process has it."""
         if jax.process_index() != 0:
             return self
-        os.makedirs(self.workdir, exist_ok=True)
-        fd = os.open(os.path.join(self.workdir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            os.makedirs(self.workdir, exist_ok=True)
+            fd = os.open(os.path.join(self.workdir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise AejaxError(f"workdir {self.workdir} cannot be used: {e.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
