@@ -8,10 +8,10 @@ notebook that imported JAX first trains the same program as a script.
   XLA_FLAGS). "eigen" (the default) runs convolutions through Eigen instead of YNNPACK,
   XLA:CPU's default on jaxlib 0.10; on the 2-core developer machine Eigen ran the conv
   VAE's training step 1.47x faster and the conv AE's 1.25x, and compiled the conv VAE
-  about 0.45 s sooner (docs/BENCHMARKS.md, "Convolutions through Eigen"). Matrix products
-  keep YNNPACK, XLA's default, and the compiled program equals the one of
-  XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=-individual_convolution. "xla" leaves
-  XLA's defaults.
+  about 0.45 s sooner (docs/BENCHMARKS_LOG.md, "Convolutions through Eigen"). Matrix
+  products and reductions keep YNNPACK, XLA's default, and the compiled program equals
+  the one of XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=-individual_convolution
+  (tests/test_perf.py compares them). "xla" leaves XLA's defaults.
 - `keep_freed_host_memory(config.keep_freed_host_memory)`: glibc's allocator keeps large
   freed buffers for reuse.
 """
@@ -42,7 +42,8 @@ def cpu_compiler_options(convolutions: str, platform: str = "cpu") -> dict | Non
         return None
     if not version.startswith(_TESTED_JAXLIB):
         return None
-    return {_YNN_FUSION: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+    # XLA's default set less convolutions (the default holds INDIVIDUAL_CONVOLUTION too).
+    return {_YNN_FUSION: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"}
 
 
 def keep_freed_host_memory(enabled: bool = True) -> bool:

@@ -15,8 +15,9 @@ from aejax import perf
 TESTED = importlib.metadata.version("jaxlib").startswith(perf._TESTED_JAXLIB)
 EIGEN_FLAG = "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
 
-# Compiles a strided NHWC convolution with a dense layer after it (the conv AE's first
-# layers) under the "eigen" setting and prints the program's fingerprint.
+# Compiles the gradient of a strided NHWC convolution with dense layers after it and a mean
+# over the batch (a conv AE's layers and its loss), with the gradient's squared norm (a
+# reduction YNNPACK takes, as in the step's grad_norm), and prints the program.
 PROBE = """
 import json, os, re, sys
 if sys.argv[1] == "jax-first":
@@ -26,13 +27,21 @@ import aejax
 from aejax import perf
 import jax, jax.numpy as jnp
 flags_after_import = os.environ.get("XLA_FLAGS")
-def f(x, w, m):
+def f(x, w, m, v):
     dims = ("NHWC", "HWIO", "NHWC")
     y = jax.lax.conv_general_dilated(x, w, (2, 2), "SAME", dimension_numbers=dims)
-    return jnp.tanh(y.reshape(16, -1) @ m).sum()
-args = (jnp.ones((16, 28, 28, 1)), jnp.ones((3, 3, 1, 32)), jnp.ones((14 * 14 * 32, 8)))
-options = perf.cpu_compiler_options(sys.argv[2]) if sys.argv[2] != "env" else None
-text = jax.jit(jax.grad(f, (1, 2)), compiler_options=options).lower(*args).compile().as_text()
+    h = jax.nn.relu(y.reshape(128, -1) @ m)
+    return jnp.mean(jnp.sum(jnp.square(jax.nn.sigmoid(h @ v) - x.reshape(128, -1)), axis=1))
+args = (jnp.ones((128, 28, 28, 1)), jnp.ones((3, 3, 1, 16)), jnp.ones((14 * 14 * 16, 32)),
+        jnp.ones((32, 784)))
+options = perf.cpu_compiler_options(sys.argv[2]) if sys.argv[2] in ("eigen", "xla") else None
+if sys.argv[2].startswith("LIBRARY"):  # a setting given as is, for the test's own check
+    options = {"xla_cpu_experimental_ynn_fusion_type": sys.argv[2]}
+def step(*args):
+    grads = jax.grad(f, (1, 2, 3))(*args)
+    return grads, sum(jnp.sum(jnp.square(g)) for g in grads)
+compiled = jax.jit(step, compiler_options=options).lower(*args).compile()
+text = re.sub(r", metadata=\\{[^}]*\\}", "", compiled.as_text())
 print(json.dumps({"flags": flags_after_import, "program": re.sub(r"\\s+", " ", text)}))
 """
 
@@ -73,6 +82,10 @@ def test_eigen_option_compiles_the_xla_flags_program_whatever_came_first(order):
     assert by_option["flags"] is None
     assert by_option["program"] == by_flag["program"]
     assert default["program"] != by_option["program"]
+    # The probe tells settings apart: matrix products alone through YNNPACK (without its
+    # reductions) compile another program.
+    dots_only = _probe("aejax-first", "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT")
+    assert dots_only["program"] != by_option["program"]
 
 
 def test_settings():
