@@ -266,4 +266,12 @@ def load_config(spec: str) -> ml_collections.ConfigDict:
     module_spec = importlib.util.spec_from_file_location("aejax_loaded_config", path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
-    return module.get_config(preset) if preset else module.get_config()
+    if not callable(getattr(module, "get_config", None)):
+        raise ConfigError(f"config file {path} has no get_config() function")
+    config = module.get_config(preset) if preset else module.get_config()
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise ConfigError(
+            f"get_config() of {path} returned a {type(config).__name__}, not an "
+            "ml_collections.ConfigDict (start from aejax.config.base_config())"
+        )
+    return config

@@ -34,6 +34,14 @@ def initialize_distributed(cfg) -> None:
         return
     kwargs = {}
     if cfg.coordinator_address:
+        n, i = cfg.num_processes, cfg.process_id
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"config.distributed.num_processes={n!r} must be an integer >= 1")
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < n:
+            raise ConfigError(
+                f"config.distributed.process_id={i!r} must be an integer in [0, {n}) "
+                f"(config.distributed.num_processes={n})"
+            )
         kwargs = dict(
             coordinator_address=cfg.coordinator_address,
             num_processes=cfg.num_processes,

@@ -60,7 +60,7 @@ def test_a_second_run_on_a_busy_workdir_is_refused_and_a_killed_one_leaves_no_lo
         _wait_for_training(first, workdir)
         config_before = (workdir / "config.json").read_text()
         files_before = sorted(os.listdir(workdir))
-        second = _run(workdir, *LONG, "--config.optimizer.learning_rate=0.01")
+        second = _run(workdir, *LONG)  # the same experiment: only the lock refuses it
         assert second.returncode == 2
         lines = _error_lines(second.stderr)
         assert len(lines) == 1, second.stderr

@@ -103,6 +103,29 @@ def loss_term(*, batch: bool = False, domains=None):
 LOSSES: dict[str, Term] = {}
 
 
+def _check_signature(name: str, fn) -> None:
+    """A term takes its tensors by keyword: every parameter keyword-only or `**_`."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):  # a builtin such as os.getcwd
+        params = None
+    keyword = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.VAR_KEYWORD)
+    bad = (
+        params is None
+        or not any(p.kind in keyword for p in params)
+        or any(
+            p.kind not in keyword
+            and not (p.kind is p.POSITIONAL_OR_KEYWORD and p.default is not p.empty)
+            for p in params
+        )
+    )
+    if bad:
+        raise ConfigError(
+            f"{name!r} is not a loss term: a term takes tensors by keyword, "
+            "def term(*, x, x_hat, ..., **_), and returns one value per example"
+        )
+
+
 def register_loss(name: str, fn=None, *, batch: bool | None = None, domains=None):
     """Adds a loss term to LOSSES, from your own code (aejax is not edited).
 
@@ -119,6 +142,7 @@ def register_loss(name: str, fn=None, *, batch: bool | None = None, domains=None
     def add(fn):
         if not callable(fn):
             raise ConfigError(f"loss term {name!r} must be a function, not {type(fn).__name__}")
+        _check_signature(name, fn)
         declared = getattr(fn, "aejax_term", Term(fn))
         term = Term(
             fn,
