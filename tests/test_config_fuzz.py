@@ -15,16 +15,17 @@ from aejax.errors import AejaxError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-NOT_NUMBERS = [float("nan"), float("inf"), float("-inf"), "abc", None, [1, 2], True]
+# (A boolean is refused where a count is expected; a float field turns True into 1.0.)
+NOT_NUMBERS = [float("nan"), float("inf"), float("-inf"), "abc", None, [1, 2]]
 # field -> bad values beyond NOT_NUMBERS (each outside the field's range).
 FIELDS = {
-    "batch_size": [0, -1, -(10**9), 2.5],
+    "batch_size": [0, -1, -(10**9), 2.5, True],
     "eval_batch_size": [0, -5, 1.5],
     "log_every_steps": [0, -1, 0.5],
-    "keep_checkpoints": [0, -2],
+    "keep_checkpoints": [0, -2, True],
     "steps_per_dispatch": [0, -1, 3.5],
     "skip_limit": [0, -1],
-    "num_steps": [-1, -(10**12), 2.5],
+    "num_steps": [-1, -(10**12), 2.5, True],
     "num_epochs": [-1, 1.5],
     "eval_every_steps": [-1, 0.5],
     "checkpoint_every_steps": [-3, 7.5],
@@ -66,7 +67,7 @@ def _config(field, value) -> ml_collections.ConfigDict:
 @pytest.mark.parametrize("chunk", range(4))
 def test_random_bad_values_are_refused_in_one_line_before_anything_is_written(tmp_path, chunk):
     """200 draws (4 chunks of 50) over 22 fields: NaN, infinities, negative, huge, zero
-    sizes, fractional counts, strings, None, lists, booleans."""
+    sizes, fractional counts, strings, None, lists, booleans as counts."""
     draws = list(_bad_configs(200))[50 * chunk : 50 * (chunk + 1)]
     for i, (field, value) in enumerate(draws):
         workdir = str(tmp_path / f"run{i}")

@@ -189,8 +189,10 @@ def test_divergence_stops_on_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
     assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["1", "digests.json"]
     state = _state(workdir)
     assert all(np.isfinite(leaf).all() for leaf in jax.tree.leaves(state.params))
-    # As the message says: the run continues from its last good checkpoint with 'skip'.
-    train.train_and_evaluate(_diverging(on_nonfinite="skip"), workdir)
+    # As the message says: the run continues from its last good checkpoint with 'skip'; it
+    # still ends in an error, since step 1's huge parameters give a non-finite test loss.
+    with pytest.raises(TrainingDiverged, match="the final evaluation is not finite"):
+        train.train_and_evaluate(_diverging(on_nonfinite="skip"), workdir)
     resumed = _state(workdir)
     assert int(resumed.step) > int(state.step)
     _assert_trees_equal(state.params, resumed.params)  # every later step was skipped
@@ -198,7 +200,8 @@ def test_divergence_stops_on_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
 
 def test_divergence_can_skip_updates_and_count_them(tmp_path):
     workdir = str(tmp_path / "run")
-    train.train_and_evaluate(_diverging(on_nonfinite="skip"), workdir)
+    with pytest.raises(TrainingDiverged, match="the final evaluation is not finite"):
+        train.train_and_evaluate(_diverging(on_nonfinite="skip"), workdir)
     with open(os.path.join(workdir, "metrics.jsonl")) as f:
         rows = [json.loads(line) for line in f if "train/skipped_steps" in line]
     assert [r["train/skipped_steps"] for r in rows] == [0, 1, 1, 1, 1, 1]

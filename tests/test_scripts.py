@@ -114,7 +114,12 @@ BAD_INPUTS = [
         "config file missing.py (from --config missing.py:mnist) does not exist",
     ),
     ("wrong type", ["--config.batch_size=abc"], None, "flag --config.batch_size=abc"),
-    ("non-positive size", ["--config.batch_size=0"], None, "config.batch_size=0 must be a posi"),
+    (
+        "non-positive size",
+        ["--config.batch_size=0"],
+        None,
+        "config.batch_size=0 must be an integer >= 1",
+    ),
     (
         "non-positive width",
         ["--config.model.encoder_widths=(32,0)"],

@@ -76,7 +76,7 @@ def window_metrics(
             raise TrainingDiverged(
                 f"step {chunks[0][0] + i + 1}: {run} steps in a row had a non-finite loss or "
                 f"gradient and were skipped (config.skip_limit={skip_limit}); the parameters "
-                "are those of the last good step, and no checkpoint after it was saved"
+                "are still those of the last good step"
             )
     good = ~bad
     out = {f"train/{k}": float(np.mean(v[good])) for k, v in per_step.items() if good.any()}
