@@ -135,8 +135,10 @@ class WorkdirLock:
         return self
 
     def close(self) -> None:
-        """Releases the lock (the file stays, empty of meaning once unlocked)."""
+        """Releases the lock. The file stays, emptied: it names a holder only while held,
+        so a run that ends (or is refused) leaves the workdir as it found it."""
         if self._fd is not None:
+            os.ftruncate(self._fd, 0)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
