@@ -3,13 +3,17 @@
 Every saved state's arrays are summed (SHA-256, `state_digest`) into
 `checkpoints/digests.json` when the save starts; a restored state whose digest differs (a
 flipped bit in a file that still parses) is damaged, and handled as unreadable ones are:
-passed over for the one before it.
+passed over for the one before it. Each checkpoint also keeps the run's config (orbax's
+custom metadata of the step), so a checkpoint can be checked against the config that
+would use it.
 """
 
 import concurrent.futures
+import errno
 import hashlib
 import json
 import os
+import shutil
 from typing import Any
 
 import jax
@@ -18,7 +22,7 @@ import orbax.checkpoint as ocp
 from absl import logging
 from jax.experimental import multihost_utils
 
-from aejax.errors import AejaxError
+from aejax.errors import AejaxError, SaveFailed, root_cause
 
 
 class Checkpointer:
@@ -29,8 +33,14 @@ class Checkpointer:
     replaces the previous checkpoint.
     """
 
-    def __init__(self, directory: str, max_to_keep: int):
+    def __init__(self, directory: str, max_to_keep: int, config: dict | None = None):
+        """Args:
+        directory: the checkpoints' folder (made when the first checkpoint is saved).
+        max_to_keep: how many of the newest checkpoints to keep.
+        config: the run's config as a JSON-compatible dict, saved with every checkpoint.
+        """
         self.directory = os.path.abspath(directory)
+        self.config = config
         self._manager = ocp.CheckpointManager(
             self.directory,
             options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
@@ -44,12 +54,29 @@ class Checkpointer:
         if jax.process_count() == 1:
             self._thread = concurrent.futures.ThreadPoolExecutor(1, "aejax-checkpoint")
         self._pending: concurrent.futures.Future | None = None
+        self._in_flight: int | None = None  # the step of the save orbax may still be writing
 
     def _wait(self) -> None:
-        """Waits until a started save has been handed to orbax; re-raises its error."""
+        """Waits until a started save has been handed to orbax; raises SaveFailed if it
+        failed."""
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            pending.result()
+            with self._saving(pending.step):
+                pending.result()
+
+    def _saving(self, step: int | None):
+        """A context that turns a failed save of checkpoint `step` into one SaveFailed."""
+        return _SaveGuard(self, step)
+
+    def saved_config(self, step: int) -> dict | None:
+        """The config saved with checkpoint `step` (a JSON dict), or None (a checkpoint
+        saved without one, or unreadable metadata)."""
+        try:
+            metadata = self._manager.metadata(step)
+        except Exception:  # noqa: BLE001 - damaged metadata: the restore judges the damage
+            return None
+        custom = getattr(metadata, "custom_metadata", None) or {}
+        return custom.get("config")
 
     def latest_step(self) -> int | None:
         """The step of the newest complete checkpoint, or None."""
@@ -87,15 +114,46 @@ class Checkpointer:
         The caller must not change `state`'s arrays afterwards.
         """
         self._wait()
+        self._check_space(step, state)
 
         def save():
+            with self._saving(self._in_flight):  # the previous save's error surfaces here
+                self._manager.wait_until_finished()
             self._record_digest(step, state_digest(state))
-            self._manager.save(step, args=ocp.args.StandardSave(state), force=True)
+            metadata = {"config": self.config} if self.config is not None else None
+            self._manager.save(
+                step, args=ocp.args.StandardSave(state), force=True, custom_metadata=metadata
+            )
+            self._in_flight = step
 
         if self._thread is None:
-            save()
+            with self._saving(step):
+                save()
         else:
             self._pending = self._thread.submit(save)
+            self._pending.step = step
+
+    def _check_space(self, step: int, state: Any) -> None:
+        """Raises SaveFailed, before anything is written, when the checkpoints' disk has
+        less free space than the state's arrays take (a full disk would otherwise fail
+        inside orbax's background threads)."""
+        need = sum(np.asarray(x).nbytes for x in jax.tree.leaves(state)) + _SLACK_BYTES
+        where = self.directory
+        while not os.path.exists(where):
+            where = os.path.dirname(where)
+        free = shutil.disk_usage(where).free
+        if free < need:
+            raise SaveFailed(
+                f"checkpoint {step} not saved: {free / 2**20:.2f} MiB free on the disk of "
+                f"{self.directory}, and it needs about {need / 2**20:.2f} MiB; "
+                f"{self._kept()}"
+            )
+
+    def _kept(self) -> str:
+        steps = sorted(self._manager.all_steps())
+        if not steps:
+            return "no checkpoint was saved before it"
+        return f"the checkpoints saved before it ({', '.join(map(str, steps))}) are intact"
 
     def restore(self, target: Any, step: int | None = None) -> Any:
         """Restores checkpoint `step` (default: latest) into the structure of `target`.
@@ -176,14 +234,46 @@ class Checkpointer:
         self._manager.reload()  # forget the steps it listed
 
     def close(self) -> None:
-        """Waits for pending saves, then releases the manager."""
+        """Waits for pending saves, then releases the manager; SaveFailed if one failed."""
         try:
             self._wait()
         finally:
             if self._thread is not None:
                 self._thread.shutdown()
-            self._manager.wait_until_finished()
-            self._manager.close()
+            try:
+                with self._saving(self._in_flight):
+                    self._manager.wait_until_finished()
+            finally:
+                self._manager.close()
+
+
+class _SaveGuard:
+    """Turns any error of orbax's save into SaveFailed, one line naming the step and the
+    checkpoints that are intact (orbax writes each step to a temporary folder, so a failed
+    save leaves the older checkpoints whole)."""
+
+    def __init__(self, ckpt: Checkpointer, step: int | None):
+        self.ckpt, self.step = ckpt, step
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, tb):
+        if error is None or isinstance(error, SaveFailed):
+            return False
+        cause = root_cause(error)
+        text = str(cause).splitlines()[0][:200] if str(cause) else type(cause).__name__
+        full = isinstance(cause, OSError) and cause.errno == errno.ENOSPC
+        why = "no space left on the disk" if full or "No space left" in str(error) else text
+        raise SaveFailed(
+            f"saving checkpoint {self.step} in {self.ckpt.directory} failed ({why}); "
+            f"{self.ckpt._kept()}"
+        ) from error
+
+
+# Beyond the arrays' bytes: orbax's metadata files and folders (about 20 KiB for small
+# states; measured).
+_SLACK_BYTES = 256 * 1024
 
 
 DIGESTS = "digests.json"

@@ -1,6 +1,7 @@
 """What the scripts in experiments/ share: the --config flag, flag parsing, and user errors
 as one line on stderr with exit code 2 (the traceback only with --verbose)."""
 
+import errno
 import os
 import sys
 import traceback
@@ -8,7 +9,7 @@ from collections.abc import Callable
 
 from absl import app, flags, logging
 
-from aejax.errors import AejaxError, Interrupted, TrainingDiverged
+from aejax.errors import AejaxError, Interrupted, SaveFailed, TrainingDiverged, root_cause
 
 __all__ = ["AejaxError", "define_config", "run"]
 
@@ -26,10 +27,8 @@ def _fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
-def _root_cause(e: BaseException) -> BaseException:
-    while (e.__cause__ or e.__context__) is not None:
-        e = e.__cause__ or e.__context__
-    return e
+def _not_orbax_errors(record) -> bool:
+    return not (record.levelno >= logging.ERROR and "orbax" in record.pathname)
 
 
 def _config_error(e: BaseException) -> str:
@@ -41,7 +40,7 @@ def _config_error(e: BaseException) -> str:
             spec, arg = args[i + 1], f"--config {args[i + 1]}"
         if spec is not None and not os.path.isfile(path := spec.split(":", 1)[0]):
             return f"config file {path} (from {arg}) does not exist"
-    cause = _root_cause(e)
+    cause = root_cause(e)
     text = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
     if isinstance(cause, KeyError | AttributeError):
         key = text.strip("'\"")
@@ -85,6 +84,9 @@ def run(main: Callable[[list[str]], None]) -> None:
     def guarded(argv):
         if not flags.FLAGS.verbose:  # orbax logs every save at INFO level
             logging.set_verbosity(logging.WARNING)
+            # and a failed save from each of its threads, with tracebacks: the failure ends
+            # the run in one line (SaveFailed) instead
+            logging.get_absl_handler().addFilter(_not_orbax_errors)
         if len(argv) > 1:
             _fail(f"unexpected arguments: {' '.join(argv[1:])}")
         if "config" in flags.FLAGS:
@@ -98,6 +100,12 @@ def run(main: Callable[[list[str]], None]) -> None:
             _fail(str(e))
         except TrainingDiverged as e:
             _fail(f"training diverged at {e}", code=1)
+        except SaveFailed as e:
+            _fail(str(e), code=1)
+        except OSError as e:
+            if e.errno != errno.ENOSPC:
+                raise
+            _fail(f"no space left on the disk while writing {e.filename or 'a file'}", code=1)
         except Interrupted as e:
             _fail(str(e), code=128 + e.signum)
         except KeyboardInterrupt:  # before the training loop took over the signal

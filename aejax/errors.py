@@ -35,3 +35,17 @@ class Interrupted(Exception):
             f"{workdir}: run the same command again to resume"
         )
         self.signum, self.step, self.workdir = signum, step, workdir
+
+
+class SaveFailed(RuntimeError):
+    """A checkpoint could not be written (a full disk, a lost mount). The run stops at the
+    first failed save; the checkpoints saved before it are intact. Scripts exit 1."""
+
+
+def root_cause(e: BaseException) -> BaseException:
+    """The first exception of `e`'s chain of causes (a chain can loop back on itself)."""
+    seen = {id(e)}
+    while (nxt := e.__cause__ or e.__context__) is not None and id(nxt) not in seen:
+        seen.add(id(nxt))
+        e = nxt
+    return e

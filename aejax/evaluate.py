@@ -5,7 +5,6 @@ compiled once), for the report (`aejax.report`) and for notebooks.
 
 import dataclasses
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
@@ -16,6 +15,7 @@ from aejax.errors import AejaxError
 from aejax.metrics import reconstruction_metrics
 from aejax.train import Experiment
 from aejax.train.state import variables as state_variables
+from aejax.train.workdir import holds_run
 
 __all__ = ["TrainedModel", "evaluate_run", "map_batches", "reconstruction_metrics"]
 
@@ -36,8 +36,10 @@ class TrainedModel:
     @classmethod
     def load(cls, workdir: str, step: int | None = None) -> "TrainedModel":
         """The run in `workdir` at checkpoint `step` (default: the newest)."""
-        if not os.path.isfile(os.path.join(workdir, "config.json")):
-            raise AejaxError(f"workdir {workdir} holds no config.json: is it a training run?")
+        if not holds_run(workdir):
+            raise AejaxError(
+                f"workdir {workdir} holds no config.json or checkpoints/: is it a training run?"
+            )
         return cls._restore(Experiment.from_workdir(workdir), step)
 
     def at_step(self, step: int | None = None) -> "TrainedModel":

@@ -1,6 +1,7 @@
 """A config turned into objects: data, model, loss recipe, corruption, optimizer."""
 
 import dataclasses
+import json
 import os
 from typing import Any
 
@@ -23,6 +24,7 @@ from aejax.train.state import (
     variables,
 )
 from aejax.train.step import make_eval_step, make_train_step
+from aejax.train.workdir import check_checkpoint_config, config_dict
 
 
 @dataclasses.dataclass
@@ -79,8 +81,11 @@ class Experiment:
 
     @classmethod
     def from_workdir(cls, workdir: str) -> "Experiment":
-        """Rebuilds the experiment a run saved in `workdir/config.json`."""
+        """Rebuilds the experiment a run saved in `workdir/config.json` (or, when that file is
+        gone, in its newest checkpoint)."""
         path = os.path.join(workdir, "config.json")
+        if not os.path.exists(path) and (saved := _newest_checkpoint_config(workdir)):
+            return cls.from_config(config_lib.from_json(json.dumps(saved)), workdir)
         try:
             with open(path) as f:
                 config = config_lib.from_json(f.read())
@@ -180,13 +185,19 @@ class Experiment:
         return make_eval_step(self.model, self.all_weights, self.options, self.compiler_options())
 
     def checkpointer(self) -> Checkpointer:
-        return Checkpointer(os.path.join(self.workdir, "checkpoints"), self.config.keep_checkpoints)
+        """The run's checkpoints, each saved with this config."""
+        return Checkpointer(
+            os.path.join(self.workdir, "checkpoints"),
+            self.config.keep_checkpoints,
+            config=config_dict(self.config),
+        )
 
     def restore_or_init(self, step: int | None = None, require_checkpoint: bool = False):
         """The state of checkpoint `step` (default: the newest readable one), else fresh.
 
         Writes nothing. Raises AejaxError when the checkpoint's arrays do not fit the
-        config's model, or when a checkpoint is required and there is none.
+        config's model, when it was saved with another experiment's config or lies past
+        this config's end, or when a checkpoint is required and there is none.
         """
         state = self.init_state()
         ckpt_dir = os.path.join(self.workdir, "checkpoints")
@@ -195,6 +206,10 @@ class Experiment:
             ckpt = self.checkpointer()
             try:
                 restored = ckpt.restore_newest(state, step)
+                if restored is not None:
+                    at = int(restored.step)
+                    saved = ckpt.saved_config(at)
+                    check_checkpoint_config(saved, self.config, at, self.total_steps, ckpt_dir)
             finally:
                 ckpt.close()
         if restored is None and require_checkpoint:
@@ -219,3 +234,16 @@ class Experiment:
             )
             out |= {f"{prefix}/{k}": float(np.mean(val)) for k, val in per_example.items()}
         return out
+
+
+def _newest_checkpoint_config(workdir: str) -> dict | None:
+    """The config saved with the newest checkpoint in `workdir`, or None."""
+    directory = os.path.join(workdir, "checkpoints")
+    if not os.path.isdir(directory):
+        return None
+    ckpt = Checkpointer(directory, max_to_keep=1)
+    try:
+        step = ckpt.latest_step()
+        return None if step is None else ckpt.saved_config(step)
+    finally:
+        ckpt.close()

@@ -7,6 +7,8 @@ or a stop signal. Every resource (writer, checkpointer, stream, progress bar, th
 signal handlers) is released in `finally`.
 """
 
+import os
+import sys
 import time
 from collections.abc import Callable
 
@@ -191,6 +193,8 @@ def _train(exp: Experiment, dp, workdir: str, stops: StopRequests, stop_after, o
             unit="step",
             dynamic_ncols=True,
         )
+        if lead and step > 0:
+            bar.write(_resume_line(exp, ckpt.saved_config(step), step, workdir))
         log_window, eval_window = [], []
         eval_metrics: dict[str, float] = {}
         last_fetch = time.perf_counter()
@@ -285,15 +289,36 @@ def _train(exp: Experiment, dp, workdir: str, stops: StopRequests, stop_after, o
                     "run is not a usable model"
                 )
             _save_reconstructions(exp, host_state, eval_step, workdir)
+            if lead:
+                bar.write(f"outputs in {workdir}: {', '.join(_outputs(workdir))}")
     finally:
         # Pending saves are all of checked states: a divergence or an error finishes them.
         _close_all(bar, stream, ckpt, writer)
     return host_state, {"step": step, **eval_metrics}
 
 
+def _resume_line(exp: Experiment, saved: dict | None, step: int, workdir: str) -> str:
+    """Says where a run resumed, and how its budget changed since that checkpoint."""
+    config = exp.config
+    line = f"resumed from checkpoint {step} in {workdir}; training to step {exp.total_steps}"
+    then = (saved or {}).get("num_epochs"), (saved or {}).get("num_steps")
+    if saved is not None and then != (config.num_epochs, config.num_steps):
+        line += f" (saved under num_epochs={then[0]}, num_steps={then[1]})"
+        if config.optimizer.schedule == "cosine":
+            line += f"; the cosine schedule now decays to step {exp.total_steps}"
+    return line
+
+
+def _outputs(workdir: str) -> list[str]:
+    """What a run leaves in its workdir, as listed at its end."""
+    names = ("config.json", "checkpoints/", "metrics.jsonl", "tb/", "reconstructions.png")
+    return [n for n in names if os.path.exists(os.path.join(workdir, n.rstrip("/")))]
+
+
 def _close_all(*resources) -> None:
     """Closes every resource that was opened, even when one of them fails to close; then
-    raises the first failure."""
+    raises the first failure, unless an error is already on its way out (called from a
+    `finally`): that one says what went wrong first, and a full disk makes closing fail too."""
     failure = None
     for resource in resources:
         try:
@@ -301,7 +326,7 @@ def _close_all(*resources) -> None:
                 resource.close()
         except Exception as e:  # noqa: BLE001 - the others must close too
             failure = failure or e
-    if failure is not None:
+    if failure is not None and sys.exc_info()[1] is None:
         raise failure
 
 

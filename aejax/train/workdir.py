@@ -1,6 +1,7 @@
 """A run's workdir: may this config use it, and its saved config."""
 
 import fcntl
+import json
 import os
 import socket
 import time
@@ -36,12 +37,17 @@ RESUMABLE_FIELDS = {
     "distributed.cpu_collectives",
 }
 
+# Fields that set how long a run trains: a finished run may be continued to a larger budget
+# (and a run may stop earlier), as long as no checkpoint lies past the new end.
+BUDGET_FIELDS = {"num_epochs", "num_steps"}
+
 
 def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
     """Checks, writing nothing, that the run may use `workdir`: a writable folder (or one that
     can be made) that holds no config or the same experiment's. Raises AejaxError.
 
-    Fields that describe the machine rather than the experiment may differ on resume.
+    Fields that describe the machine rather than the experiment may differ on resume, and
+    so may the training budget (`BUDGET_FIELDS`).
     """
     if not isinstance(workdir, str) or not workdir.strip():
         raise AejaxError(f"workdir {workdir!r} is empty: name a folder")
@@ -64,7 +70,7 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
             except ValueError as e:
                 raise AejaxError(f"{path} is not a readable config: {e}") from None
         new = config_lib.from_json(config_lib.to_json(config))
-        differing = config_diff(old.to_dict(), new.to_dict())
+        differing = config_diff(old.to_dict(), new.to_dict(), ignore=BUDGET_FIELDS)
         if differing:
             raise AejaxError(
                 f"workdir {workdir} holds a different experiment (differs in "
@@ -85,17 +91,48 @@ def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
     os.replace(tmp, path)
 
 
-def config_diff(old: dict, new: dict, prefix: str = "") -> list[str]:
-    """The experiment fields (not `RESUMABLE_FIELDS`) that differ, one line each."""
+def config_diff(old: dict, new: dict, prefix: str = "", ignore=frozenset()) -> list[str]:
+    """The experiment fields (not `RESUMABLE_FIELDS`, nor `ignore`) that differ, one line
+    each."""
     out = []
     for k in sorted(set(old) | set(new)):
         name = prefix + k
         a, b = old.get(k), new.get(k)
         if isinstance(a, dict) and isinstance(b, dict):
-            out += config_diff(a, b, name + ".")
-        elif name not in RESUMABLE_FIELDS and a != b:
+            out += config_diff(a, b, name + ".", ignore)
+        elif name not in RESUMABLE_FIELDS and name not in ignore and a != b:
             out.append(f"config.{name}: {a!r} then, {b!r} now")
     return out
+
+
+def config_dict(config: ml_collections.ConfigDict) -> dict:
+    """The config as plain JSON values (tuples as lists), as a checkpoint keeps it."""
+    return json.loads(config_lib.to_json(config))
+
+
+def check_checkpoint_config(
+    saved: dict | None, config: ml_collections.ConfigDict, step: int, total_steps: int, where: str
+) -> None:
+    """Refuses checkpoint `step` (in folder `where`) when the config saved with it is another
+    experiment's, or when it lies past `total_steps`, this config's end. Raises AejaxError.
+
+    `saved` is None for a checkpoint saved without its config: nothing to check.
+    """
+    if saved is None:
+        return
+    now = config_dict(config)
+    differing = config_diff(saved, now, ignore=BUDGET_FIELDS)
+    if differing:
+        raise AejaxError(
+            f"checkpoint {step} in {where} was trained with a different config (differs in "
+            f"{'; '.join(differing)}): use the config it was trained with, or another workdir"
+        )
+    if step > total_steps:
+        budget = lambda c: f"num_epochs={c.get('num_epochs')}, num_steps={c.get('num_steps')}"
+        raise AejaxError(
+            f"checkpoint {step} in {where} lies past this config's end at step {total_steps} "
+            f"(config.{budget(now)}; it was saved under {budget(saved)})"
+        )
 
 
 class WorkdirLock:
