@@ -69,9 +69,11 @@ def _parse_flags(argv: list[str]) -> list[str]:
     try:
         return flags.FLAGS(argv)
     except flags.Error as e:
-        if (e.__cause__ or e.__context__) is not None:
-            _fail(f"{str(e).splitlines()[0]} {_config_error(e)}")
-        _fail(str(e).splitlines()[0])
+        first = str(e).splitlines()[0]
+        loading = first.startswith(("flag --config=", "flag --config "))  # the file, not a key
+        if loading and (e.__cause__ or e.__context__) is not None:
+            _fail(f"{first} {_config_error(e)}")
+        _fail(first)  # the flag, its value and why, already in one line
     except Exception as e:  # config files run as code: name what went wrong, in one line
         _fail(_config_error(e))
 

@@ -115,6 +115,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.distributed.num_processes = 1
     c.distributed.process_id = 0
     c.distributed.cpu_collectives = False  # CPU devices across processes (gloo), for tests
+    c.distributed.timeout_s = 300  # how long to wait for the coordinator and the others
     c.on_nonfinite = "stop"  # stop | skip: what a NaN/Inf loss or gradient does
     c.skip_limit = 20  # skip: stop once more than this many steps in a row were skipped
     return c

@@ -10,6 +10,8 @@ see its own share.)
 """
 
 import dataclasses
+import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,7 +20,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from aejax.errors import ConfigError
+from aejax.errors import AejaxError, ConfigError
 
 AXIS = "data"
 MODES = ("jit", "pmap")
@@ -47,9 +49,38 @@ def initialize_distributed(cfg) -> None:
             num_processes=cfg.num_processes,
             process_id=cfg.process_id,
         )
+    timeout = cfg.get("timeout_s", 300)
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+        raise ConfigError(f"config.distributed.timeout_s={timeout!r} must be an integer >= 1")
+    if cfg.coordinator_address and cfg.process_id != 0:
+        # JAX aborts the whole process, with a C++ stack trace, when the coordinator cannot
+        # be reached: find out first, and say so in one line.
+        wait_for_coordinator(cfg.coordinator_address, timeout)
     if cfg.cpu_collectives:  # CPU devices of several processes talk through gloo
         jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(**kwargs)
+    jax.distributed.initialize(**kwargs, initialization_timeout=timeout)
+
+
+def wait_for_coordinator(address: str, timeout_s: float) -> None:
+    """Waits until something accepts TCP connections at `address` (HOST:PORT), retrying for
+    up to `timeout_s` seconds; ConfigError if the address is malformed, AejaxError if
+    nothing answers in time."""
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"config.distributed.coordinator_address={address!r} must be HOST:PORT")
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=2):
+                return
+        except OSError as e:
+            if time.monotonic() >= deadline:
+                raise AejaxError(
+                    f"cannot reach the coordinator at {address} within {timeout_s:g} s "
+                    f"(config.distributed.timeout_s): {e.strerror or e}; start process 0 "
+                    "first, or check the address"
+                ) from None
+        time.sleep(0.5)
 
 
 @dataclasses.dataclass

@@ -18,6 +18,7 @@ notebook that imported JAX first trains the same program as a script.
 
 import ctypes
 import importlib.metadata
+import os
 import sys
 
 CPU_CONVOLUTIONS = ("eigen", "xla")
@@ -69,3 +70,17 @@ def keep_freed_host_memory(enabled: bool = True) -> bool:
         )
     except (OSError, AttributeError):  # not glibc (musl, ...)
         return False
+
+
+def device_memory_bytes(device) -> int | None:
+    """The memory of `device` in bytes: its allocator's limit on accelerators, the host's
+    physical memory on CPU; None where it cannot be told."""
+    if device.platform == "cpu":
+        try:
+            return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError):
+            return None
+    try:
+        return (device.memory_stats() or {}).get("bytes_limit")
+    except Exception:  # noqa: BLE001 - some backends do not report their memory
+        return None

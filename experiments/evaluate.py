@@ -14,7 +14,7 @@ from absl import flags
 
 from aejax import cli
 from aejax.evaluate import evaluate_run
-from aejax.report import SECTIONS, write_report
+from aejax.report import SECTIONS, check_request, write_report
 
 flags.DEFINE_string("workdir", None, "The run's workdir.", required=True)
 flags.DEFINE_integer("step", None, "Checkpoint step to evaluate (default: the latest).")
@@ -28,6 +28,9 @@ FLAGS = flags.FLAGS
 
 def main(argv):
     del argv
+    options = dict(seed=FLAGS.seed, iwae_k=FLAGS.iwae_k, probe_train=FLAGS.probe_train)
+    if FLAGS.sections != ["none"]:
+        check_request(tuple(FLAGS.sections), **options)  # before the slow evaluation
     metrics = evaluate_run(FLAGS.workdir, FLAGS.step)
     for k, v in metrics.items():
         print(f"{k:28s} {v:.6g}")
@@ -39,9 +42,7 @@ def main(argv):
         FLAGS.out_dir,
         tuple(FLAGS.sections),
         FLAGS.step,
-        seed=FLAGS.seed,
-        iwae_k=FLAGS.iwae_k,
-        probe_train=FLAGS.probe_train,
+        **options,
     )
     for name, seconds in out["seconds"].items():
         print(f"report/{name:21s} {seconds:.1f} s")

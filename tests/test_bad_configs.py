@@ -35,3 +35,54 @@ def test_a_process_outside_its_cluster_is_refused_before_connecting(process_id, 
     cfg.process_id, cfg.num_processes = process_id, num_processes
     with pytest.raises(ConfigError, match="config.distributed"):
         parallel.initialize_distributed(cfg)
+
+
+def test_a_model_too_large_for_memory_is_refused_from_its_shapes(tmp_path):
+    from aejax import train
+
+    config = tiny_config(**{"model.encoder_widths": (10**12, 16)})
+    with pytest.raises(
+        ConfigError, match=r"needs at least .* GiB .*/dense_\d/kernel \[1000000000000"
+    ):
+        train.Experiment.from_config(config, str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_unreachable_coordinator_is_one_line_after_the_timeout():
+    import socket
+
+    from aejax.errors import AejaxError
+
+    with socket.socket() as s:  # a port that nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = tiny_config().distributed
+    cfg.enabled, cfg.coordinator_address = True, f"127.0.0.1:{port}"
+    cfg.process_id, cfg.num_processes, cfg.timeout_s = 1, 2, 1
+    with pytest.raises(
+        AejaxError, match=f"cannot reach the coordinator at 127.0.0.1:{port} within 1 s"
+    ):
+        parallel.initialize_distributed(cfg)
+    for bad in (0, -5):
+        cfg.timeout_s = bad
+        with pytest.raises(ConfigError, match="config.distributed.timeout_s"):
+            parallel.initialize_distributed(cfg)
+    cfg.timeout_s, cfg.coordinator_address = 1, "no-port"
+    with pytest.raises(ConfigError, match="must be HOST:PORT"):
+        parallel.initialize_distributed(cfg)
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"iwae_k": 0}, "report option iwae_k=0 must be an integer >= 1"),
+        ({"probe_train": -5}, "report option probe_train=-5 must be an integer >= 0"),
+        ({"seed": 1.5}, "report option seed=1.5 must be an integer"),
+        ({"fpr": 1.0}, r"report option fpr=1.0 must be a finite number in \(0, 1\)"),
+    ],
+)
+def test_report_options_are_checked_before_any_work(options, message):
+    from aejax import report
+
+    with pytest.raises(ConfigError, match=message):
+        report.check_request(("reconstruction",), **options)

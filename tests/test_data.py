@@ -83,6 +83,11 @@ def test_idx_errors(idx_dir, tmp_path):
     path.write_bytes(gzip.compress(b"\x00\x00\x0d\x03" + raw[4:]))  # float32 magic
     with pytest.raises(DataError, match="bad magic number"):
         data.load_dataset(cfg)
+    # Sizes whose product overflows 64 bits (2^93 bytes): read as a size mismatch.
+    huge = b"\x00\x00\x08\x03" + (2**31).to_bytes(4, "big") * 3
+    path.write_bytes(gzip.compress(huge + raw[16:]))
+    with pytest.raises(DataError, match=r"header \(2147483648, .* needs 9903520314283042199"):
+        data.load_dataset(cfg)
     _write_idx(path, np.zeros((3, 4, 5)))
     _write_idx(root / "tiny" / "t10k-labels-idx1-ubyte.gz", np.zeros(2))
     with pytest.raises(DataError, match="2,.* labels for 3 images"):

@@ -9,6 +9,7 @@ images in [0, 1] shaped [N, H, W, C], or tabular vectors shaped [N, D].
 
 import dataclasses
 import gzip
+import math
 import os
 import zipfile
 import zlib
@@ -106,7 +107,7 @@ def read_idx(path: str) -> np.ndarray:
     if ndim == 0 or len(raw) < header:
         raise DataError(f"data file {path} has a malformed IDX header")
     shape = tuple(int(s) for s in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    expected = header + int(np.prod(shape))
+    expected = header + math.prod(shape)  # Python ints: a forged header cannot overflow
     if len(raw) != expected:
         raise DataError(
             f"data file {path} holds {len(raw)} bytes but its header {shape} needs {expected}"

@@ -97,12 +97,7 @@ def write_report(
     Returns:
       The JSON content: run information, each section's results and its time in seconds.
     """
-    sections = tuple(SECTIONS) if sections is None else tuple(sections)
-    unknown = [s for s in sections if s not in SECTIONS]
-    if unknown:
-        raise AejaxError(
-            f"unknown report section(s) {', '.join(unknown)}; valid: {', '.join(SECTIONS)}"
-        )
+    sections = check_request(sections, **options)
     trained = TrainedModel.load(workdir, step)
     if trained.dataset.train_x is None:
         raise AejaxError(
@@ -123,6 +118,19 @@ def write_report(
         raise
     _swap_into_place(staging, out_dir)
     return out
+
+
+def check_request(sections: tuple[str, ...] | None = None, **options) -> tuple[str, ...]:
+    """Checks the sections' names and the options (AejaxError naming the bad one) before
+    any work; returns the sections (default: all)."""
+    sections = tuple(SECTIONS) if sections is None else tuple(sections)
+    unknown = [s for s in sections if s not in SECTIONS]
+    if unknown:
+        raise AejaxError(
+            f"unknown report section(s) {', '.join(unknown)}; valid: {', '.join(SECTIONS)}"
+        )
+    Options(out_dir="", **options)
+    return sections
 
 
 def _check_out_dir(out_dir: str) -> None:

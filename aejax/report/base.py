@@ -6,6 +6,7 @@ import jax
 import numpy as np
 
 from aejax import plots
+from aejax.config import check_number
 from aejax.evaluate import TrainedModel, map_batches, reconstruction_metrics
 
 
@@ -47,6 +48,13 @@ class Options:
     probe_train: int = 0
     inpaint_steps: int = 50
     fpr: float = 0.05
+
+    def __post_init__(self):
+        """Refuses a bad value (ConfigError naming it) before any section runs."""
+        for name, low in (("seed", 0), ("iwae_k", 1), ("tsne_points", 2), ("probe_train", 0)):
+            check_number(getattr(self, name), f"report option {name}", integer=True, low=low)
+        check_number(self.inpaint_steps, "report option inpaint_steps", integer=True, low=0)
+        check_number(self.fpr, "report option fpr", low=0, high=1, low_open=True, high_open=True)
 
 
 def _table(header: list[str], rows: list[list]) -> list[str]:

@@ -77,6 +77,7 @@ class Experiment:
             config, workdir, dataset, model, weights, options, corrupt, tx, total, spe, phases
         )
         exp._check_loss_inputs()
+        exp._check_memory()
         return exp
 
     @classmethod
@@ -127,6 +128,28 @@ class Experiment:
                 ) from None
         _, aux = jax.eval_shape(lambda v, x: self.model.apply(v, x, train=False), v, x)
         losses.check_inputs(self.all_weights, {"x", "x_in", "encode", "key", *aux})
+
+    def _check_memory(self) -> None:
+        """Refuses a model whose training state cannot fit in one device's memory: the
+        parameters, their gradients and the optimizer's state (four copies of the parameters
+        with Adam), counted from shapes before anything is allocated."""
+        shapes = jax.eval_shape(self.init_state)
+        nbytes = lambda tree: sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(tree))
+        need = nbytes(shapes) + nbytes(shapes.params)  # the state, and the gradients
+        device = jax.devices()[0]
+        have = perf.device_memory_bytes(device)
+        if have is None or need <= have:
+            return
+        path, largest = max(
+            jax.tree_util.tree_flatten_with_path(shapes.params)[0], key=lambda p: p[1].size
+        )
+        name = jax.tree_util.keystr(path, simple=True, separator="/")
+        raise ConfigError(
+            f"config.model: training this model needs at least {need / 2**30:.3g} GiB "
+            f"(parameters, gradients, optimizer state; the largest array is {name} "
+            f"{list(largest.shape)}), more than the {have / 2**30:.3g} GiB of "
+            f"{device.platform.upper()} device 0: make the model smaller"
+        )
 
     def batch_coupled(self) -> list[str]:
         """What computes over the whole batch rather than per example: the model's state

@@ -35,6 +35,7 @@ RESUMABLE_FIELDS = {
     "distributed.num_processes",
     "distributed.process_id",
     "distributed.cpu_collectives",
+    "distributed.timeout_s",
 }
 
 # Fields that set how long a run trains: a finished run may be continued to a larger budget
