@@ -47,6 +47,13 @@ class Options:
     classes: tuple[int, ...] = tuple(range(10))
     sets: tuple[str, ...] | None = None
 
+    def __post_init__(self):
+        """Refuses a bad setting (ConfigError naming its flag) before any row trains."""
+        for name in ("iwae_k", "valid_k", "tune_images"):
+            config_lib.check_number(getattr(self, name), f"--{name}", integer=True, low=1)
+        for c in self.probe_c:
+            config_lib.check_number(c, "probe_c", low=0, low_open=True)
+
 
 def adjusted_config(spec: str, adjust: Adjust) -> ml_collections.ConfigDict:
     config = config_lib.load_config(spec)

@@ -86,3 +86,25 @@ def test_report_options_are_checked_before_any_work(options, message):
 
     with pytest.raises(ConfigError, match=message):
         report.check_request(("reconstruction",), **options)
+
+
+def test_streaming_a_source_that_cannot_stream_is_refused():
+    from aejax import data
+
+    cfg = tiny_config(**{"data.stream": True}).data
+    with pytest.raises(ConfigError, match="config.data.stream=True: .*'digits' .* cannot stream"):
+        data.load_dataset(cfg)
+
+
+def test_results_and_anomaly_settings_are_checked_before_training(tmp_path):
+    from aejax.errors import AejaxError
+    from anomaly_protocols import one_class_mnist
+    from results_compute import Options
+
+    with pytest.raises(ConfigError, match="--iwae_k=0 must be an integer >= 1"):
+        Options(iwae_k=0)
+    with pytest.raises(ConfigError, match="--valid_k=-3 must be an integer >= 1"):
+        Options(valid_k=-3)
+    with pytest.raises(AejaxError, match=r"class\(es\) -1, 12 not in digits's labels"):
+        one_class_mnist(tiny_config(), str(tmp_path / "runs"), classes=[-1, 3, 12])
+    assert not (tmp_path / "runs").exists()

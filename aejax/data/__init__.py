@@ -111,6 +111,11 @@ def load_dataset(cfg) -> Dataset:
         if cfg[field] < 0:
             raise ConfigError(f"config.data.{field}={cfg[field]} must be >= 0 (0 means all)")
     ds = loader(cfg)
+    if cfg.get("stream") and isinstance(ds, Dataset) and ds.train_x is not None:
+        raise ConfigError(
+            f"config.data.stream=True: config.data.source={cfg.source!r} loads its train "
+            "split into memory and cannot stream it (the tfds source can)"
+        )
     if not isinstance(ds, Dataset):
         raise DataError(
             f"config.data.source={cfg.source!r} returned a {type(ds).__name__}, not an "
