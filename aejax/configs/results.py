@@ -80,6 +80,7 @@ Presets (the part after the colon), by row of experiments/results.py:
 """
 
 from aejax.config import base_config, mnist_schedule
+from aejax.configs import unknown_preset
 
 
 def hinton(
@@ -248,5 +249,5 @@ PRESETS = {
 
 def get_config(arg: str = "hinton"):
     if arg not in PRESETS:
-        raise ValueError(f"configs/results.py: unknown preset {arg!r}; valid: {', '.join(PRESETS)}")
+        raise unknown_preset("results", arg, PRESETS)
     return PRESETS[arg]()

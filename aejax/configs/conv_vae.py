@@ -17,6 +17,10 @@ Presets (the part after the colon):
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
+from aejax.configs import unknown_preset
+
+# The presets, the default first (`aejax list` shows them).
+PRESETS = ("digits", "mnist")
 
 
 def get_config(arg: str = "digits"):
@@ -35,5 +39,5 @@ def get_config(arg: str = "digits"):
         config.model.features = (32, 64)
         config.model.latent_dim = 20
     else:
-        raise ValueError(f"configs/conv_vae.py: unknown preset {arg!r}; valid: digits, mnist")
+        raise unknown_preset("conv_vae", arg, PRESETS)
     return config

@@ -26,6 +26,10 @@ Presets (the part after the colon):
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
+from aejax.configs import unknown_preset
+
+# The presets, the default first (`aejax list` shows them).
+PRESETS = ("digits", "mixture", "mnist")
 
 
 def get_config(arg: str = "digits"):
@@ -52,5 +56,5 @@ def get_config(arg: str = "digits"):
         config.model.encoder_widths = (1000, 1000, 8)
         config.model.discriminator_widths = (256, 256)
     else:
-        raise ValueError(f"configs/aae.py: unknown preset {arg!r}; valid: digits, mixture, mnist")
+        raise unknown_preset("aae", arg, PRESETS)
     return config

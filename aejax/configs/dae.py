@@ -18,6 +18,10 @@ Other noises: `--config.corruption.name=masking --config.corruption.fraction=0.2
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
+from aejax.configs import unknown_preset
+
+# The presets, the default first (`aejax list` shows them).
+PRESETS = ("digits", "mnist")
 
 
 def get_config(arg: str = "digits"):
@@ -32,5 +36,5 @@ def get_config(arg: str = "digits"):
     elif arg == "mnist":
         mnist_schedule(config, 3)
     else:
-        raise ValueError(f"configs/dae.py: unknown preset {arg!r}; valid: digits, mnist")
+        raise unknown_preset("dae", arg, PRESETS)
     return config

@@ -20,14 +20,16 @@ MNIST (IDX files in $AEJAX_DATA_DIR/mnist); without it the data are scikit-learn
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
+from aejax.configs import unknown_preset
+
+# The presets, the default first (`aejax list` shows them).
+PRESETS = ("kl", "kl_mnist", "topk", "topk_mnist")
 
 
 def get_config(arg: str = "kl"):
     name, _, data = arg.partition("_")
     if name not in ("kl", "topk") or data not in ("", "mnist"):
-        raise ValueError(
-            f"configs/sparse_ae.py: unknown preset {arg!r}; valid: kl, kl_mnist, topk, topk_mnist"
-        )
+        raise unknown_preset("sparse_ae", arg, PRESETS)
     config = base_config()
     if name == "kl":
         config.model.encoder_widths = (1024,)

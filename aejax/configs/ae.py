@@ -15,6 +15,10 @@ Presets (the part after the colon):
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
+from aejax.configs import unknown_preset
+
+# The presets, the default first (`aejax list` shows them).
+PRESETS = ("digits", "mnist")
 
 
 def get_config(arg: str = "digits"):
@@ -26,5 +30,5 @@ def get_config(arg: str = "digits"):
         mnist_schedule(config, 10)
         config.model.encoder_widths = (512, 256, 128, 32)
     else:
-        raise ValueError(f"configs/ae.py: unknown preset {arg!r}; valid: digits, mnist")
+        raise unknown_preset("ae", arg, PRESETS)
     return config

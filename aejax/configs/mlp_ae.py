@@ -30,6 +30,7 @@ download; the input is then 64 wide instead of 784). The seeds' deep symmetric
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
+from aejax.configs import unknown_preset
 
 ARCHITECTURES = {
     # name: (encoder widths, hidden activation, code activation, loss, digits epochs)
@@ -39,11 +40,14 @@ ARCHITECTURES = {
 }
 
 
+# The presets, the default first (`aejax list` shows them).
+PRESETS = tuple(f"{a}{d}" for a in ARCHITECTURES for d in ("", "_mnist"))
+
+
 def get_config(arg: str = "shallow"):
     name, _, data = arg.partition("_")
     if name not in ARCHITECTURES or data not in ("", "mnist"):
-        valid = ", ".join(f"{a}, {a}_mnist" for a in ARCHITECTURES)
-        raise ValueError(f"configs/mlp_ae.py: unknown preset {arg!r}; valid: {valid}")
+        raise unknown_preset("mlp_ae", arg, PRESETS)
     widths, activation, code_activation, loss, digits_epochs = ARCHITECTURES[name]
     config = base_config()
     config.model.encoder_widths = widths

@@ -25,6 +25,7 @@ are scikit-learn's embedded 8x8 digits):
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
+from aejax.configs import unknown_preset
 
 ARCHITECTURES = {
     # name: (encoder widths, hidden activation, code activation, λ)
@@ -33,11 +34,14 @@ ARCHITECTURES = {
 }
 
 
+# The presets, the default first (`aejax list` shows them).
+PRESETS = tuple(f"{a}{d}" for a in ARCHITECTURES for d in ("", "_mnist"))
+
+
 def get_config(arg: str = "sigmoid"):
     name, _, data = arg.partition("_")
     if name not in ARCHITECTURES or data not in ("", "mnist"):
-        valid = ", ".join(f"{a}, {a}_mnist" for a in ARCHITECTURES)
-        raise ValueError(f"configs/cae.py: unknown preset {arg!r}; valid: {valid}")
+        raise unknown_preset("cae", arg, PRESETS)
     widths, activation, code_activation, lam = ARCHITECTURES[name]
     config = base_config()
     config.model.encoder_widths = widths

@@ -23,6 +23,10 @@ Presets (the part after the colon):
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
+from aejax.configs import unknown_preset
+
+# The presets, the default first (`aejax list` shows them).
+PRESETS = ("digits", "mnist", "deep")
 
 
 def get_config(arg: str = "digits"):
@@ -42,5 +46,5 @@ def get_config(arg: str = "digits"):
             config.model.latent_dim = 32
             config.model.code_activation = "linear"
     else:
-        raise ValueError(f"configs/conv_ae.py: unknown preset {arg!r}; valid: digits, mnist, deep")
+        raise unknown_preset("conv_ae", arg, PRESETS)
     return config

@@ -37,6 +37,10 @@ key, n)`.
 import ml_collections
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
+from aejax.configs import unknown_preset
+
+# The presets, the default first (`aejax list` shows them).
+PRESETS = ("digits", "mnist", "beta", "gaussian", "iwae")
 
 
 def get_config(arg: str = "digits"):
@@ -62,7 +66,5 @@ def get_config(arg: str = "digits"):
             config.model.x_logvar = "scalar"
             config.loss = "gaussian_nll_learned + kl_normal"
     else:
-        raise ValueError(
-            f"configs/vae.py: unknown preset {arg!r}; valid: digits, mnist, beta, gaussian, iwae"
-        )
+        raise unknown_preset("vae", arg, PRESETS)
     return config

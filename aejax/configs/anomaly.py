@@ -57,6 +57,10 @@ Presets (the part after the colon):
 """
 
 from aejax.config import base_config, mnist_schedule
+from aejax.configs import unknown_preset
+
+# The presets, the default first (`aejax list` shows them).
+PRESETS = ("mnist", "mnist_vae", "tabular")
 
 
 def get_config(arg: str = "mnist"):
@@ -88,7 +92,5 @@ def get_config(arg: str = "mnist"):
         config.log_every_steps = 100
         config.steps_per_dispatch = 100
     else:
-        raise ValueError(
-            f"configs/anomaly.py: unknown preset {arg!r}; valid: mnist, mnist_vae, tabular"
-        )
+        raise unknown_preset("anomaly", arg, PRESETS)
     return config
