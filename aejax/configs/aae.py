@@ -16,13 +16,13 @@ Presets (the part after the colon):
 
 - `digits` (default): scikit-learn's 8x8 digits, 64-256-128-8 code, Gaussian prior, 100
   epochs.
-    python experiments/train.py --config configs/aae.py --workdir runs/aae_digits
+    aejax train aae --workdir runs/aae_digits
   Expected: test/mse_per_pixel 0.0135, test/adv_discriminator 1.39 (chance), in about
   25 s on a 2-core CPU.
 - `mixture`: `digits` with a 2-D code and Makhzani's prior of 10 Gaussians on a circle.
 - `mnist`: 784-1000-1000-8, Gaussian prior, 10 epochs (MNIST IDX files in
   $AEJAX_DATA_DIR/mnist).
-    python experiments/train.py --config configs/aae.py:mnist --workdir runs/aae_mnist
+    aejax train aae:mnist --workdir runs/aae_mnist
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule

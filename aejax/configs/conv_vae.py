@@ -1,5 +1,5 @@
-"""Convolutional VAE: the conv encoder and decoder of configs/conv_ae.py around the Gaussian
-latent of configs/vae.py (the same VAE module; the encoder's Dense bottleneck outputs the
+"""Convolutional VAE: the conv encoder and decoder of aejax/configs/conv_ae.py around the Gaussian
+latent of aejax/configs/vae.py (the same VAE module; the encoder's Dense bottleneck outputs the
 means and log-variances). β-VAE: `--config.loss="bce + 4.0*kl_normal"`. test/loss is the
 test negative ELBO in nats per image (one z per image, sampled with a fixed key).
 
@@ -7,12 +7,12 @@ Presets (the part after the colon):
 
 - `digits` (default): 8x8 digits, Conv 16, pool, Conv 32, pool, Dense to an 8-d Gaussian
   latent; bce + kl_normal, 100 epochs.
-    python experiments/train.py --config configs/conv_vae.py --workdir runs/conv_vae_digits
+    aejax train conv_vae --workdir runs/conv_vae_digits
   Expected: test/loss (negative ELBO) about 27 nats, in about 30 s on a 2-core CPU.
 
 - `mnist`: MNIST, Conv 32, pool, Conv 64, pool (7x7x64), Dense to a 20-d Gaussian latent;
   bce + kl_normal, 10 epochs. Needs $AEJAX_DATA_DIR/mnist.
-    python experiments/train.py --config configs/conv_vae.py:mnist --workdir runs/conv_vae_mnist
+    aejax train conv_vae:mnist --workdir runs/conv_vae_mnist
   Expected: see the table in the closing note of issue 3.
 """
 
