@@ -1,6 +1,5 @@
 """Denoising AE: trained on corrupted inputs against clean targets, it removes the noise."""
 
-
 import jax
 import numpy as np
 import pytest
