@@ -29,6 +29,11 @@ _CONFIG_HELP = (
 )
 
 
+# The default config of the command that defined --config: the fields a hint is drawn from
+# when no --config was given.
+_state: dict[str, str] = {}
+
+
 def _verbose() -> bool:
     return any(a in ("--verbose", "--verbose=true", "--verbose=True") for a in sys.argv)
 
@@ -111,9 +116,6 @@ def _config_error(e: BaseException) -> str:
         hint = _key_hint(key, named[0]) if named else ""
         return f"unknown config key {key!r} in {' '.join(named)}{hint}"
     return f"bad --config: {type(cause).__name__}: {text}"
-
-
-_state: dict[str, str] = {}
 
 
 def define_config(default: str) -> None:
