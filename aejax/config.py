@@ -2,7 +2,7 @@
 
 `base_config()` is the one documented base: every field the trainer, the model families
 and the data sources read, with its default and a comment. Experiment configs in
-`configs/` start from it and change what they need;
+`aejax/configs/` start from it and change what they need;
 `validate` checks every field before any expensive work, with one clear message per error.
 """
 
@@ -16,8 +16,6 @@ from ml_collections import config_dict
 
 from aejax import models
 from aejax.errors import ConfigError
-
-CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs")
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -254,14 +252,15 @@ def from_json(text: str) -> ml_collections.ConfigDict:
 
 
 def load_config(spec: str) -> ml_collections.ConfigDict:
-    """The config of "file.py:preset": a file in the repository's configs/ when named bare
-    ("vae.py") and there, else a path (the preset passed to its get_config; without one,
-    get_config's default). Bare names look in configs/ first, so that a script of the same
-    name in the working directory (experiments/results.py) is never run as a config."""
+    """The config of "name:preset" or "file.py:preset": a bundled config of aejax/configs/
+    when named bare ("vae", "vae.py"), else a path (the preset passed to its get_config;
+    without one, get_config's default). Bare names look among the bundled configs first, so
+    that a script of the same name in the working directory (experiments/results.py) is
+    never run as a config."""
+    from aejax import configs
+
     path, _, preset = spec.partition(":")
-    bundled = os.path.join(CONFIG_DIR, path)
-    if (os.path.basename(path) == path and os.path.isfile(bundled)) or not os.path.exists(path):
-        path = bundled
+    path = configs.path(path) or path
     if not os.path.isfile(path):
         raise ConfigError(f"config file {spec.partition(':')[0]!r} does not exist")
     module_spec = importlib.util.spec_from_file_location("aejax_loaded_config", path)

@@ -49,3 +49,23 @@ def root_cause(e: BaseException) -> BaseException:
         seen.add(id(nxt))
         e = nxt
     return e
+
+
+class MissingExtra(AejaxError):
+    """A feature whose packages are an optional extra of aejax that is not installed."""
+
+
+def import_extra(module: str, extra: str, purpose: str):
+    """`import module`, or MissingExtra naming the extra that installs it, for the parts of
+    aejax whose dependencies only some users need (TFDS sources, grain streaming)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        if (e.name or module).split(".")[0] != module.split(".")[0]:
+            raise  # the package is there but broken: its own error says more
+        raise MissingExtra(
+            f"{purpose} needs the package {module}, which is not installed: "
+            f"pip install 'aejax[{extra}]'"
+        ) from None

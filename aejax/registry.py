@@ -25,10 +25,15 @@ def lookup(registry: MutableMapping[str, Any], name: str, *, what: str, where: s
     """
     if name not in registry:
         valid = ", ".join(sorted(registry))
-        close = difflib.get_close_matches(str(name), list(registry), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(name, list(registry))
         raise ConfigError(f"{where}={name!r} is not a known {what}; valid: {valid}{hint}")
     return registry[name]
+
+
+def did_you_mean(name: str, names: list[str]) -> str:
+    """The hint " (did you mean 'x'?)" naming the closest of `names` to `name`, or ""."""
+    close = difflib.get_close_matches(str(name), names, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def import_object(name: str, where: str, what: str) -> Any:

@@ -13,10 +13,11 @@ torch_peer.py and runner.py beside this script, and docs/BENCHMARKS.md, which al
 the tables.
 
 The results go to a new JSON file after each variant (an existing one is never
-overwritten). A bad flag value ends in one line on stderr and exit code 2 before anything
-is measured.
+overwritten). A bad flag value or missing data ends in one line on stderr and exit code 2
+before anything is measured; a measurement that fails ends the run with exit code 1.
 """
 
+import sys
 import time
 
 from absl import flags
@@ -64,7 +65,7 @@ flags.DEFINE_string(
 def main(argv):
     del argv
     f = flags.FLAGS
-    runner.run_benchmark(
+    results = runner.run_benchmark(
         f.configs,
         batch_size=f.batch_size,
         windows=f.windows,
@@ -80,6 +81,9 @@ def main(argv):
         json_path=time.strftime(f.json),
         matmul_precision=f.matmul_precision,
     )
+    if failed := runner.failures(results):  # a run with error rows is no success
+        print(f"error: {len(failed)} measurements failed; the first: {failed[0]}", file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

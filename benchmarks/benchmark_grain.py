@@ -3,6 +3,7 @@
     python benchmarks/benchmark_grain.py                        # offline: mock mnist, 60000
     python benchmarks/benchmark_grain.py --real --data_dir=DIR  # a prepared TFDS mnist
 
+It needs the `tfds` extra (`pip install -e '.[tfds]'`: tensorflow-datasets and grain).
 By default it needs no data and no network: `tfds.testing.mock_data` stands in for mnist's
 train split (60000 examples of 28x28x1 uint8), generating each example when it is read, so the
 figure is grain's order/batching/prefetch machinery plus the mock's generator, not disk reads

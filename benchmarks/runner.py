@@ -18,7 +18,14 @@ from collections.abc import Callable
 import numpy as np
 
 from aejax import errors, registry
-from measure import SWEEPS, VARIANTS, measure_compile, measure_sweep_point, measure_variant
+from measure import (
+    SWEEPS,
+    VARIANTS,
+    measure_compile,
+    measure_sweep_point,
+    measure_variant,
+    variant_config,
+)
 from speed_tables import TARGETS, check_targets, fmt, peer_table, sweep_table, variant_table
 from timing import check_matmul_precision, machine, set_matmul_precision
 from torch_peer import measure_torch
@@ -229,6 +236,7 @@ def check_arguments(
         if not (math.isfinite(value) and (value > 0 or (zero_ok and value == 0))):
             kind = "a finite number >= 0 (0: none)" if zero_ok else "a finite number > 0"
             raise errors.ConfigError(f"--{flag}={value!r} must be {kind}")
+    _check_data(names)
     if json_path:
         if os.path.exists(json_path):
             raise errors.ConfigError(
@@ -242,6 +250,27 @@ def check_arguments(
             raise errors.ConfigError(f"--json={json_path}: cannot make its folder: {e}") from e
         if not os.access(folder, os.W_OK):
             raise errors.ConfigError(f"--json={json_path}: its folder {folder} is not writable")
+
+
+def _check_data(names: list[str]) -> None:
+    """DataError before anything is measured when a variant's data folder is missing (each
+    variant would otherwise fail in its own process, minutes later)."""
+    for name in names:
+        data = variant_config(name).data
+        if data.source != "idx":
+            continue
+        if not data.data_dir or not os.path.isdir(os.path.join(data.data_dir, data.name)):
+            where = os.path.join(data.data_dir or "DATA_DIR", data.name)
+            raise errors.DataError(
+                f"variant {name} needs the IDX files of {data.name} in {where} (set "
+                "AEJAX_DATA_DIR to the folder that holds it)"
+            )
+
+
+def failures(results: dict) -> list[str]:
+    """One line per failed measurement of `run_benchmark`'s results ("ae: KeyError: ...")."""
+    rows = results["variants"] + results["peers"] + results["sweeps"]
+    return [f"{r.get('name') or r.get('variant')}: {r['error']}" for r in rows if "error" in r]
 
 
 def _save_json(results: dict, json_path: str) -> None:

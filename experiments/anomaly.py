@@ -1,9 +1,9 @@
 """Anomaly detection benchmarks: autoencoder scores against PCA and IsolationForest.
 
     python experiments/anomaly.py --protocol mnist_one_class \
-        --config configs/anomaly.py:mnist --workdir runs/anomaly_mnist [--classes 0,1]
+        --config anomaly:mnist --workdir runs/anomaly_mnist [--classes 0,1]
     python experiments/anomaly.py --protocol adbench \
-        --config configs/anomaly.py:tabular --workdir runs/anomaly_adbench [--sets 6_cardio]
+        --config anomaly:tabular --workdir runs/anomaly_adbench [--sets 6_cardio]
 
 Trains one run per class (`W/class_<c>`) or data set (`W/<stem>`), reusing finished runs
 there, then writes W/anomaly.json (every number), W/anomaly.md (tables) and
@@ -22,8 +22,7 @@ import anomaly_tables
 from aejax import cli, plots
 from aejax.errors import AejaxError
 
-_DEFAULT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs", "anomaly.py")
-cli.define_config(_DEFAULT)
+cli.define_config("anomaly")
 flags.DEFINE_enum(
     "protocol", None, ["mnist_one_class", "adbench"], "Which benchmark.", required=True
 )

@@ -220,7 +220,7 @@ def one_class_mnist(
     """The one-class protocol of Ruff et al. (2018) (see the module docstring).
 
     Args:
-      config: an experiment config on a labelled image source (configs/anomaly.py:mnist).
+      config: an experiment config on a labelled image source (anomaly:mnist).
       workdir: class c's run goes to `{workdir}/class_{c}`.
       classes: the normal classes, one run each.
       fpr: the validation false-positive rate that sets each method's threshold.
@@ -307,7 +307,7 @@ def adbench(
     """The ADBench classical protocol, one-class (see the module docstring).
 
     Args:
-      config: an experiment config for tabular data (configs/anomaly.py:tabular), an MLP
+      config: an experiment config for tabular data (anomaly:tabular), an MLP
         autoencoder; its data source and name are replaced.
       workdir: each set's run goes to `{workdir}/{stem}`, other code sizes' runs to
         `{workdir}/{stem}-code{k}`.

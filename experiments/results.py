@@ -6,7 +6,7 @@
 Each row trains its runs under W/<row> (a finished run is reused, an interrupted one
 resumed), evaluates them, and saves W/<row>/result.json; --write then builds the page from
 every saved row. The rows, their presets and targets: experiments/results_rows.py (and
-results_compute.py), configs/results.py.
+results_compute.py), aejax/configs/results.py.
 """
 
 import dataclasses
@@ -75,7 +75,7 @@ How each row's setting was reached, including the attempts that are not in the t
   0.05) on the 150-epoch IWAE run was ahead at every checkpoint and ends at 89.44, which
   validation chooses (test 87.51). Now only the chosen run is scored on test. Untried: a
   larger k, or a richer prior (VampPrior).
-- **One-class MNIST (met: 0.9703).** The preset of configs/anomaly.py was chosen on
+- **One-class MNIST (met: 0.9703).** The preset of aejax/configs/anomaly.py was chosen on
   validation data earlier (0.9683 on test with the squared error). Scoring
   Σ|x̂ − x|^p instead, with p chosen per digit on validation data (held-out normals
   against 2,000 training images of the other digits) lifted it to 0.9703. The mean
@@ -86,7 +86,7 @@ How each row's setting was reached, including the attempts that are not in the t
   0.977 for the conv autoencoder's codes, so the conv autoencoder is the row's variant.
 - **Denoising (met: +4.2 dB).** The grids of the classical denoisers were widened once so
   that neither optimum lies on a grid edge.
-- **ADBench (missed: 0.933 against 0.951).** The preset (configs/anomaly.py:tabular, code
+- **ADBench (missed: 0.933 against 0.951).** The preset (anomaly:tabular, code
   2, squared error) was fixed before any result; it scores 0.919, below PCA-2 on
   annthyroid and cardio. The validation split holds normal rows only, so settings cannot be
   ranked on real anomalies. The row now chooses, per set, the code size (1, 2 or 4, below

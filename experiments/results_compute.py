@@ -2,7 +2,7 @@
 evaluate single runs: reconstruction against PCA, the VAE's likelihood bounds, the linear
 probe, denoising against classical denoisers, and the Fashion-MNIST row.
 
-Each takes (workdir, adjust, opts), trains its runs (presets of configs/results.py) under
+Each takes (workdir, adjust, opts), trains its runs (presets of aejax/configs/results.py) under
 workdir, reusing finished ones, and returns the row's numbers. Every choice is fixed in
 advance or made on a validation split carved from the training data (or binarized MNIST's
 own); the test split is only ever scored.

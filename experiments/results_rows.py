@@ -1,8 +1,8 @@
 """The rows of docs/RESULTS.md: published numbers reproduced, each beside baselines that
 the same run computes.
 
-`run_row(name, workdir)` trains the row's runs (presets of configs/results.py and
-configs/anomaly.py) under `workdir/name`, reusing finished ones, evaluates them on the test
+`run_row(name, workdir)` trains the row's runs (presets of aejax/configs/results.py and
+aejax/configs/anomaly.py) under `workdir/name`, reusing finished ones, evaluates them on the test
 split and saves `workdir/name/result.json`; `to_markdown` turns saved rows into the page.
 Every choice is fixed in advance or made on a validation split carved from the training
 data (or binarized MNIST's own); the test split is only ever scored. The rows'
@@ -323,7 +323,7 @@ def to_markdown(results: list[dict], commands: dict[str, str]) -> str:
         lines += [f"- Command: `{commands.get(r['row'], '')}`"]
         for run in r["runs"]:
             lines.append(
-                f"- Run `configs/{run['preset']}`: {run['steps']} steps, trained in "
+                f"- Run `{run['preset'].replace('.py:', ':')}`: {run['steps']} steps, trained in "
                 f"{_minutes(run['train_seconds'])}."
             )
         lines.append(

@@ -9,12 +9,12 @@ time of the run divided by its epochs, start-up and compilation included.
 """
 
 import argparse
-import importlib.util
 import os
 import time
 
 from absl import logging
 
+from aejax import config as config_lib
 from aejax import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -39,10 +39,7 @@ VARIANTS = [
 
 
 def load_config(name: str, preset: str):
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "configs", name))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(preset)
+    return config_lib.load_config(f"{name}:{preset}")
 
 
 def main():

@@ -198,7 +198,7 @@ def test_script_one_class_digits_end_to_end(tmp_path):
     workdir = tmp_path / "w"
     args = [
         "--protocol=mnist_one_class",
-        "--config=configs/ae.py",
+        "--config=ae",
         "--config.num_steps=6",
         "--config.eval_every_steps=6",
         "--config.steps_per_dispatch=6",
@@ -256,7 +256,7 @@ def test_script_one_class_digits_end_to_end(tmp_path):
             [
                 "--protocol=mnist_one_class",
                 "--workdir=W",
-                "--config=configs/ae.py",
+                "--config=ae",
                 "--config.data.source=npz",
                 "--config.data.name=nolabels",
             ],

@@ -206,10 +206,14 @@ def test_results_are_saved_after_each_variant_and_never_overwritten(tmp_path, mo
         return {**kwargs, "error": "ConfigError: just a test"}
 
     monkeypatch.setattr(runner, "run_isolated", fake_isolated)
-    runner.run_benchmark(
+    monkeypatch.setattr(runner, "_check_data", lambda names: None)  # measured by the fake
+    results = runner.run_benchmark(
         ["ae", "vae", "aae"], e2e=False, warm_compile=False, json_path=path, log=lambda _: None
     )
     assert saved == {"vae": ["ae"], "aae": ["ae", "vae"]}
+    assert runner.failures(results) == [
+        f"{name}: ConfigError: just a test" for name in ("ae", "vae", "aae")
+    ]
     with open(path) as f:
         results = json.load(f)
     assert [v["name"] for v in results["variants"]] == ["ae", "vae", "aae"]
@@ -230,6 +234,20 @@ def test_script_reports_a_bad_flag_in_one_line(tmp_path):
     result = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == "error: --windows=0 must be an integer >= 1"
+    assert not os.path.exists(tmp_path / "b.json")
+
+
+def test_script_without_data_ends_in_one_line_naming_it(tmp_path):
+    """Without MNIST the benchmark stops before measuring anything, and never exits 0."""
+    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "benchmark.py")
+    args = [sys.executable, script, "--configs=vae", f"--json={tmp_path}/b.json"]
+    env = {**os.environ, "AEJAX_DATA_DIR": str(tmp_path / "none")}
+    result = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: variant vae needs the IDX files of mnist in {tmp_path}/none/mnist (set "
+        "AEJAX_DATA_DIR to the folder that holds it)"
+    ]
     assert not os.path.exists(tmp_path / "b.json")
 
 

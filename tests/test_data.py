@@ -68,7 +68,7 @@ def test_max_train_and_max_test(idx_dir):
 def test_idx_errors(idx_dir, tmp_path):
     root, _ = idx_dir
     cfg = _data_config(source="idx", name="tiny", data_dir=str(root))
-    with pytest.raises(DataError, match="data_dir is empty"):
+    with pytest.raises(DataError, match="no data folder is set"):
         data.load_dataset(_data_config(source="idx", name="tiny", data_dir=""))
     with pytest.raises(DataError, match="does not exist"):
         data.load_dataset(_data_config(source="idx", name="nothere", data_dir=str(root)))

@@ -1,23 +1,16 @@
 """Denoising AE: trained on corrupted inputs against clean targets, it removes the noise."""
 
-import importlib.util
-import os
-
 import jax
 import numpy as np
 import pytest
 
+from aejax import config as config_lib
 from aejax import corruption, train
-
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
 
 
 def load_config(name: str, preset: str):
-    """configs/<name>.py's get_config(preset), loaded the way the scripts load it."""
-    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "configs", name))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(preset)
+    """The bundled config's get_config(preset), loaded the way the commands load it."""
+    return config_lib.load_config(f"{name}:{preset}")
 
 
 def _short(config, steps: int):

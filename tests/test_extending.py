@@ -35,7 +35,7 @@ def test_module_function_term_trains_from_the_command_line(tmp_path):
     """The term lives in a module outside aejax, named in the recipe as module:function."""
     (tmp_path / "my_terms.py").write_text(USER_MODULE)
     workdir = tmp_path / "run"
-    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]))
     result = subprocess.run(
         [
             sys.executable,
@@ -178,7 +178,9 @@ EXTENSION_FLAGS = [
 
 
 def _script(name, args, tmp_path, **env):
-    env = dict(os.environ, PYTHONPATH=str(tmp_path), **env)
+    # The user's folder, then this tree (whose aejax an editable install of another
+    # checkout would otherwise shadow).
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT]), **env)
     return subprocess.run(
         [sys.executable, os.path.join(ROOT, "experiments", name), *args],
         capture_output=True,

@@ -21,7 +21,7 @@ from aejax.train.workdir import WorkdirLock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN = os.path.join(ROOT, "experiments", "train.py")
-# configs/ae.py's default (the embedded digits) made long enough to be caught running.
+# aejax/configs/ae.py's default (the embedded digits) made long enough to be caught running.
 LONG = ["--config.num_steps=30000", "--config.progress_bar=false"]
 
 

@@ -321,14 +321,9 @@ def test_likelihood_from_the_recipe_and_options():
     assert got == lk.Likelihood("gaussian_nll", (("variance", 0.1),))
     assert lk.get_likelihood({"gaussian_nll_learned": 1.0}).needs_x_logvar
     assert lk.get_likelihood("iwae_bce") == lk.Likelihood("bce")  # a bound names its likelihood
-    import importlib.util
-    import os
+    from aejax.config import load_config
 
-    path = os.path.join(os.path.dirname(__file__), "..", "configs", "vae.py")
-    spec = importlib.util.spec_from_file_location("vae_config", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    config = module.get_config("mnist")  # its loss_options hold an unused gaussian_nll variance
+    config = load_config("vae:mnist")  # its loss_options hold an unused gaussian_nll variance
     assert lk.get_likelihood(config.loss, config.loss_options) == lk.Likelihood("bce")
 
 

@@ -105,7 +105,7 @@ BAD_INPUTS = [
     ("unknown loss term", ["--config.loss=mse+foo"], None, "'foo' is not a known loss term"),
     ("unknown corruption", ["--config.corruption.name=blur"], None, "is not a known corruption"),
     ("unknown data source", ["--config.data.source=csv"], None, "is not a known data source"),
-    ("unknown preset", ["--config=configs/ae.py:cifar"], None, "unknown preset 'cifar'"),
+    ("unknown preset", ["--config=ae:cifar"], None, "config ae: unknown preset 'cifar'"),
     ("missing config file", ["--config=missing.py"], None, "config file missing.py"),
     (
         "missing config file, the '--config PATH' form",

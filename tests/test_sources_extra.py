@@ -68,7 +68,7 @@ def test_binarized_mnist_prefers_gz_and_tolerates_missing_final_newline(amat_dir
 def test_binarized_mnist_errors(amat_dir, tmp_path):
     root, arrays = amat_dir
     cfg = _data_config(source="binarized_mnist", data_dir=str(root))
-    with pytest.raises(DataError, match="data_dir is empty"):
+    with pytest.raises(DataError, match="no data folder is set"):
         data.load_dataset(_data_config(source="binarized_mnist", data_dir=""))
     empty = tmp_path / "empty_root"
     empty.mkdir()
@@ -195,7 +195,7 @@ def test_npz_content_errors(tmp_path, arrays, match):
 def test_npz_file_and_config_errors(npz_dir):
     root, x, _ = npz_dir
     cfg = _data_config(source="npz", name="tab/toy", data_dir=str(root))
-    with pytest.raises(DataError, match="data_dir is empty"):
+    with pytest.raises(DataError, match="no data folder is set"):
         data.load_dataset(_data_config(source="npz", name="tab/toy", data_dir=""))
     with pytest.raises(DataError, match="config.data.name is empty: name the .npz file"):
         data.load_dataset(_data_config(source="npz", data_dir=str(root)))

@@ -265,15 +265,17 @@ def test_trained_model_at_an_earlier_step_matches_loading_it(tmp_path):
 
 
 def test_bare_config_names_are_the_bundled_configs(tmp_path, monkeypatch):
-    """A bare "vae.py" is configs/vae.py even where the working directory holds a file of that
-    name (as experiments/ holds results.py); a path to that file still loads it."""
+    """A bare "vae.py" or "vae" is aejax/configs/vae.py even where the working directory holds
+    a file of that name (as experiments/ holds results.py); a path to that file still loads
+    it."""
     (tmp_path / "vae.py").write_text("def get_config(preset=None):\n    raise RuntimeError\n")
     monkeypatch.chdir(tmp_path)
     assert config_lib.load_config("vae.py:digits").model.name == "vae"
+    assert config_lib.load_config("vae:mnist").model.encoder_widths == (512, 256, 20)
     with pytest.raises(RuntimeError):
         config_lib.load_config("./vae.py:digits")
     (tmp_path / "mine.py").write_text(
         "from aejax.config import base_config\n\n\ndef get_config(preset=None):\n"
         "    c = base_config()\n    c.seed = 7\n    return c\n"
     )
-    assert config_lib.load_config("mine.py").seed == 7  # not in configs/: the local file
+    assert config_lib.load_config("mine.py").seed == 7  # not a bundled config: the local file

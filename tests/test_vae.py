@@ -1,10 +1,8 @@
 """VAE and β-VAE: the KL and Gaussian likelihood terms, the reparameterization, the Gaussian
 latent model, sampling from the prior, the configs and a short end-to-end run."""
 
-import importlib.util
 import json
 import math
-import os
 
 import jax
 import jax.numpy as jnp
@@ -15,13 +13,11 @@ from conftest import tiny_config
 from jax.test_util import check_grads
 
 from aejax import losses, train
-from aejax.config import base_config
+from aejax.config import base_config, load_config
 from aejax.errors import ConfigError
 from aejax.models import VAE, build_model
 from aejax.models.vae import reparameterize
 from aejax.sampling import sample_prior
-
-CONFIGS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "configs")
 
 
 def _vae(shape=(8, 8, 1), **fields):
@@ -256,10 +252,7 @@ def test_bad_vae_fields(field, value, message):
 
 
 def _load_config(file, preset):
-    spec = importlib.util.spec_from_file_location(file, os.path.join(CONFIGS, file))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(preset)
+    return load_config(f"{file}:{preset}")
 
 
 @pytest.mark.parametrize(

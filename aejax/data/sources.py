@@ -73,6 +73,8 @@ def load_digits(cfg) -> Dataset:
     return Dataset(x[tr], y[tr], x[te], y[te], "digits")
 
 
+# How the IDX folders under DATA_DIR read in messages.
+IDX_NAMES = {"mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
@@ -115,19 +117,21 @@ def read_idx(path: str) -> np.ndarray:
     return np.frombuffer(raw, np.uint8, offset=header).reshape(shape)
 
 
-def _data_dir(cfg, holds: str) -> str:
-    """`config.data.data_dir`, or a DataError saying how to set it when it is empty."""
+def _data_dir(cfg, needs: str) -> str:
+    """`config.data.data_dir`, or a DataError naming the data the run `needs` (where, under
+    DATA_DIR) and how to set it when it is empty."""
     if not cfg.data_dir:
         raise DataError(
-            "config.data.data_dir is empty: set it, or the AEJAX_DATA_DIR environment variable, "
-            f"to the folder that holds {holds}"
+            f"data source {cfg.source!r} needs {needs}, but no data folder is set "
+            "(set AEJAX_DATA_DIR or --config.data.data_dir)"
         )
     return cfg.data_dir
 
 
 def load_idx(cfg) -> Dataset:
     """MNIST-format IDX files from `{data_dir}/{name}/`: 28x28x1 images in [0, 1], labels."""
-    _data_dir(cfg, "the IDX dataset folders")
+    name = cfg.name or "NAME"
+    _data_dir(cfg, f"the IDX files of {IDX_NAMES.get(name, name)} in DATA_DIR/{name}")
     if not cfg.name:
         raise DataError("config.data.name is empty: name the folder under data_dir (e.g. mnist)")
     folder = os.path.join(cfg.data_dir, cfg.name)
@@ -215,7 +219,8 @@ def load_binarized_mnist(cfg) -> Dataset:
     2011), so likelihoods compare across papers. There are no labels. `config.data.name` is
     not used.
     """
-    folder = os.path.join(_data_dir(cfg, "the binarized_mnist folder"), "binarized_mnist")
+    needs = "binarized MNIST's .amat files in DATA_DIR/binarized_mnist"
+    folder = os.path.join(_data_dir(cfg, needs), "binarized_mnist")
     if not os.path.isdir(folder):
         raise DataError(f"config.data: folder {folder} (data_dir/binarized_mnist) does not exist")
     paths = {split: _amat_path(folder, split) for split in BINARIZED_MNIST_SPLITS}
@@ -333,7 +338,8 @@ def load_npz(cfg) -> Dataset:
     scaled with the train statistics, never its own. Labels `y` (int32, e.g. 1 = anomaly in
     ADBench) are kept when the file has them, else None.
     """
-    data_dir = _data_dir(cfg, "the .npz files")
+    shown = (cfg.name or "NAME").removesuffix(".npz")
+    data_dir = _data_dir(cfg, f"the file DATA_DIR/{shown}.npz")
     if not cfg.name:
         raise DataError(
             "config.data.name is empty: name the .npz file under data_dir "

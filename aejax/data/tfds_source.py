@@ -23,7 +23,7 @@ import numpy as np
 
 from aejax.data.pipeline import epoch_permutation, steps_per_epoch
 from aejax.data.sources import Dataset
-from aejax.errors import ConfigError, DataError
+from aejax.errors import ConfigError, DataError, import_extra
 
 # Datasets whose 'image' feature stores 0/1 pixels in uint8 (not 0..255).
 BINARY_DATASETS = frozenset({"binarized_mnist"})
@@ -56,7 +56,8 @@ def open_tfds(name: str, split: str, data_dir: str | None = None, *, download: b
       DataError (one line): unknown name or split, or a dataset that is not prepared and
       cannot be prepared here.
     """
-    import tensorflow_datasets as tfds  # slow import (~0.5 s): only when TFDS is used
+    # Here, not at the top: a slow import (~0.5 s), and an optional extra of aejax.
+    tfds = import_extra("tensorflow_datasets", "tfds", f"TFDS dataset {name!r}")
 
     try:
         builder = tfds.builder(name, data_dir=data_dir, file_format=_FILE_FORMAT)
@@ -256,7 +257,8 @@ class TfdsStream:
         self._binary = is_binary(source)
         self.example_shape = tuple(image_of(source[0], binary=self._binary).shape)
 
-        import grain  # here, not at the top: it takes a second to import
+        # Here, not at the top: it takes a second to import, and it is an optional extra.
+        grain = import_extra("grain", "tfds", "streaming (config.data.stream)")
 
         # One element per step, so that a step's records are one batched read and the
         # iterator's index is the step itself. Endless: len is sys.maxsize.

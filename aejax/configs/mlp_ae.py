@@ -3,10 +3,10 @@
 Presets (the part after the colon) name an architecture; add `_mnist` for MNIST (IDX files
 in $AEJAX_DATA_DIR/mnist), leave it off for scikit-learn's embedded 8x8 digits (no
 download; the input is then 64 wide instead of 784). The seeds' deep symmetric
-784-512-256-128-32 AE is `configs/ae.py:mnist`.
+784-512-256-128-32 AE is `ae:mnist`.
 
 - `shallow` (default): one layer, 784-32 code, ReLU code, sigmoid output, MSE.
-    python experiments/train.py --config configs/mlp_ae.py:shallow_mnist --workdir runs/shallow
+    aejax train mlp_ae:shallow_mnist --workdir runs/shallow
   Expected: MNIST, 3 epochs: test/mse_per_pixel 0.0138 (test/sq_err_per_image 10.8), 2.2 s per
   epoch on a 2-core CPU. Digits (64-32), 100 epochs: 0.0015 in about 10 s.
 
@@ -14,22 +14,23 @@ download; the input is then 64 wide instead of 784). The seeds' deep symmetric
   of Data with Neural Networks": 784-1000-500-250-30, here with ReLU hidden units, a linear
   30-unit code, logistic output and MSE, trained with Adam instead of their logistic units,
   RBM pretraining and cross-entropy fine-tuning. The reproduction of their 3.00 test
-  error is the `hinton` row of configs/results.py (ten presets chosen on validation data;
+  error is the `hinton` row of aejax/configs/results.py (ten presets chosen on validation data;
   the chosen one adds input noise and weight decay; docs/RESULTS.md).
-    python experiments/train.py --config configs/mlp_ae.py:hinton_mnist --workdir runs/hinton
+    aejax train mlp_ae:hinton_mnist --workdir runs/hinton
   Expected: MNIST, 3 epochs: test/mse_per_pixel 0.0126 (sq_err_per_image 9.9), 20 s per
   epoch. Digits, 50 epochs: 0.0082 in about 30 s.
 
 - `overcomplete`: a 784-1024 code, 1.3x the input, which could copy the input; an L1
   activity penalty on its ReLU units ("mse + 0.01*l1_activity") keeps it sparse instead.
-  The same code regularized by noise is `configs/dae.py`, by KL sparsity or a top-k code
-  `configs/sparse_ae.py`, by the Jacobian penalty `configs/cae.py`.
-    python experiments/train.py --config configs/mlp_ae.py:overcomplete_mnist --workdir runs/oc
+  The same code regularized by noise is `aejax/configs/dae.py`, by KL sparsity or a top-k code
+  `aejax/configs/sparse_ae.py`, by the Jacobian penalty `aejax/configs/cae.py`.
+    aejax train mlp_ae:overcomplete_mnist --workdir runs/oc
   Expected: MNIST, 3 epochs: test/mse_per_pixel 0.0026, test/l1_activity 62, 4.5 s per
   epoch. Digits (64-1024), 100 epochs: 0.0009 in about 15 s.
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
+from aejax.configs import unknown_preset
 
 ARCHITECTURES = {
     # name: (encoder widths, hidden activation, code activation, loss, digits epochs)
@@ -39,11 +40,14 @@ ARCHITECTURES = {
 }
 
 
+# The presets, the default first (`aejax list` shows them).
+PRESETS = tuple(f"{a}{d}" for a in ARCHITECTURES for d in ("", "_mnist"))
+
+
 def get_config(arg: str = "shallow"):
     name, _, data = arg.partition("_")
     if name not in ARCHITECTURES or data not in ("", "mnist"):
-        valid = ", ".join(f"{a}, {a}_mnist" for a in ARCHITECTURES)
-        raise ValueError(f"configs/mlp_ae.py: unknown preset {arg!r}; valid: {valid}")
+        raise unknown_preset("mlp_ae", arg, PRESETS)
     widths, activation, code_activation, loss, digits_epochs = ARCHITECTURES[name]
     config = base_config()
     config.model.encoder_widths = widths

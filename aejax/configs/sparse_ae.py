@@ -1,6 +1,6 @@
 """Sparse autoencoders with an overcomplete code: KL sparsity and the k-sparse (top-k) code.
 
-The L1-activity sparse AE is `configs/mlp_ae.py:overcomplete`. Add `_mnist` to a preset for
+The L1-activity sparse AE is `mlp_ae:overcomplete`. Add `_mnist` to a preset for
 MNIST (IDX files in $AEJAX_DATA_DIR/mnist); without it the data are scikit-learn's embedded
 8x8 digits.
 
@@ -8,26 +8,28 @@ MNIST (IDX files in $AEJAX_DATA_DIR/mnist); without it the data are scikit-learn
   code units, "mse + 3.0*kl_sparsity" with target rate ρ = 0.05
   (`--config.loss_options.kl_sparsity.rho=0.1` changes it). The test set's mean code
   activation ends near ρ.
-    python experiments/train.py --config configs/sparse_ae.py:kl_mnist --workdir runs/kl
+    aejax train sparse_ae:kl_mnist --workdir runs/kl
   Expected: MNIST, 3 epochs: test/mse_per_pixel 0.0102, test/kl_sparsity 0.9, 5 s per epoch
   on a 2-core CPU. Digits, 100 epochs: 0.0049 in about 15 s.
 
 - `topk`: Makhzani & Frey (2013), "k-Sparse Autoencoders": 1000 linear code units of which
   the k = 25 largest per example are kept (`config.model.top_k`), MSE.
-    python experiments/train.py --config configs/sparse_ae.py:topk_mnist --workdir runs/topk
+    aejax train sparse_ae:topk_mnist --workdir runs/topk
   Expected: MNIST, 3 epochs: test/mse_per_pixel 0.0061, 5 s per epoch. Digits, 100 epochs:
   0.0031 in about 15 s.
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
+from aejax.configs import unknown_preset
+
+# The presets, the default first (`aejax list` shows them).
+PRESETS = ("kl", "kl_mnist", "topk", "topk_mnist")
 
 
 def get_config(arg: str = "kl"):
     name, _, data = arg.partition("_")
     if name not in ("kl", "topk") or data not in ("", "mnist"):
-        raise ValueError(
-            f"configs/sparse_ae.py: unknown preset {arg!r}; valid: kl, kl_mnist, topk, topk_mnist"
-        )
+        raise unknown_preset("sparse_ae", arg, PRESETS)
     config = base_config()
     if name == "kl":
         config.model.encoder_widths = (1024,)

@@ -3,7 +3,7 @@
     python experiments/results.py --rows hinton --workdir runs/results
 
 trains the row's run in W/<row> (reusing a finished one) and evaluates it; the anomaly
-rows run the protocols of experiments/anomaly.py with the presets of configs/anomaly.py.
+rows run the protocols of experiments/anomaly.py with the presets of aejax/configs/anomaly.py.
 Every choice below was fixed in advance or chosen on a validation split carved from the
 training data (config.data.valid_fraction, or binarized MNIST's own), never on the test
 split. Times are wall-clock on the 2-core CPU developer machine (no GPU), usually shared
@@ -46,7 +46,7 @@ Presets (the part after the colon), by row of experiments/results.py:
   (k = 10 makes the bare step 3.4x slower; the 24-min IWAE run shared the CPU only with
   a low-priority test job); evaluating: 24 min.
 
-- row `probe`: `probe`, the seeds' conv AE (configs/conv_ae.py:mnist: conv 16, pool,
+- row `probe`: `probe`, the seeds' conv AE (conv_ae:mnist: conv 16, pool,
   conv 32, pool; the 7x7x32 ReLU feature map is the code), bce, 10 epochs of 50k training
   images (10k held out to choose each probe's L2 strength).
     python experiments/results.py --rows probe --workdir runs/results
@@ -68,7 +68,7 @@ Presets (the part after the colon), by row of experiments/results.py:
   89.95% on the codes, 83.62% on PCA-784 codes, 84.36% on pixels (each probe's C chosen on
   validation). 17 min training, 22 min in all with other jobs running.
 
-- rows `one_class` and `adbench` use configs/anomaly.py:mnist and :tabular (their
+- rows `one_class` and `adbench` use anomaly:mnist and :tabular (their
   docstrings give the settings and how they were chosen).
     python experiments/results.py --rows one_class,adbench --workdir runs/results
   Expected: one-class mean test AUROC 0.9703 for the L_p reconstruction error (p chosen per
@@ -80,6 +80,7 @@ Presets (the part after the colon), by row of experiments/results.py:
 """
 
 from aejax.config import base_config, mnist_schedule
+from aejax.configs import unknown_preset
 
 
 def hinton(
@@ -196,7 +197,7 @@ def vae_binarized_iwae_wd():
 
 def probe(data: str = "mnist"):
     config = base_config()
-    config.model.name = "conv"  # configs/conv_ae.py:mnist, the seeds' conv AE
+    config.model.name = "conv"  # conv_ae:mnist, the seeds' conv AE
     config.model.features = (16, 32)
     config.model.latent_dim = 0  # the code: the last 7x7x32 feature map
     config.model.kernel_size = 3
@@ -248,5 +249,5 @@ PRESETS = {
 
 def get_config(arg: str = "hinton"):
     if arg not in PRESETS:
-        raise ValueError(f"configs/results.py: unknown preset {arg!r}; valid: {', '.join(PRESETS)}")
+        raise unknown_preset("results", arg, PRESETS)
     return PRESETS[arg]()

@@ -1,5 +1,5 @@
-"""Convolutional VAE: the conv encoder and decoder of configs/conv_ae.py around the Gaussian
-latent of configs/vae.py (the same VAE module; the encoder's Dense bottleneck outputs the
+"""Convolutional VAE: the conv encoder and decoder of aejax/configs/conv_ae.py around the Gaussian
+latent of aejax/configs/vae.py (the same VAE module; the encoder's Dense bottleneck outputs the
 means and log-variances). β-VAE: `--config.loss="bce + 4.0*kl_normal"`. test/loss is the
 test negative ELBO in nats per image (one z per image, sampled with a fixed key).
 
@@ -7,16 +7,20 @@ Presets (the part after the colon):
 
 - `digits` (default): 8x8 digits, Conv 16, pool, Conv 32, pool, Dense to an 8-d Gaussian
   latent; bce + kl_normal, 100 epochs.
-    python experiments/train.py --config configs/conv_vae.py --workdir runs/conv_vae_digits
+    aejax train conv_vae --workdir runs/conv_vae_digits
   Expected: test/loss (negative ELBO) about 27 nats, in about 30 s on a 2-core CPU.
 
 - `mnist`: MNIST, Conv 32, pool, Conv 64, pool (7x7x64), Dense to a 20-d Gaussian latent;
   bce + kl_normal, 10 epochs. Needs $AEJAX_DATA_DIR/mnist.
-    python experiments/train.py --config configs/conv_vae.py:mnist --workdir runs/conv_vae_mnist
+    aejax train conv_vae:mnist --workdir runs/conv_vae_mnist
   Expected: see the table in the closing note of issue 3.
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
+from aejax.configs import unknown_preset
+
+# The presets, the default first (`aejax list` shows them).
+PRESETS = ("digits", "mnist")
 
 
 def get_config(arg: str = "digits"):
@@ -35,5 +39,5 @@ def get_config(arg: str = "digits"):
         config.model.features = (32, 64)
         config.model.latent_dim = 20
     else:
-        raise ValueError(f"configs/conv_vae.py: unknown preset {arg!r}; valid: digits, mnist")
+        raise unknown_preset("conv_vae", arg, PRESETS)
     return config

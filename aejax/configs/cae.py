@@ -13,18 +13,19 @@ are scikit-learn's embedded 8x8 digits):
 
 - `sigmoid` (default): Rifai et al.'s one layer of 1000 sigmoid code units, λ = 0.1; the
   penalty has the closed form Σ_j (h_j(1 − h_j))² ‖W_j‖².
-    python experiments/train.py --config configs/cae.py:sigmoid_mnist --workdir runs/cae
+    aejax train cae:sigmoid_mnist --workdir runs/cae
   Expected: MNIST, 3 epochs: test/mse_per_pixel 0.0147, test/contractive 7.1, 5 s per epoch
   on a 2-core CPU. Digits, 100 epochs: 0.0072 in about 15 s.
 
 - `deep`: the 784-256-32 ReLU encoder with a linear code of the benchmark, λ = 0.01 (closed
   form: a quadratic form in the ReLU slopes).
-    python experiments/train.py --config configs/cae.py:deep_mnist --workdir runs/cae_deep
+    aejax train cae:deep_mnist --workdir runs/cae_deep
   Expected: MNIST, 3 epochs: test/mse_per_pixel 0.0140, 4 s per epoch. Digits, 100 epochs:
   0.0089 in about 15 s.
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
+from aejax.configs import unknown_preset
 
 ARCHITECTURES = {
     # name: (encoder widths, hidden activation, code activation, λ)
@@ -33,11 +34,14 @@ ARCHITECTURES = {
 }
 
 
+# The presets, the default first (`aejax list` shows them).
+PRESETS = tuple(f"{a}{d}" for a in ARCHITECTURES for d in ("", "_mnist"))
+
+
 def get_config(arg: str = "sigmoid"):
     name, _, data = arg.partition("_")
     if name not in ARCHITECTURES or data not in ("", "mnist"):
-        valid = ", ".join(f"{a}, {a}_mnist" for a in ARCHITECTURES)
-        raise ValueError(f"configs/cae.py: unknown preset {arg!r}; valid: {valid}")
+        raise unknown_preset("cae", arg, PRESETS)
     widths, activation, code_activation, lam = ARCHITECTURES[name]
     config = base_config()
     config.model.encoder_widths = widths

@@ -3,18 +3,22 @@
 Presets (the part after the colon):
 
 - `digits` (default): scikit-learn's embedded 8x8 digits, 64-128-64-16 code, MSE, 100 epochs.
-    python experiments/train.py --config configs/ae.py --workdir runs/ae_digits
+    aejax train ae --workdir runs/ae_digits
   Expected: test/mse_per_pixel 0.0066 on the 359 test digits, in about 10 s on a 2-core
   CPU (half of it start-up and compilation).
 
 - `mnist`: the seeds' deep symmetric 784-512-256-128-32 AE, ReLU, sigmoid output, MSE.
   Needs MNIST's IDX files in $AEJAX_DATA_DIR/mnist (or --config.data.data_dir=...).
-    python experiments/train.py --config configs/ae.py:mnist --workdir runs/ae_mnist
+    aejax train ae:mnist --workdir runs/ae_mnist
   Expected: test/mse_per_pixel 0.0072 (per-image squared error 5.6) after 10 epochs, about
   6 s per epoch and 65 s in all on a 2-core CPU.
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
+from aejax.configs import unknown_preset
+
+# The presets, the default first (`aejax list` shows them).
+PRESETS = ("digits", "mnist")
 
 
 def get_config(arg: str = "digits"):
@@ -26,5 +30,5 @@ def get_config(arg: str = "digits"):
         mnist_schedule(config, 10)
         config.model.encoder_widths = (512, 256, 128, 32)
     else:
-        raise ValueError(f"configs/ae.py: unknown preset {arg!r}; valid: digits, mnist")
+        raise unknown_preset("ae", arg, PRESETS)
     return config

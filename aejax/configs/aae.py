@@ -16,16 +16,20 @@ Presets (the part after the colon):
 
 - `digits` (default): scikit-learn's 8x8 digits, 64-256-128-8 code, Gaussian prior, 100
   epochs.
-    python experiments/train.py --config configs/aae.py --workdir runs/aae_digits
+    aejax train aae --workdir runs/aae_digits
   Expected: test/mse_per_pixel 0.0135, test/adv_discriminator 1.39 (chance), in about
   25 s on a 2-core CPU.
 - `mixture`: `digits` with a 2-D code and Makhzani's prior of 10 Gaussians on a circle.
 - `mnist`: 784-1000-1000-8, Gaussian prior, 10 epochs (MNIST IDX files in
   $AEJAX_DATA_DIR/mnist).
-    python experiments/train.py --config configs/aae.py:mnist --workdir runs/aae_mnist
+    aejax train aae:mnist --workdir runs/aae_mnist
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
+from aejax.configs import unknown_preset
+
+# The presets, the default first (`aejax list` shows them).
+PRESETS = ("digits", "mixture", "mnist")
 
 
 def get_config(arg: str = "digits"):
@@ -52,5 +56,5 @@ def get_config(arg: str = "digits"):
         config.model.encoder_widths = (1000, 1000, 8)
         config.model.discriminator_widths = (256, 256)
     else:
-        raise ValueError(f"configs/aae.py: unknown preset {arg!r}; valid: digits, mixture, mnist")
+        raise unknown_preset("aae", arg, PRESETS)
     return config

@@ -9,13 +9,13 @@ Presets (the part after the colon):
 
 - `digits` (default): scikit-learn's 8x8 digits, MLP 64-128-64-(8 Gaussian), Bernoulli
   likelihood (bce), 100 epochs.
-    python experiments/train.py --config configs/vae.py --workdir runs/vae_digits
+    aejax train vae --workdir runs/vae_digits
   Expected: test/loss (negative ELBO) about 27.4 nats, test/kl_normal 12.4, in about 15 s
   on a 2-core CPU.
 
 - `mnist`: MLP 784-512-256-(20 Gaussian), bce + kl_normal, 10 epochs. Needs MNIST's IDX
   files in $AEJAX_DATA_DIR/mnist (or --config.data.data_dir=...).
-    python experiments/train.py --config configs/vae.py:mnist --workdir runs/vae_mnist
+    aejax train vae:mnist --workdir runs/vae_mnist
   Expected: see the table in the closing note of issue 3 (3 epochs: test/loss ~ 108 nats).
 
 - `beta`: `mnist` with β = 4 ("bce + 4.0*kl_normal"): a smaller KL, blurrier reconstructions.
@@ -27,7 +27,7 @@ Presets (the part after the colon):
 - `iwae`: `mnist` trained on the importance-weighted bound (Burda et al., 2015, "Importance
   Weighted Autoencoders") with k = 5 latent samples per image: model.num_samples=5 and
   the recipe "iwae_bce", whose test/iwae_bce is the test bound at k = 5 (on grey-level
-  MNIST the Bernoulli "likelihood" is not normalized; see configs/results.py's
+  MNIST the Bernoulli "likelihood" is not normalized; see aejax/configs/results.py's
   `vae_binarized_iwae` for binarized MNIST). About twice the time of `mnist` a step.
 
 Sampling from the prior of a trained run: `aejax.sampling.sample_prior(model, variables,
@@ -37,6 +37,10 @@ key, n)`.
 import ml_collections
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
+from aejax.configs import unknown_preset
+
+# The presets, the default first (`aejax list` shows them).
+PRESETS = ("digits", "mnist", "beta", "gaussian", "iwae")
 
 
 def get_config(arg: str = "digits"):
@@ -62,7 +66,5 @@ def get_config(arg: str = "digits"):
             config.model.x_logvar = "scalar"
             config.loss = "gaussian_nll_learned + kl_normal"
     else:
-        raise ValueError(
-            f"configs/vae.py: unknown preset {arg!r}; valid: digits, mnist, beta, gaussian, iwae"
-        )
+        raise unknown_preset("vae", arg, PRESETS)
     return config

@@ -12,7 +12,7 @@ Presets (the part after the colon):
   training images of the digit (a tenth held out as validation normals). Needs MNIST's IDX
   files in $AEJAX_DATA_DIR/mnist.
     python experiments/anomaly.py --protocol mnist_one_class \
-        --config configs/anomaly.py:mnist --workdir runs/anomaly_mnist
+        --config anomaly:mnist --workdir runs/anomaly_mnist
   Expected: mean test AUROC 0.968 (per digit 0.996 0.999 0.943 0.960 0.959 0.974 0.994 0.972
   0.904 0.982), against 0.954 for PCA-16 (0.955 for PCA-32) and 0.860 for IsolationForest;
   scored instead by Σ|x̂ − x|^p with p chosen per digit on validation data (p = 2 2 4 3 4
@@ -28,7 +28,7 @@ Presets (the part after the colon):
   likelihood (bce + kl_normal), 20 epochs; scored by reconstruction error and by the
   negative ELBO (one z per image, drawn with a fixed key).
     python experiments/anomaly.py --protocol mnist_one_class \
-        --config configs/anomaly.py:mnist_vae --workdir runs/anomaly_mnist_vae
+        --config anomaly:mnist_vae --workdir runs/anomaly_mnist_vae
   Expected: mean test AUROC 0.948 by reconstruction error and 0.910 by negative ELBO
   (per digit, reconstruction / ELBO: 0.986 / 0.969, 0.999 / 0.999, 0.905 / 0.859, 0.926 /
   0.857, 0.955 / 0.914, 0.955 / 0.906, 0.982 / 0.953, 0.957 / 0.945, 0.855 / 0.775, 0.959 /
@@ -43,7 +43,7 @@ Presets (the part after the colon):
   --config.model.encoder_widths='(64, 32, 8)'. Fixed before looking at any result (the
   validation split holds normal rows only, so it cannot rank anomaly scores).
     python experiments/anomaly.py --protocol adbench \
-        --config configs/anomaly.py:tabular --workdir runs/anomaly_adbench
+        --config anomaly:tabular --workdir runs/anomaly_adbench
   Expected: mean test AUROC 0.919 against 0.928 for PCA-2 and 0.951 for IsolationForest
   (per set, AE / PCA-2 / IsolationForest: annthyroid 0.799 / 0.904 / 0.904, cardio 0.858 /
   0.945 / 0.957, http 0.997 / 0.991 / 0.994, mammography 0.860 / 0.879 / 0.873, satimage-2
@@ -57,6 +57,10 @@ Presets (the part after the colon):
 """
 
 from aejax.config import base_config, mnist_schedule
+from aejax.configs import unknown_preset
+
+# The presets, the default first (`aejax list` shows them).
+PRESETS = ("mnist", "mnist_vae", "tabular")
 
 
 def get_config(arg: str = "mnist"):
@@ -88,7 +92,5 @@ def get_config(arg: str = "mnist"):
         config.log_every_steps = 100
         config.steps_per_dispatch = 100
     else:
-        raise ValueError(
-            f"configs/anomaly.py: unknown preset {arg!r}; valid: mnist, mnist_vae, tabular"
-        )
+        raise unknown_preset("anomaly", arg, PRESETS)
     return config

@@ -8,13 +8,13 @@ Presets (the part after the colon):
 
 - `digits` (default): the seeds' architecture on scikit-learn's 8x8 digits (Conv 16, pool,
   Conv 32 + ReLU, pool: a 2x2x32 code, which is larger than the 64 pixels), bce, 100 epochs.
-    python experiments/train.py --config configs/conv_ae.py --workdir runs/conv_ae_digits
+    aejax train conv_ae --workdir runs/conv_ae_digits
   Expected: test/mse_per_pixel about 0.0013, in about 25 s on a 2-core CPU.
 
 - `mnist`: the seeds' architecture on MNIST (Conv 3x3x16 + ReLU, MaxPool 2, Conv 3x3x32 +
   ReLU, MaxPool 2: a 7x7x32 code; UpSample 2, ConvTranspose 16 + ReLU, UpSample 2,
   ConvTranspose 1 + sigmoid), bce, 10 epochs. Needs $AEJAX_DATA_DIR/mnist.
-    python experiments/train.py --config configs/conv_ae.py:mnist --workdir runs/conv_ae_mnist
+    aejax train conv_ae:mnist --workdir runs/conv_ae_mnist
   Expected: see the table in the closing note of issue 3.
 
 - `deep`: a deeper conv AE with a real bottleneck on MNIST: features (32, 64, 128)
@@ -23,6 +23,10 @@ Presets (the part after the colon):
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
+from aejax.configs import unknown_preset
+
+# The presets, the default first (`aejax list` shows them).
+PRESETS = ("digits", "mnist", "deep")
 
 
 def get_config(arg: str = "digits"):
@@ -42,5 +46,5 @@ def get_config(arg: str = "digits"):
             config.model.latent_dim = 32
             config.model.code_activation = "linear"
     else:
-        raise ValueError(f"configs/conv_ae.py: unknown preset {arg!r}; valid: digits, mnist, deep")
+        raise unknown_preset("conv_ae", arg, PRESETS)
     return config

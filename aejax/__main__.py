@@ -1,0 +1,5 @@
+"""`python -m aejax COMMAND`: the `aejax` command without its installed script."""
+
+from aejax.commands import main
+
+main()
