@@ -220,6 +220,10 @@ def validate(config: ml_collections.ConfigDict) -> None:
     check_number(config.corruption.sigma, "config.corruption.sigma", low=0)
     check_number(config.corruption.fraction, "config.corruption.fraction", low=0, high=1)
     check_number(config.model.dropout, "config.model.dropout", low=0, high=1, high_open=True)
+    if not isinstance(config.corruption.clip, bool):
+        raise ConfigError(
+            f"config.corruption.clip={config.corruption.clip!r} must be true or false"
+        )
     for field in ("max_train", "max_test"):
         check_number(config.data[field], f"config.data.{field}", integer=True, low=0)
     if config.on_nonfinite not in ("stop", "skip"):
