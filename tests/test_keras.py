@@ -227,7 +227,7 @@ def test_clipped_gaussian_noise_is_keras_np_clip():
 
 # Keras' conv AE, parameter by parameter (3x3 kernels: 9 · C_in · C_out + C_out):
 # encoder Conv16 160, Conv8 1160, Conv8 584; decoder Conv8 584, Conv8 584, Conv16 (valid)
-# 1168, Conv1 145: 4385, the "Total params" of Keras' summary.
+# 1168, Conv1 145: 4385 in all.
 KERAS_CONV_LAYERS = ("conv:8", "up", "conv:8", "up", "conv:16:valid", "up")
 
 
@@ -272,7 +272,7 @@ def test_keras_conv_autoencoder_shapes_parameters_and_values():
 @pytest.mark.parametrize(
     "preset, count",
     [
-        ("simple", 784 * 32 + 32 + 32 * 784 + 784),  # 50992, Keras' summary
+        ("simple", 784 * 32 + 32 + 32 * 784 + 784),  # 50992
         ("sparse", 50992),
         # 784-128-64-32-64-128-784 with biases
         ("deep", 100480 + 8256 + 2080 + 2112 + 8320 + 101136),
