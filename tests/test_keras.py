@@ -195,6 +195,17 @@ def test_loss_units_name_each_reduction():
     assert units({"bce": 1.0, "kl_normal": 1.0}, 64) == "per example; bce summed over 64 features"
     assert units({"kl_normal": 1.0}, 64) == "per example"
 
+    @losses.loss_term(features="mean")
+    def my_l1_mean(*, x, x_hat, **_):
+        return jnp.mean(jnp.abs(x - x_hat).reshape(len(x), -1), axis=1)
+
+    losses.register_loss("test_keras:my_l1_mean", my_l1_mean)
+    assert units({"test_keras:my_l1_mean": 1.0, "mse": 2.0}, 10) == (
+        "per example; mse summed over 10 features; test_keras:my_l1_mean averaged over 10 features"
+    )
+    with pytest.raises(ConfigError, match="features='median' must be 'sum' or 'mean'"):
+        losses.register_loss("test_keras:median", my_l1_mean, features="median")
+
 
 def test_a_run_says_its_loss_units_and_its_mean_term_is_per_pixel(tmp_path, capsys):
     config = tiny_config(loss="mse_mean")

@@ -93,16 +93,17 @@ class Term:
         return self.fn(**kwargs)
 
 
-def loss_term(*, batch: bool = False, domains=None):
+def loss_term(*, batch: bool = False, domains=None, features: str | None = None):
     """Declares what a term is, where it is defined, for `register_loss` and for terms named
-    as `module:function` in a recipe:
+    as `module:function` in a recipe (`features`: "sum" or "mean" for a reconstruction
+    term, the units the progress lines state):
 
         @loss_term(batch=True, domains={"bandwidth": (lambda v: v > 0, "> 0")})
         def mmd(*, z, key, bandwidth=1.0, **_): ...
     """
 
     def declare(fn):
-        fn.aejax_term = Term(fn, batch, dict(domains or {}))
+        fn.aejax_term = Term(fn, batch, dict(domains or {}), features)
         return fn
 
     return declare
@@ -143,8 +144,8 @@ def register_loss(
     term follows the conventions of this module: keyword-only tensors by name (`x`, `x_hat`,
     `z`, ..., and `key`, a PRNG key of its own for terms that draw random numbers), `**_`
     for the rest, one value per example ([B]). `batch` and `domains` are as in `Term`;
-    unset, they are read from the function's `loss_term` declaration (`features`, the
-    reduction over features that the logs state, is declared here). Recipes then name it
+    unset, they are read from the function's `loss_term` declaration; so is `features`,
+    the reduction over features that the progress lines state. Recipes then name it
     like any other term. A recipe can also name a term as `module:function` (a module on
     the Python path), which imports and registers it when the config is read, so a script
     run needs no registration code.
@@ -155,11 +156,14 @@ def register_loss(
             raise ConfigError(f"loss term {name!r} must be a function, not {type(fn).__name__}")
         _check_signature(name, fn)
         declared = getattr(fn, "aejax_term", Term(fn))
+        reduction = features if features is not None else declared.features
+        if reduction not in (None, "sum", "mean"):
+            raise ConfigError(f"loss term {name!r}: features={reduction!r} must be 'sum' or 'mean'")
         term = Term(
             fn,
             declared.batch if batch is None else batch,
             declared.domains if domains is None else dict(domains),
-            features if features is not None else declared.features,
+            reduction,
         )
         if name in LOSSES and LOSSES[name].fn is not fn:
             raise ConfigError(f"a loss term named {name!r} is registered already")
