@@ -310,6 +310,21 @@ def test_an_unknown_keras_preset_is_refused():
         _keras_config("cnn")
 
 
+def test_a_conv_vae_decodes_its_latent_vector_through_written_layers():
+    """latent 2 -> Dense to the 7x7x8 code map (2·392 + 392) -> Conv 8, up, Conv 4, up ->
+    Conv 1: 1176 + 584 + 292 + 37 decoder parameters, a 28x28x1 output."""
+    cfg = base_config().model
+    cfg.name, cfg.features, cfg.latent_dim = "conv_vae", (16, 8), 2
+    cfg.decoder_layers = ("conv:8", "up", "conv:4", "up")
+    model = build_model(cfg, (28, 28, 1))
+    x = jnp.zeros((2, 28, 28, 1))
+    variables = model.init({"params": jax.random.key(0), "latent": jax.random.key(1)}, x)
+    decoder = variables["params"]["decoder"]
+    assert sum(v.size for v in jax.tree.leaves(decoder)) == 1176 + 584 + 292 + 37
+    x_hat, logits = model.apply(variables, jnp.ones((3, 2)), method="decode")
+    assert x_hat.shape == logits.shape == (3, 28, 28, 1)
+
+
 @pytest.mark.parametrize(
     "layers, message",
     [
