@@ -61,6 +61,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.output_activation = "sigmoid"
     c.model.dropout = 0.0
     c.model.batch_norm = False
+    # Kernel initializer of the MLP and conv layers: lecun_normal (flax's default),
+    # lecun_uniform, glorot_uniform (Keras' default), glorot_normal, he_normal, he_uniform.
+    c.model.kernel_init = "lecun_normal"
     # The fields only some families read (top_k, x_logvar, features, latent_dim, prior, ...),
     # with their defaults from the one table that holds them, aejax.models.FAMILY_FIELDS.
     for name, default in models.FAMILY_FIELDS.items():
@@ -70,6 +73,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.corruption.name = "none"  # none | gaussian | masking | salt_and_pepper
     c.corruption.sigma = 0.0  # gaussian: noise standard deviation
     c.corruption.fraction = 0.0  # masking, salt_and_pepper: fraction of entries hit
+    c.corruption.clip = False  # gaussian: clip the noisy input to [0, 1]
 
     c.loss = "mse"  # a recipe: terms joined by '+', e.g. "bce + 0.5*kl_normal"
     c.loss_options = ml_collections.ConfigDict()  # term -> its options, e.g. kl_sparsity.rho
@@ -82,13 +86,15 @@ def base_config() -> ml_collections.ConfigDict:
     c.extra_phases = ()
 
     c.optimizer = ml_collections.ConfigDict()
-    c.optimizer.name = "adam"  # adam | adamw | sgd
+    c.optimizer.name = "adam"  # adam | adamw | sgd | rmsprop | adadelta
     c.optimizer.learning_rate = 1e-3
     c.optimizer.schedule = "cosine"  # cosine | constant
     c.optimizer.warmup_steps = 0
     c.optimizer.end_lr_fraction = 0.01  # cosine ends at this fraction of the peak rate
     c.optimizer.weight_decay = 1e-4  # adamw only
     c.optimizer.momentum = 0.9  # sgd only
+    c.optimizer.eps = 1e-8  # adam, adamw, rmsprop, adadelta: the ε of the denominator
+    c.optimizer.rho = 0.9  # rmsprop: decay of the squared-gradient average; adadelta: ρ
     c.optimizer.clip_norm = 0.0  # global-norm clipping (0: off)
 
     c.batch_size = 128
@@ -208,9 +214,15 @@ def validate(config: ml_collections.ConfigDict) -> None:
     check_number(opt.weight_decay, where + "weight_decay", low=0)
     check_number(opt.momentum, where + "momentum", low=0, high=1, high_open=True)
     check_number(opt.clip_norm, where + "clip_norm", low=0)
+    check_number(opt.eps, where + "eps", low=0, low_open=True)
+    check_number(opt.rho, where + "rho", low=0, high=1, high_open=True)
     check_number(config.corruption.sigma, "config.corruption.sigma", low=0)
     check_number(config.corruption.fraction, "config.corruption.fraction", low=0, high=1)
     check_number(config.model.dropout, "config.model.dropout", low=0, high=1, high_open=True)
+    if not isinstance(config.corruption.clip, bool):
+        raise ConfigError(
+            f"config.corruption.clip={config.corruption.clip!r} must be true or false"
+        )
     for field in ("max_train", "max_test"):
         check_number(config.data[field], f"config.data.{field}", integer=True, low=0)
     if config.on_nonfinite not in ("stop", "skip"):

@@ -21,9 +21,15 @@ def none(key: jax.Array, x: jax.Array, **_) -> jax.Array:
     return x
 
 
-def gaussian(key: jax.Array, x: jax.Array, *, sigma: float, **_) -> jax.Array:
-    """Additive isotropic Gaussian noise: x + σ·ε, ε ~ N(0, I) (Vincent et al., 2010)."""
-    return x + sigma * jax.random.normal(key, x.shape, x.dtype)
+def gaussian(key: jax.Array, x: jax.Array, *, sigma: float, clip: bool = False, **_) -> jax.Array:
+    """Additive isotropic Gaussian noise: x + σ·ε, ε ~ N(0, I) (Vincent et al., 2010).
+
+    With `clip` (`config.corruption.clip`) the result is clipped to [0, 1], the pixel
+    range, as Keras' denoising tutorial does: `np.clip(x + 0.5 * noise, 0, 1)`.
+    [B, ...] -> same shape and dtype.
+    """
+    noisy = x + sigma * jax.random.normal(key, x.shape, x.dtype)
+    return jnp.clip(noisy, 0.0, 1.0) if clip else noisy
 
 
 def masking(key: jax.Array, x: jax.Array, *, fraction: float, **_) -> jax.Array:
@@ -81,5 +87,16 @@ def get_corruption(config) -> Callable[[jax.Array, jax.Array], jax.Array]:
             f"config.corruption.name={name!r} with config.corruption.{level}=0 leaves the "
             f"input unchanged; set {level} > 0, or name='none'"
         )
+    clip = config.get("clip", False)
+    if not isinstance(clip, bool):
+        raise ConfigError(f"config.corruption.clip={clip!r} must be true or false")
     sigma, fraction = float(config.sigma), float(config.fraction)
+    if clip:
+        # Only gaussian takes it: the others keep [0, 1] data in [0, 1] already, and a
+        # corruption of the user's would ignore it silently (its **_).
+        if name != "gaussian":
+            raise ConfigError(
+                f"config.corruption.clip=True applies to the gaussian corruption, not {name!r}"
+            )
+        return lambda key, x: fn(key, x, sigma=sigma, fraction=fraction, clip=True)
     return lambda key, x: fn(key, x, sigma=sigma, fraction=fraction)

@@ -37,10 +37,22 @@ def make_schedule(cfg, total_steps: int) -> optax.Schedule:
     )
 
 
+def _eps(cfg) -> float:
+    """`cfg.eps` (1e-8, optax's and PyTorch's Adam default; Keras uses 1e-7)."""
+    return float(cfg.eps)
+
+
+# rmsprop puts ε outside the square root, g / (√v + ε), as Keras and PyTorch do (optax's
+# default puts it inside); adadelta is Zeiler (2012), as in Keras and optax: there ε also
+# sets the size of the first steps, √ε / √(E[g²] + ε) times the gradient.
 OPTIMIZERS = {
-    "adam": lambda cfg, lr: optax.adam(lr),
-    "adamw": lambda cfg, lr: optax.adamw(lr, weight_decay=cfg.weight_decay),
+    "adam": lambda cfg, lr: optax.adam(lr, eps=_eps(cfg)),
+    "adamw": lambda cfg, lr: optax.adamw(lr, eps=_eps(cfg), weight_decay=cfg.weight_decay),
     "sgd": lambda cfg, lr: optax.sgd(lr, momentum=cfg.momentum or None),
+    "rmsprop": lambda cfg, lr: optax.rmsprop(
+        lr, decay=float(cfg.rho), eps=_eps(cfg), eps_in_sqrt=False
+    ),
+    "adadelta": lambda cfg, lr: optax.adadelta(lr, rho=float(cfg.rho), eps=_eps(cfg)),
 }
 
 

@@ -5,6 +5,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.colors import BoundaryNorm, ListedColormap  # noqa: E402
 
 
 def _as_image(x: np.ndarray) -> np.ndarray:
@@ -46,16 +47,70 @@ def is_image_shape(shape) -> bool:
     return len(shape) == 3 and shape[-1] in (1, 3)
 
 
-def save_scatter(
-    path: str, xy: np.ndarray, labels: np.ndarray | None, title: str, xlabel: str, ylabel: str
-) -> None:
-    """Saves a 2-D scatter of points xy [N, 2], coloured by integer label when given."""
+def label_colors(labels: np.ndarray):
+    """One colour block per integer label from min to max, for a scatter's colour bar.
+
+    Returns (cmap, norm, ticks): a listed colormap of as many colours as labels, a
+    `BoundaryNorm` whose blocks run from k − 0.5 to k + 0.5, and the labels as ticks, so
+    that each tick sits at the centre of its block (a continuous norm puts the ticks of
+    ten labels on the edges between blocks).
+    """
+    lo, hi = int(np.min(labels)), int(np.max(labels))
+    n = hi - lo + 1
+    name = "tab10" if n <= 10 else "tab20" if n <= 20 else "viridis"
+    cmap = (
+        plt.get_cmap(name).resampled(n)
+        if name == "viridis"
+        else ListedColormap(plt.get_cmap(name).colors[:n])
+    )
+    norm = BoundaryNorm(np.arange(lo - 0.5, hi + 1.0), n)
+    return cmap, norm, np.arange(lo, hi + 1)
+
+
+def scatter_figure(xy: np.ndarray, labels: np.ndarray | None, title: str, xlabel: str, ylabel: str):
+    """The figure of `save_scatter`: points xy [N, 2], coloured by integer label when given,
+    with a colour bar of one block per label, its tick at the block's centre."""
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     if labels is None:
         ax.scatter(xy[:, 0], xy[:, 1], s=3, alpha=0.6)
     else:
-        points = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10", s=3, alpha=0.7)
-        fig.colorbar(points, ax=ax, label="label")
+        cmap, norm, ticks = label_colors(labels)
+        points = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap=cmap, norm=norm, s=3, alpha=0.7)
+        fig.colorbar(points, ax=ax, label="label", ticks=ticks)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    fig.tight_layout()
+    return fig
+
+
+def save_scatter(
+    path: str, xy: np.ndarray, labels: np.ndarray | None, title: str, xlabel: str, ylabel: str
+) -> None:
+    """Saves a 2-D scatter of points xy [N, 2], coloured by integer label when given."""
+    fig = scatter_figure(xy, labels, title, xlabel, ylabel)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def save_image_grid(
+    path: str,
+    images: np.ndarray,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    xticks: np.ndarray,
+    yticks: np.ndarray,
+) -> None:
+    """Saves images [R, C, H, W, ch] in [0, 1] tiled into one picture, row r at the top
+    (as in Keras' digit manifold), with the value of each column and row on its axes:
+    `xticks` [C] under the columns, `yticks` [R] beside the rows."""
+    r, c, h, w = images.shape[:4]
+    tiles = np.stack([_as_image(images[i, j]) for i in range(r) for j in range(c)])
+    tiles = tiles.reshape(r, c, h, w, *tiles.shape[3:])
+    canvas = tiles.swapaxes(1, 2).reshape(r * h, c * w, *tiles.shape[4:])
+    fig, ax = plt.subplots(figsize=(0.5 * c + 1.5, 0.5 * r + 1.2))
+    ax.imshow(canvas, cmap="gray", vmin=0.0, vmax=1.0)
+    ax.set_xticks(np.arange(c) * w + (w - 1) / 2, [f"{v:.2g}" for v in xticks], rotation=90)
+    ax.set_yticks(np.arange(r) * h + (h - 1) / 2, [f"{v:.2g}" for v in yticks])
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     fig.tight_layout()
     fig.savefig(path, dpi=100)

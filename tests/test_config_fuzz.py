@@ -36,6 +36,10 @@ FIELDS = {
     "optimizer.weight_decay": [-1e9, -1e-9],
     "optimizer.momentum": [-0.1, 1.0, 7.0],
     "optimizer.clip_norm": [-1.0, -1e300],
+    "optimizer.eps": [0.0, -1e-8, -1e300],
+    "optimizer.rho": [-0.1, 1.0, 1.5],
+    "corruption.clip": [1, 0.0, "yes"],
+    "model.kernel_init": ["glorot", "he", "", 3],
     "corruption.sigma": [-0.5, -1e300],
     "corruption.fraction": [-0.1, 1.5],
     "model.dropout": [-0.1, 1.0, 3.0],
@@ -66,8 +70,8 @@ def _config(field, value) -> ml_collections.ConfigDict:
 
 @pytest.mark.parametrize("chunk", range(4))
 def test_random_bad_values_are_refused_in_one_line_before_anything_is_written(tmp_path, chunk):
-    """200 draws (4 chunks of 50) over 22 fields: NaN, infinities, negative, huge, zero
-    sizes, fractional counts, strings, None, lists, booleans as counts."""
+    """200 draws (4 chunks of 50) over 26 fields: NaN, infinities, negative, huge, zero
+    sizes, fractional counts, strings, None, lists, booleans as counts, unknown names."""
     draws = list(_bad_configs(200))[50 * chunk : 50 * (chunk + 1)]
     for i, (field, value) in enumerate(draws):
         workdir = str(tmp_path / f"run{i}")
@@ -88,6 +92,8 @@ def test_random_bad_values_are_refused_in_one_line_before_anything_is_written(tm
         "--config.optimizer.end_lr_fraction=-3",
         "--config.model.encoder_widths=(32.7,8.9)",
         "--config.batch_size=abc",
+        "--config.optimizer.eps=0",
+        "--config.model.kernel_init=glorot",
     ],
 )
 def test_bad_values_on_the_command_line_end_in_one_line_and_exit_2(tmp_path, flag):

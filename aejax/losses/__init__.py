@@ -25,6 +25,7 @@ from aejax.losses.terms import (
     adv_discriminator,
     adv_generator,
     bce,
+    bce_mean,
     gaussian_nll,
     gaussian_nll_learned,
     iwae_bce,
@@ -32,6 +33,7 @@ from aejax.losses.terms import (
     kl_sparsity,
     l1_activity,
     mse,
+    mse_mean,
 )
 from aejax.registry import resolve
 
@@ -41,6 +43,7 @@ __all__ = [
     "adv_discriminator",
     "adv_generator",
     "bce",
+    "bce_mean",
     "contractive",
     "gaussian_nll",
     "gaussian_nll_learned",
@@ -52,7 +55,9 @@ __all__ = [
     "kl_sparsity",
     "l1_activity",
     "loss_term",
+    "loss_units",
     "mse",
+    "mse_mean",
     "parse_recipe",
     "per_example_terms",
     "register_loss",
@@ -73,6 +78,8 @@ class Term:
         `pmap` on several devices, where each device would see only its share.
       domains: option name -> (test, description) of the values it accepts (outside them
         the loss would be NaN); `term_options` checks them before training.
+      features: how a reconstruction term reduces over an example's features, "sum" or
+        "mean" (None for terms of other tensors): the units `loss_units` prints.
     """
 
     fn: Callable[..., jax.Array]
@@ -80,21 +87,23 @@ class Term:
     domains: Mapping[str, tuple[Callable[[float], bool], str]] = dataclasses.field(
         default_factory=dict
     )
+    features: str | None = None
 
     def __call__(self, **kwargs) -> jax.Array:
         return self.fn(**kwargs)
 
 
-def loss_term(*, batch: bool = False, domains=None):
+def loss_term(*, batch: bool = False, domains=None, features: str | None = None):
     """Declares what a term is, where it is defined, for `register_loss` and for terms named
-    as `module:function` in a recipe:
+    as `module:function` in a recipe (`features`: "sum" or "mean" for a reconstruction
+    term, the units the progress lines state):
 
         @loss_term(batch=True, domains={"bandwidth": (lambda v: v > 0, "> 0")})
         def mmd(*, z, key, bandwidth=1.0, **_): ...
     """
 
     def declare(fn):
-        fn.aejax_term = Term(fn, batch, dict(domains or {}))
+        fn.aejax_term = Term(fn, batch, dict(domains or {}), features)
         return fn
 
     return declare
@@ -126,14 +135,17 @@ def _check_signature(name: str, fn) -> None:
         )
 
 
-def register_loss(name: str, fn=None, *, batch: bool | None = None, domains=None):
+def register_loss(
+    name: str, fn=None, *, batch: bool | None = None, domains=None, features: str | None = None
+):
     """Adds a loss term to LOSSES, from your own code (aejax is not edited).
 
     Use as `register_loss("code_l2", fn)` or as a decorator `@register_loss("code_l2")`. The
     term follows the conventions of this module: keyword-only tensors by name (`x`, `x_hat`,
     `z`, ..., and `key`, a PRNG key of its own for terms that draw random numbers), `**_`
     for the rest, one value per example ([B]). `batch` and `domains` are as in `Term`;
-    unset, they are read from the function's `loss_term` declaration. Recipes then name it
+    unset, they are read from the function's `loss_term` declaration; so is `features`,
+    the reduction over features that the progress lines state. Recipes then name it
     like any other term. A recipe can also name a term as `module:function` (a module on
     the Python path), which imports and registers it when the config is read, so a script
     run needs no registration code.
@@ -144,10 +156,14 @@ def register_loss(name: str, fn=None, *, batch: bool | None = None, domains=None
             raise ConfigError(f"loss term {name!r} must be a function, not {type(fn).__name__}")
         _check_signature(name, fn)
         declared = getattr(fn, "aejax_term", Term(fn))
+        reduction = features if features is not None else declared.features
+        if reduction not in (None, "sum", "mean"):
+            raise ConfigError(f"loss term {name!r}: features={reduction!r} must be 'sum' or 'mean'")
         term = Term(
             fn,
             declared.batch if batch is None else batch,
             declared.domains if domains is None else dict(domains),
+            reduction,
         )
         if name in LOSSES and LOSSES[name].fn is not fn:
             raise ConfigError(f"a loss term named {name!r} is registered already")
@@ -157,12 +173,19 @@ def register_loss(name: str, fn=None, *, batch: bool | None = None, domains=None
     return add if fn is None else add(fn)
 
 
-register_loss("mse", mse)
-register_loss("bce", bce)
-register_loss("gaussian_nll", gaussian_nll, domains={"variance": (lambda v: v > 0.0, "> 0")})
-register_loss("gaussian_nll_learned", gaussian_nll_learned)
+register_loss("mse", mse, features="sum")
+register_loss("bce", bce, features="sum")
+register_loss("mse_mean", mse_mean, features="mean")
+register_loss("bce_mean", bce_mean, features="mean")
+register_loss(
+    "gaussian_nll",
+    gaussian_nll,
+    domains={"variance": (lambda v: v > 0.0, "> 0")},
+    features="sum",
+)
+register_loss("gaussian_nll_learned", gaussian_nll_learned, features="sum")
 register_loss("kl_normal", kl_normal)
-register_loss("iwae_bce", iwae_bce)
+register_loss("iwae_bce", iwae_bce, features="sum")
 register_loss("l1_activity", l1_activity)
 register_loss(
     "kl_sparsity",
@@ -237,6 +260,24 @@ def parse_recipe(recipe: str, where: str = "config.loss") -> dict[str, float]:
             raise ConfigError(f"{where}={recipe!r} names {name!r} twice")
         weights[name] = w
     return weights
+
+
+def loss_units(weights: Mapping[str, float], num_features: int) -> str:
+    """What one unit of the logged loss is, for the progress lines: every loss is a batch
+    mean of per-example values, and each reconstruction term either sums or averages over
+    the example's features (`Term.features`). E.g. "per example; bce summed over 784
+    features" or "per example; bce_mean averaged over 784 features"."""
+    by = {"sum": [], "mean": []}
+    for name in weights:
+        reduction = get_term(name).features
+        if reduction in by:
+            by[reduction].append(name)
+    parts = [
+        f"{', '.join(names)} {verb} over {num_features} features"
+        for names, verb in ((by["sum"], "summed"), (by["mean"], "averaged"))
+        if names
+    ]
+    return "; ".join(["per example", *parts])
 
 
 def check_inputs(weights: Mapping[str, float], available: set[str], where: str = "config.loss"):

@@ -3,9 +3,10 @@
 Every term is keyword-only, takes the tensors it needs by name (`x`, `x_hat`, `logits`,
 `z`, ...) and ignores the rest (`**_`). Reconstruction terms sum over all feature axes, so
 that they are negative log-likelihoods per example (up to constants) and weights such as
-a VAE's β mean what the papers say. Reduction over the batch and weighting happen once, in
-`aejax.losses.total_loss`; what each term declares (batch-level, option domains) is in its
-registration there.
+a VAE's β mean what the papers say; `mse_mean` and `bce_mean` average over the features
+instead, as Keras' `mse` and `binary_crossentropy` do. Reduction over the batch and
+weighting happen once, in `aejax.losses.total_loss`; what each term declares (batch-level,
+option domains, the reduction over features) is in its registration there.
 """
 
 import jax
@@ -33,6 +34,27 @@ def mse(*, x: jax.Array, x_hat: jax.Array, **_) -> jax.Array:
     return _sum_features(jnp.square(x_hat - x))
 
 
+def _mean_features(v: jax.Array) -> jax.Array:
+    """[B, ...] -> [B]: averages every axis but the first."""
+    return jnp.mean(v.reshape(v.shape[0], -1), axis=1)
+
+
+def mse_mean(*, x: jax.Array, x_hat: jax.Array, **_) -> jax.Array:
+    """Squared reconstruction error averaged over features: (1/D) Σ_i (x̂_i − x_i)².
+
+    Keras' `mse` loss: `mse` divided by the D features of an example (784 for MNIST), so
+    that a Keras model's loss value, its weights beside regularizers and (with optimizers
+    whose ε is not negligible) its learning dynamics carry over unchanged.
+
+    Args:
+      x: clean targets, [B, ...].
+      x_hat: reconstructions, same shape.
+    Returns:
+      [B] per-example mean squared error per feature.
+    """
+    return _mean_features(jnp.square(x_hat - x))
+
+
 def bce(*, x: jax.Array, logits: jax.Array, **_) -> jax.Array:
     """Binary cross-entropy from logits, summed over features.
 
@@ -46,6 +68,20 @@ def bce(*, x: jax.Array, logits: jax.Array, **_) -> jax.Array:
       [B] per-example cross-entropy in nats.
     """
     return _sum_features(optax.sigmoid_binary_cross_entropy(logits, x))
+
+
+def bce_mean(*, x: jax.Array, logits: jax.Array, **_) -> jax.Array:
+    """Binary cross-entropy from logits averaged over features: `bce` divided by the D
+    features of an example. Keras' `binary_crossentropy` loss (there from probabilities,
+    clipped at 1e-7; here from the logits, which needs no clipping).
+
+    Args:
+      x: targets in [0, 1], [B, ...].
+      logits: decoder outputs before the sigmoid, same shape.
+    Returns:
+      [B] per-example cross-entropy in nats per feature.
+    """
+    return _mean_features(optax.sigmoid_binary_cross_entropy(logits, x))
 
 
 _LOG_2PI = 1.8378770664093453  # log(2π)

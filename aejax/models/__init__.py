@@ -13,8 +13,14 @@ from aejax.errors import ConfigError
 from aejax.models import interface
 from aejax.models.aae import PRIORS, AdversarialAE, Discriminator
 from aejax.models.autoencoder import Autoencoder
-from aejax.models.conv import ConvDecoder, ConvEncoder, code_spatial_shape
-from aejax.models.layers import ACTIVATIONS, get_activation
+from aejax.models.conv import (
+    ConvDecoder,
+    ConvEncoder,
+    code_spatial_shape,
+    decoder_output_hw,
+    parse_decoder_layers,
+)
+from aejax.models.layers import ACTIVATIONS, INITIALIZERS, get_activation, get_initializer
 from aejax.models.mlp import MLPDecoder, MLPEncoder
 from aejax.models.vae import VAE, X_LOGVAR
 from aejax.registry import add, resolve
@@ -32,6 +38,7 @@ __all__ = [
     "interface",
     "register_model",
     "ACTIVATIONS",
+    "INITIALIZERS",
 ]
 
 
@@ -46,6 +53,9 @@ FAMILY_FIELDS = {
     "features": (16, 32),  # conv, conv_vae: channels of each conv + pool stage
     "latent_dim": 0,  # conv, conv_vae: > 0 a Dense bottleneck of this size; 0 the feature map
     "kernel_size": 3,  # conv, conv_vae
+    # conv, conv_vae: the decoder layer by layer ("conv:C", "conv:C:valid", "up"), then a
+    # SAME conv to the input's channels; empty: the encoder's mirror
+    "decoder_layers": (),
     "aae_base": "mlp",  # aae: the autoencoder's family, mlp | conv
     "prior": "gaussian",  # aae: gaussian | mixture
     "discriminator_widths": (64, 64),  # aae
@@ -79,6 +89,13 @@ def _top_k(cfg, code_size: int) -> int:
     return top_k
 
 
+def _kernel_init(cfg) -> str:
+    """`config.model.kernel_init`, checked to name an initializer (`INITIALIZERS`)."""
+    name = cfg.get("kernel_init", "lecun_normal")
+    get_initializer(name)
+    return name
+
+
 def build_mlp(cfg, input_shape: Sequence[int]) -> nn.Module:
     """MLP autoencoder: encoder widths (hidden..., code), decoder mirrored unless given."""
     enc = _positive_widths(cfg.encoder_widths, "config.model.encoder_widths")
@@ -91,7 +108,12 @@ def build_mlp(cfg, input_shape: Sequence[int]) -> nn.Module:
     for field in ("activation", "code_activation", "output_activation"):
         get_activation(cfg[field], f"config.model.{field}")
     top_k = _top_k(cfg, enc[-1])
-    common = dict(activation=cfg.activation, dropout=cfg.dropout, batch_norm=cfg.batch_norm)
+    common = dict(
+        activation=cfg.activation,
+        dropout=cfg.dropout,
+        batch_norm=cfg.batch_norm,
+        kernel_init=_kernel_init(cfg),
+    )
     return Autoencoder(
         encoder=MLPEncoder(enc, **common),
         decoder=MLPDecoder(dec, tuple(input_shape), **common),
@@ -158,14 +180,24 @@ def _conv_parts(cfg, input_shape: Sequence[int]):
         raise ConfigError("config.model.dropout and batch_norm are not supported by conv models")
     for field in ("activation", "code_activation", "output_activation"):
         get_activation(cfg[field], f"config.model.{field}")
-    common = dict(kernel_size=kernel, activation=cfg.activation)
+    common = dict(kernel_size=kernel, activation=cfg.activation, kernel_init=_kernel_init(cfg))
     code_shape = (*code_spatial_shape(input_shape, len(features)), features[-1])
+    layers = parse_decoder_layers(_field(cfg, "decoder_layers"))
+    if layers:
+        hw = decoder_output_hw(code_shape[:2], layers, kernel)
+        if min(hw) < 1 or hw[0] < input_shape[0] or hw[1] < input_shape[1]:
+            raise ConfigError(
+                f"config.model.decoder_layers={_field(cfg, 'decoder_layers')!r} decodes the "
+                f"{code_shape[0]}x{code_shape[1]} code to {hw[0]}x{hw[1]}, smaller than the "
+                f"{input_shape[0]}x{input_shape[1]} input"
+            )
     encoder = ConvEncoder(features, latent_dim, **common)
     decoder = ConvDecoder(
         tuple(reversed(features[:-1])),
         code_shape,
         tuple(input_shape),
         from_vector=latent_dim > 0,
+        layers=layers,
         **common,
     )
     return encoder, decoder, (latent_dim,) if latent_dim else code_shape

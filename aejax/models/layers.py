@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from aejax.errors import ConfigError
 from aejax.registry import lookup
 
 ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
@@ -19,6 +20,26 @@ ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
     "tanh": nn.tanh,
     "softplus": nn.softplus,
 }
+
+
+# Kernel initializers by name (`config.model.kernel_init`); biases start at zero in every
+# case. lecun_normal is flax's default (and stays the default, so existing configs give the
+# same runs); glorot_uniform is Keras'; he_* suit ReLU stacks (He et al., 2015).
+INITIALIZERS: dict[str, Callable[[], nn.initializers.Initializer]] = {
+    "lecun_normal": nn.initializers.lecun_normal,
+    "lecun_uniform": nn.initializers.lecun_uniform,
+    "glorot_uniform": nn.initializers.glorot_uniform,
+    "glorot_normal": nn.initializers.glorot_normal,
+    "he_normal": nn.initializers.he_normal,
+    "he_uniform": nn.initializers.he_uniform,
+}
+
+
+def get_initializer(name: str, where: str = "config.model.kernel_init"):
+    """The kernel initializer called `name`; ConfigError naming `where` otherwise."""
+    if not isinstance(name, str):
+        raise ConfigError(f"{where}={name!r} must be the name of an initializer")
+    return lookup(INITIALIZERS, name, what="initializer", where=where)()
 
 
 class _ShapeCheckedParams:
@@ -79,16 +100,18 @@ class Upsample2ConvTranspose(_ShapeCheckedParams, nn.Module):
 
     Attributes:
       features: output channels.
+      kernel_init: name of the kernel initializer (`INITIALIZERS`).
     """
 
     features: int
+    kernel_init: str = "lecun_normal"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> jax.Array:
         """[B, h, w, C] -> [B, 2h, 2w, features]."""
         b, h, w, c = x.shape
         shape = (3, 3, c, self.features)
-        kernel = self.param("kernel", nn.initializers.lecun_normal(), shape, jnp.float32)
+        kernel = self.param("kernel", get_initializer(self.kernel_init), shape, jnp.float32)
         bias = self.param("bias", nn.initializers.zeros_init(), (self.features,), jnp.float32)
         y = jax.lax.conv_general_dilated(
             x,
@@ -121,19 +144,22 @@ class DenseStack(nn.Module):
       activation: name of the hidden activation.
       dropout: dropout rate after each hidden activation (0 disables it).
       batch_norm: batch norm before each hidden activation.
+      kernel_init: name of the kernel initializer (`INITIALIZERS`).
     """
 
     widths: Sequence[int]
     activation: str = "relu"
     dropout: float = 0.0
     batch_norm: bool = False
+    kernel_init: str = "lecun_normal"
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         """[B, D] -> [B, widths[-1]]."""
         act = get_activation(self.activation, "config.model.activation")
+        init = get_initializer(self.kernel_init)
         for i, width in enumerate(self.widths):
-            x = Dense(width, name=f"dense_{i}")(x)
+            x = Dense(width, kernel_init=init, name=f"dense_{i}")(x)
             if i == len(self.widths) - 1:
                 break
             if self.batch_norm:

@@ -36,18 +36,25 @@ class MLPEncoder(nn.Module):
 
     Attributes:
       widths: hidden widths followed by the code size, e.g. (512, 256, 128, 32).
+      kernel_init: name of the kernel initializer (`aejax.models.layers.INITIALIZERS`).
     """
 
     widths: Sequence[int]
     activation: str = "relu"
     dropout: float = 0.0
     batch_norm: bool = False
+    kernel_init: str = "lecun_normal"
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         """[B, ...] -> [B, widths[-1]] code pre-activations."""
         stack = DenseStack(
-            self.widths, self.activation, self.dropout, self.batch_norm, name="stack"
+            self.widths,
+            self.activation,
+            self.dropout,
+            self.batch_norm,
+            self.kernel_init,
+            name="stack",
         )
         return stack(flatten(x), train=train)
 
@@ -73,6 +80,7 @@ class MLPDecoder(nn.Module):
     Attributes:
       widths: hidden widths (the last Dense layer, of size prod(output_shape), is added).
       output_shape: the shape of one example, e.g. (28, 28, 1).
+      kernel_init: name of the kernel initializer (`aejax.models.layers.INITIALIZERS`).
     """
 
     widths: Sequence[int]
@@ -80,11 +88,14 @@ class MLPDecoder(nn.Module):
     activation: str = "relu"
     dropout: float = 0.0
     batch_norm: bool = False
+    kernel_init: str = "lecun_normal"
 
     @nn.compact
     def __call__(self, z: jax.Array, *, train: bool = False) -> jax.Array:
         """[B, code_dim] -> [B, *output_shape] logits."""
         widths = (*self.widths, math.prod(self.output_shape))
-        stack = DenseStack(widths, self.activation, self.dropout, self.batch_norm, name="stack")
+        stack = DenseStack(
+            widths, self.activation, self.dropout, self.batch_norm, self.kernel_init, name="stack"
+        )
         out = stack(flatten(z), train=train)
         return jnp.reshape(out, (z.shape[0], *self.output_shape))

@@ -23,8 +23,41 @@ def _gaussian_prior(m: TrainedModel) -> bool:
     return interface.prior_of(m.model) == "standard_normal"
 
 
+def _latent_size(m: TrainedModel) -> int:
+    """The number of entries of one code."""
+    return int(np.prod(m.encode(m.dataset.test_x[:1]).shape[1:]))
+
+
+def manifold_codes(n: int) -> np.ndarray:
+    """The codes of Keras' 2-D digit manifold: the standard normal's quantiles at n evenly
+    spaced probabilities from 0.05 to 0.95 on each axis (`norm.ppf(linspace(0.05, 0.95,
+    n))`). Returns [n, n, 2]: row i has z[1] at the i-th largest quantile (the figure's top
+    row is the largest, as on a plot's y axis), column j z[0] at the j-th smallest."""
+    q = np.asarray(jax.scipy.stats.norm.ppf(jnp.linspace(0.05, 0.95, n)), np.float64)
+    z0, z1 = np.meshgrid(q, q[::-1])
+    return np.stack([z0, z1], axis=-1).astype(np.float32)
+
+
+def _manifold(m: TrainedModel, opts: Options, s: Section, n: int = 15) -> None:
+    """The decoded n x n grid of prior quantiles (Keras' digit manifold) into `s`."""
+    codes = manifold_codes(n)
+    images = m.decode(codes.reshape(n * n, 2)).reshape(n, n, *m.dataset.example_shape)
+    plots.save_image_grid(
+        os.path.join(opts.out_dir, "manifold.png"),
+        images,
+        f"{m.dataset.name}: decoded prior quantiles (5% to 95%) of the 2-D latent",
+        "z[0]",
+        "z[1]",
+        codes[0, :, 0],
+        codes[:, 0, 1],
+    )
+    s.figures.append((f"The {n}x{n} manifold of the 2-D latent", "manifold.png"))
+    s.results["manifold_quantiles"] = codes[0, :, 0].tolist()
+
+
 def generation(m: TrainedModel, opts: Options) -> Section:
-    """Samples from the prior; for VAEs the ELBO and IWAE bounds on the test split."""
+    """Samples from the prior (for a 2-D standard normal latent also the decoded grid of
+    its quantiles); for VAEs the ELBO and IWAE bounds on the test split."""
     from aejax.sampling import sample_prior
 
     s = Section("Generation and likelihood")
@@ -40,6 +73,8 @@ def generation(m: TrainedModel, opts: Options) -> Section:
             xlabel="sample",
         )
         s.figures.append(("Samples from the prior", "samples.png"))
+        if _gaussian_prior(m) and _latent_size(m) == 2:
+            _manifold(m, opts, s)
     if interface.has_gaussian_posterior(m.model):
         from aejax import likelihood
 
@@ -58,7 +93,7 @@ def generation(m: TrainedModel, opts: Options) -> Section:
             k=opts.iwae_k,
         )
         means = {name: float(np.mean(v)) for name, v in bounds.items()}
-        s.results = {**means, "iwae_k": opts.iwae_k, "seconds": time.perf_counter() - t0}
+        s.results.update(means, iwae_k=opts.iwae_k, seconds=time.perf_counter() - t0)
         s.lines += [
             f"Test-split means in nats over {len(m.dataset.test_x)} examples "
             f"({s.results['seconds']:.1f} s); the negative IWAE bound estimates the negative "

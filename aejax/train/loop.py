@@ -7,6 +7,7 @@ or a stop signal. Every resource (writer, checkpointer, stream, progress bar, th
 signal handlers) is released in `finally`.
 """
 
+import math
 import os
 import sys
 import time
@@ -17,7 +18,7 @@ import ml_collections
 import numpy as np
 from tqdm import tqdm
 
-from aejax import data, parallel, perf, plots
+from aejax import data, losses, parallel, perf, plots
 from aejax.data.tfds_source import TfdsStream
 from aejax.errors import ConfigError, Interrupted, TrainingDiverged
 from aejax.train.dispatch import steps_per_dispatch
@@ -107,6 +108,8 @@ def _epoch_line(exp: Experiment, step: int, train: dict, evaluation: dict) -> st
         + (f"valid/loss={valid:.5g} " if valid is not None else "")
         + f"test/loss={evaluation['test/loss']:.5g}"
         f" test/mse_per_pixel={evaluation['test/mse_per_pixel']:.5g}"
+        # A Keras user's loss is a mean over pixels, aejax's default terms' a sum: say which.
+        f" (loss: {losses.loss_units(exp.weights, math.prod(exp.dataset.example_shape))})"
     )
 
 
