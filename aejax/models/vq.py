@@ -56,10 +56,23 @@ def nearest_code(z: jax.Array, codebook: jax.Array) -> jax.Array:
     return jnp.argmin(dist, axis=1).astype(jnp.int32).reshape(z.shape[:-1])
 
 
+@jax.custom_jvp
 def straight_through(z_e: jax.Array, z_q: jax.Array) -> jax.Array:
-    """z_e + sg[z_q − z_e]: the value of z_q with the gradient of z_e (van den Oord et al.,
-    2017, section 3.2), so the decoder's gradient reaches the encoder. Same shape."""
-    return z_e + jax.lax.stop_gradient(z_q - z_e)
+    """The straight-through estimator z_e + sg[z_q − z_e] (van den Oord et al., 2017,
+    section 3.2): the value of z_q with the derivative of z_e, so the decoder's gradient
+    reaches the encoder and none reaches z_q. Same shape as both.
+
+    Written as a custom derivative rather than that sum, whose rounding makes its value
+    differ from z_q in the last bit: so the decoder sees the same code in training as
+    `decode(encode(x))` does in evaluation.
+    """
+    return z_q
+
+
+@straight_through.defjvp
+def _straight_through_jvp(primals, tangents):
+    (_, z_q), (t_e, _) = primals, tangents
+    return z_q, t_e
 
 
 def ema_update(cluster_size, embed_sum, z_e, indices, *, decay: float, epsilon: float):
@@ -228,7 +241,7 @@ def build_vq(cfg, ae, input_shape: Sequence[int]) -> VQAutoencoder:
                 f"config.model.{name}={cfg[name]!r}: a vector-quantized code takes none; "
                 f"set it to {ok!r}"
             )
-    k = _number(cfg, "num_embeddings", lambda v: 1 <= v <= 2**24, "an integer in [1, 2**24]", True)
+    k = _number(cfg, "num_embeddings", lambda v: 2 <= v <= 2**24, "an integer in [2, 2**24]", True)
     groups = _number(cfg, "code_groups", lambda v: v >= 1, "an integer >= 1", True)
     decay = _number(cfg, "ema_decay", lambda v: 0 <= v < 1, "a finite number in [0, 1)")
     eps = _number(cfg, "ema_epsilon", lambda v: v > 0, "a finite number > 0")

@@ -3,6 +3,7 @@ interpolation, inpainting and compression. Each is a function of a `TrainedModel
 `Options` returning a `Section`."""
 
 import gzip
+import math
 import os
 import time
 from collections.abc import Callable
@@ -245,23 +246,35 @@ def compression(m: TrainedModel, opts: Options) -> Section:
     gzip_bits = 8 * len(gzip.compress(raw, 9)) / n
     codes = m.encode(ds.test_x)
     flat = codes.reshape(n, -1)
-    train_codes = m.encode(ds.train_x[:10_000]).reshape(min(10_000, ds.num_train), -1)
-    q = quantize(flat, train_codes.min(0), train_codes.max(0)).reshape(codes.shape)
     sq = lambda x_hat: float(np.mean(np.sum((x_hat - ds.test_x).reshape(n, -1) ** 2, 1)))
     rows = [
         ["raw input", raw_bits, 1.0, gzip_bits / raw_bits, 0.0],  # each ratio: ref. / row
         ["gzip -9 of the test set", gzip_bits, raw_bits / gzip_bits, 1.0, 0.0],
     ]
-    for name, z, bits in (("code, float32", codes, 32), ("code, 8-bit", q, 8)):
-        b = bits * flat.shape[1]
+    k = interface.codebook_size_of(m.model)
+    if k is not None:  # each code vector (the code's last axis) is one of K: an index
+        b = int(np.prod(codes.shape[1:-1])) * math.log2(k)
+        representations = [(f"code, indices (K = {k})", codes, b)]
+    else:
+        train_codes = m.encode(ds.train_x[:10_000]).reshape(min(10_000, ds.num_train), -1)
+        q = quantize(flat, train_codes.min(0), train_codes.max(0)).reshape(codes.shape)
+        representations = [("code, float32", codes, 32 * flat.shape[1])]
+        representations.append(("code, 8-bit", q, 8 * flat.shape[1]))
+    for name, z, b in representations:
         rows.append([name, b, raw_bits / b, gzip_bits / b, sq(m.decode(z))])
     header = ["representation", "bits / example", "ratio vs raw", "ratio vs gzip", "sq. error"]
     s = Section("Compression")
     s.results = {"rows": _records(header, rows)}
     s.lines += [
-        f"Raw input: {d} values at {'8' if eight_bit else '32'} bits. The 8-bit code quantizes "
-        "each dimension uniformly over its range on training codes (the range, 2 floats per "
-        "dimension, is sent once). Squared error per example on the test split.",
+        f"Raw input: {d} values at {'8' if eight_bit else '32'} bits. "
+        + (
+            "The code is one index of the K-vector codebook per code vector, log2(K) bits "
+            "each (the codebook is sent once). "
+            if k is not None
+            else "The 8-bit code quantizes each dimension uniformly over its range on "
+            "training codes (the range, 2 floats per dimension, is sent once). "
+        )
+        + "Squared error per example on the test split.",
         "",
         *_table(header, rows),
     ]
