@@ -5,6 +5,8 @@ that learns, and bad VQ settings refused in one line."""
 import json
 import math
 import os
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -275,3 +277,36 @@ def test_presets_build(preset):
     assert ("vq_codebook" in losses.parse_recipe(config.loss)) != preset.endswith("_ema")
     if preset.startswith("mnist"):  # pythae's default: 784-512-16, one 16-d code vector
         assert tuple(config.model.encoder_widths) == (512, 16) and config.model.code_groups == 1
+
+
+def _train_script(args, **env):
+    """experiments/train.py in a subprocess, with this checkout's aejax."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root, **env)
+    script = os.path.join(root, "experiments", "train.py")
+    return subprocess.run(
+        [sys.executable, script, *args], capture_output=True, text=True, env=env, timeout=600
+    )
+
+
+def test_ema_state_and_batch_diagnostics_are_refused_under_pmap_on_two_devices(tmp_path):
+    """Under pmap each device would count only its share of the batch's codes: refused in
+    one line before anything is written (jit computes over the global batch)."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    workdir = tmp_path / "run"
+    config = os.path.join(root, "configs", "vq_vae.py") + ":digits_ema"
+    result = _train_script(
+        ["--config", config, "--workdir", str(workdir), "--config.parallelism=pmap"],
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    line = result.stderr.strip().splitlines()[-1]
+    assert "'vq_ema' state" in line and "'vq_perplexity'" in line and "pmap" in line
+    assert not workdir.exists()
+    result = _train_script(
+        ["--config", config, "--workdir", str(workdir), "--config.model.ema_decay=1.5"]
+    )
+    assert result.returncode == 2 and not workdir.exists()
+    assert result.stderr.strip().splitlines() == [
+        "error: config.model.ema_decay=1.5 must be a finite number in [0, 1)"
+    ]
