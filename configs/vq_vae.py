@@ -9,18 +9,35 @@ checkpointed with the parameters) the codebook term is dropped. Defaults are pyt
 K = 512, β = 0.25, EMA decay 0.99 (and Laplace smoothing ε = 1e-5, Sonnet's).
 The report's compression section counts a VQ code as indices: log2(K) bits per code vector.
 
-Presets (the part after the colon):
+Presets (the part after the colon). The numbers are test-split means of one run each
+(seed 0) on a 2-core CPU (AMD EPYC) shared with other jobs, so the wall times (start-up,
+compilation and evaluation included) vary from run to run; test/vq_perplexity is
+per evaluation batch of 1000 (of 512 possible), test/vq_usage the fraction of the codes a
+batch uses.
 
-- `digits` (default): 8x8 digits, MLP 64-128-(16: 4 code vectors of 4) and its mirror,
-  K = 512, mse + vq_codebook + 0.25*vq_commitment, 100 epochs.
+- `digits` (default): 8x8 digits, MLP 64-128-16 whose 16-d code is cut into 4 code
+  vectors of 4 (4 x 9 = 36 bits an image), the mirrored decoder, K = 512,
+  mse + vq_codebook + 0.25*vq_commitment, 100 epochs.
     python experiments/train.py --config configs/vq_vae.py --workdir runs/vq_digits
+  Measured: test/sq_err_per_image 0.896, test/vq_perplexity 96.8, test/vq_usage 0.213;
+  33 s.
 - `digits_ema`: `digits` with the EMA codebook, mse + 0.25*vq_commitment.
-- `conv`: 8x8 digits, Conv 16, pool, Conv 32, pool: a 2x2 map of 32-d code vectors, each
-  quantized; the mirrored decoder.
+  Measured: test/sq_err_per_image 0.769, test/vq_perplexity 114.7, test/vq_usage 0.273;
+  82 s.
+- `conv`: 8x8 digits, Conv 16, pool, Conv 32, pool: a 2x2 map of 32-d code vectors (36
+  bits), each quantized; the mirrored decoder; the `digits` recipe and schedule.
+  Measured: test/sq_err_per_image 1.73, test/vq_perplexity 22.9, test/vq_usage 0.051;
+  114 s.
 - `mnist`: pythae's default MLP VQ-VAE: 784-512-16 and its mirror, one 16-d code vector
-  per image (9 bits), K = 512, 10 epochs. Needs $AEJAX_DATA_DIR/mnist.
+  per image (9 bits), K = 512, β = 0.25; batch 128, Adam 1e-3 with a cosine schedule, 10
+  epochs. Needs $AEJAX_DATA_DIR/mnist.
     python experiments/train.py --config configs/vq_vae.py:mnist --workdir runs/vq_mnist
-- `mnist_ema`: `mnist` with the EMA codebook.
+  Measured: test/sq_err_per_image 39.5, test/vq_perplexity 12.7, test/vq_usage 0.030;
+  171 s. The codebook, initialized in [-1/K, 1/K] as pythae's, mostly goes unused: few
+  codes are ever nearest, and only chosen codes move.
+- `mnist_ema`: `mnist` with the EMA codebook (decay 0.99), mse + 0.25*vq_commitment.
+    python experiments/train.py --config configs/vq_vae.py:mnist_ema --workdir runs/vq_mnist_ema
+  Measured: test/sq_err_per_image 26.0, test/vq_perplexity 176, test/vq_usage 0.46; 138 s.
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
