@@ -12,7 +12,7 @@ The report's compression section counts a VQ code as indices: log2(K) bits per c
 Presets (the part after the colon). The numbers are test-split means of one run each
 (seed 0) on a 2-core CPU (AMD EPYC) shared with other jobs, so the wall times (start-up,
 compilation and evaluation included) vary from run to run; test/vq_perplexity is
-per evaluation batch of 1000 (of 512 possible), test/vq_usage the fraction of the codes a
+per evaluation batch of up to 1000 (of 512 possible), test/vq_usage the fraction of the codes a
 batch uses.
 
 - `digits` (default): 8x8 digits, MLP 64-128-16 whose 16-d code is cut into 4 code
