@@ -310,3 +310,42 @@ def test_ema_state_and_batch_diagnostics_are_refused_under_pmap_on_two_devices(t
     assert result.stderr.strip().splitlines() == [
         "error: config.model.ema_decay=1.5 must be a finite number in [0, 1)"
     ]
+
+
+_TWO_DEVICES = """
+import json, sys
+import jax, numpy as np
+sys.path.insert(0, sys.argv[1])
+from test_vq import vq_config
+from aejax import train
+
+config = vq_config(**{"model.codebook_ema": True, "loss": "mse + 0.25*vq_commitment"})
+config.num_steps, config.eval_every_steps, config.checkpoint_every_steps = 12, 12, 12
+states = []
+for n in (1, 2):
+    config.num_devices = n
+    state, _ = train.train_and_evaluate(config, f"{sys.argv[2]}/{n}")
+    states.append(jax.tree.map(np.asarray, state))
+diffs = [float(np.abs(a - b).max()) for a, b in zip(*map(jax.tree.leaves, states), strict=True)]
+moved = float(np.abs(states[1].model_state["vq_ema"]["quantizer"]["cluster_size"] - 1).max())
+print(json.dumps({"devices": jax.device_count(), "max_diff": max(diffs), "moved": moved}))
+"""
+
+
+def test_ema_codebook_under_jit_on_two_devices_matches_one_device(tmp_path):
+    """Under jit the step is written for the global batch: the EMA counts every device's
+    codes, so two devices reach the codebook and the parameters of one."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(here))
+    env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
+    result = subprocess.run(
+        [sys.executable, "-c", _TWO_DEVICES, here, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["devices"] == 2 and out["moved"] > 0.01
+    assert out["max_diff"] < 1e-5
