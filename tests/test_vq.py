@@ -349,3 +349,24 @@ def test_ema_codebook_under_jit_on_two_devices_matches_one_device(tmp_path):
     out = json.loads(result.stdout.strip().splitlines()[-1])
     assert out["devices"] == 2 and out["moved"] > 0.01
     assert out["max_diff"] < 1e-5
+
+
+@pytest.mark.parametrize(
+    "overrides, code",
+    [
+        ({}, (2, 4)),  # the MLP's 8-d code cut into 2 vectors
+        ({"model.code_groups": 1}, (8,)),  # one 8-d vector
+        ({"model.name": "conv_vq_vae", "model.features": (4, 6)}, (2, 2, 2, 3)),  # 2x2 map, 2 each
+        ({"model.name": "conv_vq_vae", "model.latent_dim": 6}, (2, 3)),  # a Dense bottleneck
+    ],
+)
+def test_code_vectors_of_each_family_decode_back(overrides, code):
+    config = vq_config(**{"model.features": (4, 8), "model.latent_dim": 0, **overrides})
+    model = models.build_model(config.model, (8, 8, 1))
+    x = jax.random.uniform(jax.random.key(0), (3, 8, 8, 1))
+    v = model.init(jax.random.key(1), x)
+    z = model.apply(v, x, method="encode")
+    assert z.shape == (3, *code)
+    x_hat, aux = model.apply(v, x)
+    assert aux["code_indices"].shape == (3, *code[:-1])
+    np.testing.assert_array_equal(model.apply(v, z, method="decode")[0], x_hat)
