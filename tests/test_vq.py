@@ -238,6 +238,17 @@ def test_tiny_run_learns_logs_the_codebook_and_reports_bits_as_indices(tmp_path,
     positions = 2 if name == "vq_vae" else 4  # two vectors; or a 2x2 map
     assert code["bits / example"] == positions * 4  # log2(16) bits each
     assert code["sq. error"] == pytest.approx(final["test/sq_err_per_image"], rel=1e-4)
+    coded = {r["representation"]: r for r in rows}["code, indices entropy-coded"]
+    assert 0 < coded["bits / example"] and coded["sq. error"] == code["sq. error"]
+
+
+def test_entropy_coded_index_bits_by_hand():
+    # Training codes a, a, a, b; test codes a, b, c; K = 4, add-one smoothed over 4 + 4:
+    # p(a) = 4/8 (1 bit), p(b) = 2/8 (2 bits), p(c) = 1/8 (3 bits): 2 bits on average.
+    a, b, c = [0.5, 1.0], [-1.0, 0.0], [2.0, 2.0]
+    train_codes = np.array([[a, a], [a, b]])  # [N=2, positions=2, D=2]
+    test_codes = np.array([[a], [b], [c]])
+    assert report.generative.index_bits(train_codes, test_codes, 4) == pytest.approx(2.0)
 
 
 @pytest.mark.parametrize(

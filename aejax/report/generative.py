@@ -236,6 +236,26 @@ def quantize(codes: np.ndarray, low: np.ndarray, high: np.ndarray, bits: int = 8
     return (q / levels * span + low).astype(np.float32)
 
 
+def index_bits(train_codes: np.ndarray, test_codes: np.ndarray, k: int) -> float:
+    """Bits per test code vector under an entropy code of the training codes' frequencies:
+    the mean of −log2 p(c) with p(c) = (training count of c + 1) / (training vectors + K),
+    add-one smoothed so that a code no training vector chose costs finite bits.
+
+    Args:
+      train_codes, test_codes: [N, ..., D] codebook vectors (a VQ model's `encode`); the
+        codes are told apart by value, so no codebook is needed.
+      k: K, the codebook's size.
+    """
+    d = train_codes.shape[-1]
+    vectors = np.concatenate([train_codes.reshape(-1, d), test_codes.reshape(-1, d)])
+    _, label = np.unique(vectors, axis=0, return_inverse=True)
+    label = label.reshape(-1)
+    n_train = train_codes.size // d
+    counts = np.bincount(label[:n_train], minlength=label.max() + 1)
+    p = (counts[label[n_train:]] + 1.0) / (n_train + k)
+    return float(np.mean(-np.log2(p)))
+
+
 def compression(m: TrainedModel, opts: Options) -> Section:
     """Bits per example of the code against the raw input and gzip, with the error at each."""
     ds = m.dataset
@@ -252,11 +272,16 @@ def compression(m: TrainedModel, opts: Options) -> Section:
         ["gzip -9 of the test set", gzip_bits, raw_bits / gzip_bits, 1.0, 0.0],
     ]
     k = interface.codebook_size_of(m.model)
+    train_codes = m.encode(ds.train_x[:10_000])
     if k is not None:  # each code vector (the code's last axis) is one of K: an index
-        b = int(np.prod(codes.shape[1:-1])) * math.log2(k)
-        representations = [(f"code, indices (K = {k})", codes, b)]
+        positions = int(np.prod(codes.shape[1:-1]))
+        entropy_coded = positions * index_bits(train_codes, codes, k)
+        representations = [
+            (f"code, indices (K = {k})", codes, positions * math.log2(k)),
+            ("code, indices entropy-coded", codes, entropy_coded),
+        ]
     else:
-        train_codes = m.encode(ds.train_x[:10_000]).reshape(min(10_000, ds.num_train), -1)
+        train_codes = train_codes.reshape(min(10_000, ds.num_train), -1)
         q = quantize(flat, train_codes.min(0), train_codes.max(0)).reshape(codes.shape)
         representations = [("code, float32", codes, 32 * flat.shape[1])]
         representations.append(("code, 8-bit", q, 8 * flat.shape[1]))
@@ -269,7 +294,9 @@ def compression(m: TrainedModel, opts: Options) -> Section:
         f"Raw input: {d} values at {'8' if eight_bit else '32'} bits. "
         + (
             "The code is one index of the K-vector codebook per code vector, log2(K) bits "
-            "each (the codebook is sent once). "
+            "each (the codebook is sent once); entropy-coded, each index costs −log2 of its "
+            "add-one smoothed frequency among the training codes (the K counts are sent "
+            "once). "
             if k is not None
             else "The 8-bit code quantizes each dimension uniformly over its range on "
             "training codes (the range, 2 floats per dimension, is sent once). "
