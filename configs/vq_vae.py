@@ -34,10 +34,12 @@ batch uses.
     python experiments/train.py --config configs/vq_vae.py:mnist --workdir runs/vq_mnist
   Measured: test/sq_err_per_image 39.5, test/vq_perplexity 12.7, test/vq_usage 0.030;
   171 s. The codebook, initialized in [-1/K, 1/K] as pythae's, mostly goes unused: few
-  codes are ever nearest, and only chosen codes move.
+  codes are ever nearest, and only chosen codes move. Report (compression): 9 bits an
+  image, 3.84 entropy-coded.
 - `mnist_ema`: `mnist` with the EMA codebook (decay 0.99), mse + 0.25*vq_commitment.
     python experiments/train.py --config configs/vq_vae.py:mnist_ema --workdir runs/vq_mnist_ema
   Measured: test/sq_err_per_image 26.0, test/vq_perplexity 176, test/vq_usage 0.46; 138 s.
+  Report (compression): 9 bits an image, 8.04 entropy-coded.
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
