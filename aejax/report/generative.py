@@ -257,7 +257,8 @@ def index_bits(train_codes: np.ndarray, test_codes: np.ndarray, k: int) -> float
 
 
 def compression(m: TrainedModel, opts: Options) -> Section:
-    """Bits per example of the code against the raw input and gzip, with the error at each."""
+    """Bits per example of the code against the raw input and gzip, with the error at each.
+    A model that declares a codebook (`interface.codebook_size_of`) sends indices."""
     ds = m.dataset
     n, d = len(ds.test_x), int(np.prod(ds.example_shape))
     eight_bit = bool(np.all(np.round(ds.test_x * 255) == ds.test_x * 255))
