@@ -381,3 +381,14 @@ def test_code_vectors_of_each_family_decode_back(overrides, code):
     x_hat, aux = model.apply(v, x)
     assert aux["code_indices"].shape == (3, *code[:-1])
     np.testing.assert_array_equal(model.apply(v, z, method="decode")[0], x_hat)
+
+
+def test_a_declared_codebook_size_must_be_an_integer_of_at_least_two():
+    class Declares(models.Autoencoder):
+        def codebook_size(self):
+            return 1.5
+
+    ae = models.build_model(tiny_config().model, (8, 8, 1))
+    bad = Declares(ae.encoder, ae.decoder)
+    with pytest.raises(ConfigError, match=r"declares codebook_size\(\)=1.5; it must be an"):
+        interface.check(bad, "my_ext:bad")

@@ -59,6 +59,12 @@ def check(model, name: str):
             f"config.model.name={name!r} declares posterior={posterior!r}; known: "
             + ", ".join(POSTERIORS)
         )
+    k = codebook_size_of(model)
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 2):
+        raise ConfigError(
+            f"config.model.name={name!r} declares codebook_size()={k!r}; it must be an "
+            "integer >= 2 (or None for a continuous code)"
+        )
     return model
 
 
