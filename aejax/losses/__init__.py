@@ -35,6 +35,7 @@ from aejax.losses.terms import (
     mse,
     mse_mean,
 )
+from aejax.losses.vq import vq_codebook, vq_commitment, vq_perplexity, vq_usage
 from aejax.registry import resolve
 
 __all__ = [
@@ -64,6 +65,10 @@ __all__ = [
     "term_key",
     "term_options",
     "total_loss",
+    "vq_codebook",
+    "vq_commitment",
+    "vq_perplexity",
+    "vq_usage",
 ]
 
 
@@ -199,6 +204,11 @@ register_loss(
 register_loss("contractive", contractive)
 register_loss("adv_discriminator", adv_discriminator)
 register_loss("adv_generator", adv_generator)
+register_loss("vq_codebook", vq_codebook)
+register_loss("vq_commitment", vq_commitment)
+# Measurements of the whole batch (log them with weight 0), refused under pmap like kl_sparsity
+register_loss("vq_perplexity", vq_perplexity, batch=True)
+register_loss("vq_usage", vq_usage, batch=True)
 
 
 def get_term(name: str, where: str = "config.loss") -> Term:

@@ -23,12 +23,14 @@ from aejax.models.conv import (
 from aejax.models.layers import ACTIVATIONS, INITIALIZERS, get_activation, get_initializer
 from aejax.models.mlp import MLPDecoder, MLPEncoder
 from aejax.models.vae import VAE, X_LOGVAR
+from aejax.models.vq import VQ_FIELDS, VQAutoencoder, build_vq
 from aejax.registry import add, resolve
 
 __all__ = [
     "MODELS",
     "AdversarialAE",
     "VAE",
+    "VQAutoencoder",
     "Autoencoder",
     "ConvDecoder",
     "ConvEncoder",
@@ -59,6 +61,7 @@ FAMILY_FIELDS = {
     "aae_base": "mlp",  # aae: the autoencoder's family, mlp | conv
     "prior": "gaussian",  # aae: gaussian | mixture
     "discriminator_widths": (64, 64),  # aae
+    **VQ_FIELDS,  # vq_vae, conv_vq_vae: the codebook (aejax/models/vq.py)
 }
 
 
@@ -254,12 +257,26 @@ def build_aae(cfg, input_shape: Sequence[int]) -> nn.Module:
     return AdversarialAE(ae, Discriminator(widths), latent_dim=latent, prior=prior)
 
 
+def build_vq_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """VQ-VAE (van den Oord et al., 2017): the MLP autoencoder with its code quantized to
+    the nearest of `num_embeddings` codebook vectors (`aejax.models.vq`)."""
+    return build_vq(cfg, build_mlp(cfg, input_shape), input_shape)
+
+
+def build_conv_vq_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """Conv VQ-VAE: the conv autoencoder with each spatial position of its code feature map
+    (latent_dim = 0), or its code vector (latent_dim > 0), quantized (`aejax.models.vq`)."""
+    return build_vq(cfg, build_conv(cfg, input_shape), input_shape)
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": build_mlp,
     "vae": build_vae,
     "conv": build_conv,
     "conv_vae": build_conv_vae,
     "aae": build_aae,
+    "vq_vae": build_vq_vae,
+    "conv_vq_vae": build_conv_vq_vae,
 }
 
 

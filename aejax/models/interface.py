@@ -14,6 +14,9 @@ defaults: nothing optional):
                              score)
     latent_prior() -> str    the name of its prior ("standard_normal", "mixture", ...);
                              then generate(n) draws n samples from it with the "latent" rng
+    codebook_size() -> int   K when the code is discrete: every code vector (the last axis
+                             of encode's output) is one of K codebook vectors, so each
+                             carries log2(K) bits (a VQ-VAE); None for a continuous code
 
 Model state beyond parameters (batch statistics, an EMA codebook) is any variable
 collection other than "params": the trainer applies the model with those collections
@@ -36,6 +39,10 @@ class ModelInterface:
         """The name of the prior `generate` samples from, or None (no prior)."""
         return None
 
+    def codebook_size(self) -> int | None:
+        """K, when every code vector is one of K codebook vectors; None (continuous)."""
+        return None
+
 
 def check(model, name: str):
     """Returns `model` if it has the required methods and a known posterior; ConfigError
@@ -51,6 +58,12 @@ def check(model, name: str):
         raise ConfigError(
             f"config.model.name={name!r} declares posterior={posterior!r}; known: "
             + ", ".join(POSTERIORS)
+        )
+    k = codebook_size_of(model)
+    if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 2):
+        raise ConfigError(
+            f"config.model.name={name!r} declares codebook_size()={k!r}; it must be an "
+            "integer >= 2 (or None for a continuous code)"
         )
     return model
 
@@ -68,4 +81,10 @@ def has_gaussian_posterior(model) -> bool:
 def prior_of(model) -> str | None:
     """The name of the model's prior (it can `generate`), or None."""
     declared = getattr(model, "latent_prior", None)
+    return declared() if callable(declared) else None
+
+
+def codebook_size_of(model) -> int | None:
+    """K of a model whose code vectors are each one of K codebook vectors, or None."""
+    declared = getattr(model, "codebook_size", None)
     return declared() if callable(declared) else None

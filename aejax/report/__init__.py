@@ -25,7 +25,8 @@ Sections (those that do not apply to a run say why and are skipped):
   along great circles for Gaussian priors.
 - inpainting: masked entries filled by iterating reconstruct-and-replace, error on the masked
   entries beside mean imputation.
-- compression: bits per example of the code (float32 and 8-bit), against the raw input and
+- compression: bits per example of the code (float32 and 8-bit; a model that declares a
+  codebook, its indices: log2 K bits each, or entropy-coded), against the raw input and
   gzip, with the reconstruction error at each.
 """
 

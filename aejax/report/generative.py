@@ -3,6 +3,7 @@ interpolation, inpainting and compression. Each is a function of a `TrainedModel
 `Options` returning a `Section`."""
 
 import gzip
+import math
 import os
 import time
 from collections.abc import Callable
@@ -270,8 +271,29 @@ def quantize(codes: np.ndarray, low: np.ndarray, high: np.ndarray, bits: int = 8
     return (q / levels * span + low).astype(np.float32)
 
 
+def index_bits(train_codes: np.ndarray, test_codes: np.ndarray, k: int) -> float:
+    """Bits per test code vector under an entropy code of the training codes' frequencies:
+    the mean of −log2 p(c) with p(c) = (training count of c + 1) / (training vectors + K),
+    add-one smoothed so that a code no training vector chose costs finite bits.
+
+    Args:
+      train_codes, test_codes: [N, ..., D] codebook vectors (a VQ model's `encode`); the
+        codes are told apart by value, so no codebook is needed.
+      k: K, the codebook's size.
+    """
+    d = train_codes.shape[-1]
+    vectors = np.concatenate([train_codes.reshape(-1, d), test_codes.reshape(-1, d)])
+    _, label = np.unique(vectors, axis=0, return_inverse=True)
+    label = label.reshape(-1)
+    n_train = train_codes.size // d
+    counts = np.bincount(label[:n_train], minlength=label.max() + 1)
+    p = (counts[label[n_train:]] + 1.0) / (n_train + k)
+    return float(np.mean(-np.log2(p)))
+
+
 def compression(m: TrainedModel, opts: Options) -> Section:
-    """Bits per example of the code against the raw input and gzip, with the error at each."""
+    """Bits per example of the code against the raw input and gzip, with the error at each.
+    A model that declares a codebook (`interface.codebook_size_of`) sends indices."""
     ds = m.dataset
     n, d = len(ds.test_x), int(np.prod(ds.example_shape))
     eight_bit = bool(np.all(np.round(ds.test_x * 255) == ds.test_x * 255))
@@ -280,23 +302,42 @@ def compression(m: TrainedModel, opts: Options) -> Section:
     gzip_bits = 8 * len(gzip.compress(raw, 9)) / n
     codes = m.encode(ds.test_x)
     flat = codes.reshape(n, -1)
-    train_codes = m.encode(ds.train_x[:10_000]).reshape(min(10_000, ds.num_train), -1)
-    q = quantize(flat, train_codes.min(0), train_codes.max(0)).reshape(codes.shape)
     sq = lambda x_hat: float(np.mean(np.sum((x_hat - ds.test_x).reshape(n, -1) ** 2, 1)))
     rows = [
         ["raw input", raw_bits, 1.0, gzip_bits / raw_bits, 0.0],  # each ratio: ref. / row
         ["gzip -9 of the test set", gzip_bits, raw_bits / gzip_bits, 1.0, 0.0],
     ]
-    for name, z, bits in (("code, float32", codes, 32), ("code, 8-bit", q, 8)):
-        b = bits * flat.shape[1]
+    k = interface.codebook_size_of(m.model)
+    train_codes = m.encode(ds.train_x[:10_000])
+    if k is not None:  # each code vector (the code's last axis) is one of K: an index
+        positions = int(np.prod(codes.shape[1:-1]))
+        entropy_coded = positions * index_bits(train_codes, codes, k)
+        representations = [
+            (f"code, indices (K = {k})", codes, positions * math.log2(k)),
+            ("code, indices entropy-coded", codes, entropy_coded),
+        ]
+    else:
+        train_codes = train_codes.reshape(min(10_000, ds.num_train), -1)
+        q = quantize(flat, train_codes.min(0), train_codes.max(0)).reshape(codes.shape)
+        representations = [("code, float32", codes, 32 * flat.shape[1])]
+        representations.append(("code, 8-bit", q, 8 * flat.shape[1]))
+    for name, z, b in representations:
         rows.append([name, b, raw_bits / b, gzip_bits / b, sq(m.decode(z))])
     header = ["representation", "bits / example", "ratio vs raw", "ratio vs gzip", "sq. error"]
     s = Section("Compression")
     s.results = {"rows": _records(header, rows)}
     s.lines += [
-        f"Raw input: {d} values at {'8' if eight_bit else '32'} bits. The 8-bit code quantizes "
-        "each dimension uniformly over its range on training codes (the range, 2 floats per "
-        "dimension, is sent once). Squared error per example on the test split.",
+        f"Raw input: {d} values at {'8' if eight_bit else '32'} bits. "
+        + (
+            "The code is one index of the K-vector codebook per code vector, log2(K) bits "
+            "each (the codebook is sent once); entropy-coded, each index costs −log2 of its "
+            "add-one smoothed frequency among the training codes (the K counts are sent "
+            "once). "
+            if k is not None
+            else "The 8-bit code quantizes each dimension uniformly over its range on "
+            "training codes (the range, 2 floats per dimension, is sent once). "
+        )
+        + "Squared error per example on the test split.",
         "",
         *_table(header, rows),
     ]
