@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from aejax.contractive import contractive
 from aejax.errors import ConfigError
+from aejax.losses import mmd, regularizers
 from aejax.losses.terms import (
     adv_discriminator,
     adv_generator,
@@ -173,6 +174,13 @@ register_loss(
         "eps": (lambda v: 0.0 < v < 0.5, "in (0, 0.5)"),
     },
 )
+# The WAE / InfoVAE / RAE terms (aejax.losses.mmd, aejax.losses.regularizers).
+for _name in ("mmd_imq", "mmd_rbf"):
+    register_loss(
+        _name, getattr(mmd, _name), batch=True, domains={"bandwidth": (lambda v: v > 0, "> 0")}
+    )
+for _name in ("code_l2", "decoder_l2", "decoder_gradient_penalty", "decoder_jacobian"):
+    register_loss(_name, getattr(regularizers, _name))
 register_loss("contractive", contractive)
 register_loss("adv_discriminator", adv_discriminator)
 register_loss("adv_generator", adv_generator)
