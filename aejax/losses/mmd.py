@@ -31,6 +31,7 @@ import jax.numpy as jnp
 
 IMQ_SCALES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0)
 
+
 def squared_distances(a: jax.Array, b: jax.Array) -> jax.Array:
     """‖a_i − b_j‖² for every pair: [n, d] and [m, d] -> [n, m].
 
