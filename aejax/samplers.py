@@ -104,9 +104,9 @@ def _second_stage_vae(d: int, width: int, depth: int):
 
 @dataclasses.dataclass(frozen=True)
 class TwoStageVAESampler:
-    """A second VAE fitted to the (standardized) codes; draws u ~ N(0, I) and decodes them
-    to codes with its decoder's mean (pythae adds γ-scaled noise to that mean; with the
-    learned γ small, the mean is Dai & Wipf's sample up to that noise).
+    """A second VAE fitted to the (standardized) codes; draws from its generative model,
+    u ~ N(0, I) and z ~ N(D(u), γ²I) with the learned γ (as pythae's second decoder adds
+    γ-scaled noise to its mean), so the draws have the density the VAE fitted.
 
     Attributes:
       params: the second VAE's parameters.
@@ -181,11 +181,14 @@ class TwoStageVAESampler:
         return cls(params, shift, scale, width, depth, tuple(np.shape(codes)[1:]), tuple(trace))
 
     def sample(self, n: int, seed: int = 0) -> np.ndarray:
-        """n codes: u ~ N(0, I) from `seed`, decoded by the second VAE, unstandardized:
+        """n codes: u ~ N(0, I) and ε ~ N(0, I) from `seed`, z = D(u) + γε, unstandardized:
         [n, *code_shape] float32."""
         model = _second_stage_vae(len(self.shift), self.width, self.depth)
-        u = jax.random.normal(jax.random.key(seed), (n, len(self.shift)))
+        ku, ke = jax.random.split(jax.random.key(seed))
+        u = jax.random.normal(ku, (n, len(self.shift)))
+        gamma = jnp.exp(0.5 * self.params["x_logvar"])
         z = model.apply({"params": self.params}, u, method="decode")[0]
+        z = z + gamma * jax.random.normal(ke, z.shape)
         z = np.asarray(z, np.float64) * self.scale + self.shift
         return z.reshape(n, *self.code_shape).astype(np.float32)
 
