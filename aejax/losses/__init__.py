@@ -130,7 +130,7 @@ def _check_signature(name: str, fn) -> None:
 def register_loss(name: str, fn=None, *, batch: bool | None = None, domains=None):
     """Adds a loss term to LOSSES, from your own code (aejax is not edited).
 
-    Use as `register_loss("code_l2", fn)` or as a decorator `@register_loss("code_l2")`. The
+    Use as `register_loss("code_sq", fn)` or as a decorator `@register_loss("code_sq")`. The
     term follows the conventions of this module: keyword-only tensors by name (`x`, `x_hat`,
     `z`, ..., and `key`, a PRNG key of its own for terms that draw random numbers), `**_`
     for the rest, one value per example ([B]). `batch` and `domains` are as in `Term`;
