@@ -13,7 +13,8 @@ Presets (the part after the colon):
 - `digits` (default): scikit-learn's 8x8 digits, MLP 64-128-(8 Gaussian), a Bernoulli
   likelihood, α = 0, λ = 10 ("bce + 1*kl_normal + 9*mmd_imq"), 100 epochs.
     python experiments/train.py --config configs/info_vae.py --workdir runs/info_vae_digits
-  Expected: EXPECT_DIGITS
+  Expected: test/loss 24.31 (test/bce 21.18, test/kl_normal 3.15, test/mmd_imq −0.0018)
+  after 2200 steps; 31 s on a shared 2-core CPU (load average about 8 from other jobs).
   On these 8x8 digits pythae's MNIST weights collapse the posterior: "0.5*mse + kl_normal +
   999*mmd_imq" ended at test/kl_normal 0.0012 (every code the prior, every reconstruction
   the mean digit), and so did "bce + kl_normal + 99*mmd_imq" (0.0024).
@@ -24,7 +25,11 @@ Presets (the part after the colon):
   α = 0 and λ = 1e-3, would give the MMD a weight of −0.999: the objective would push the
   aggregate posterior away from the prior.) Needs MNIST's IDX files.
     python experiments/train.py --config configs/info_vae.py:mnist --workdir runs/info_vae_mnist
-  Measured: EXPECT_MNIST
+  Measured with --config.num_epochs=3 (1800 steps): the posterior collapses, test/kl_normal
+  0.0104 and test/mse 53.4 (the mean training image scores 52.9), test/loss 27.12, in
+  101 s on the shared 2-core CPU. The MMD term is what collapses it: after one epoch, "0.5*mse +
+  1*kl_normal" alone reached test/kl_normal 5.09 (test/mse 32.6) and with "+ 99*mmd_imq"
+  1.01 (test/mse 48.3). 100 epochs were not run.
 """
 
 import importlib.util

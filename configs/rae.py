@@ -14,18 +14,24 @@ Presets (the part after the colon):
 - `l2` (default): scikit-learn's 8x8 digits, MLP 64-128-8 and its mirror, β = 1e-2,
   λ = 1e-4 ("mse + 0.01*code_l2 + 0.0001*decoder_l2"), 100 epochs.
     python experiments/train.py --config configs/rae.py --workdir runs/rae_l2_digits
-  Expected: EXPECT_L2
+  Expected: test/mse (squared error per image) 0.799, test/code_l2 3.84, test/decoder_l2
+  235.0, test/loss 0.861 after 2200 steps; 28 s on a shared 2-core CPU (load average
+  about 8 from other jobs).
 
 - `gp`: `l2` with the gradient penalty ("mse + 0.01*code_l2 + 0.0001*decoder_gradient_penalty").
     python experiments/train.py --config configs/rae.py:gp --workdir runs/rae_gp_digits
-  Expected: EXPECT_GP
+  Expected: test/mse 0.796, test/code_l2 3.58, test/decoder_gradient_penalty 12.2,
+  test/loss 0.833; 23 s, same machine.
 
 - `l2_mnist`, `gp_mnist`: pythae 0.1.2's MNIST RAEs (examples/scripts/configs/mnist/
   rae_l2_config.json and rae_gp_config.json: β = 1e-2, λ = 1e-4, latent 16; its default MLP
   784-512-16 and mirror, sigmoid output; Adam at a constant 1e-3, batch 100, 100 epochs).
   Needs MNIST's IDX files.
     python experiments/train.py --config configs/rae.py:l2_mnist --workdir runs/rae_l2_mnist
-  Measured: EXPECT_MNIST
+  Measured with --config.num_epochs=3 (1800 steps), not the 100 epochs: `l2_mnist`
+  test/mse 9.22, test/code_l2 24.7, test/decoder_l2 1077, test/loss 9.57 in 139 s;
+  `gp_mnist` test/mse 9.22, test/decoder_gradient_penalty 404, test/loss 9.52 in 147 s
+  (start-up included, on the shared 2-core CPU). 100 epochs were not run.
 """
 
 import importlib.util

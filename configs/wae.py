@@ -12,17 +12,20 @@ Presets (the part after the colon):
 - `digits` (default): scikit-learn's 8x8 digits, MLP 64-128-8 and its mirror, IMQ kernel,
   λ = 10, 100 epochs.
     python experiments/train.py --config configs/wae.py --workdir runs/wae_digits
-  Expected: EXPECT_DIGITS
+  Expected: test/mse (squared error per image) 0.937, test/mmd_imq 0.0034, test/loss
+  0.971 after 2200 steps; 33 s on a shared 2-core CPU (load average about 8 from other jobs).
 
 - `rbf`: `digits` with the Gaussian kernel ("mse + 10*mmd_rbf").
-  Expected: EXPECT_RBF
+  Expected: test/mse 0.866, test/mmd_rbf 0.00066, test/loss 0.872; 29 s, same machine.
 
 - `mnist`: pythae 0.1.2's MNIST WAE (examples/scripts/configs/mnist/wae_config.json and
   its default MLP): 784-512-16 encoder and its mirror with a sigmoid output, IMQ kernel with
   pythae's seven scales, λ = 10, σ = 1, Adam at a constant 1e-3, batch 100, 100 epochs.
   Needs MNIST's IDX files in $AEJAX_DATA_DIR/mnist.
     python experiments/train.py --config configs/wae.py:mnist --workdir runs/wae_mnist
-  Measured: EXPECT_MNIST
+  Measured with --config.num_epochs=3 (1800 steps), not the 100 epochs: test/mse 9.47,
+  test/mmd_imq 0.036, test/loss 9.83, in 137 s (start-up included) on the shared 2-core
+  CPU; 100 epochs were not run.
 """
 
 import ml_collections
