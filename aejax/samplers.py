@@ -193,9 +193,6 @@ class TwoStageVAESampler:
         return z.reshape(n, *self.code_shape).astype(np.float32)
 
 
-SAMPLERS = {"gmm": GaussianMixtureSampler, "two_stage": TwoStageVAESampler}
-
-
 def sample_decoded(
     sampler, decode: Callable[[np.ndarray], np.ndarray], n: int, seed: int = 0
 ) -> np.ndarray:
