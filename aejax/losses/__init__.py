@@ -174,13 +174,14 @@ register_loss(
         "eps": (lambda v: 0.0 < v < 0.5, "in (0, 0.5)"),
     },
 )
-# The WAE / InfoVAE / RAE terms (aejax.losses.mmd, aejax.losses.regularizers).
-for _name in ("mmd_imq", "mmd_rbf"):
-    register_loss(
-        _name, getattr(mmd, _name), batch=True, domains={"bandwidth": (lambda v: v > 0, "> 0")}
-    )
-for _name in ("code_l2", "decoder_l2", "decoder_gradient_penalty", "decoder_jacobian"):
-    register_loss(_name, getattr(regularizers, _name))
+# The WAE / InfoVAE terms (aejax.losses.mmd) and the RAE's (aejax.losses.regularizers).
+_BANDWIDTH = {"bandwidth": (lambda v: v > 0, "> 0")}
+register_loss("mmd_imq", mmd.mmd_imq, batch=True, domains=_BANDWIDTH)
+register_loss("mmd_rbf", mmd.mmd_rbf, batch=True, domains=_BANDWIDTH)
+register_loss("code_l2", regularizers.code_l2)
+register_loss("decoder_l2", regularizers.decoder_l2)
+register_loss("decoder_gradient_penalty", regularizers.decoder_gradient_penalty)
+register_loss("decoder_jacobian", regularizers.decoder_jacobian)
 register_loss("contractive", contractive)
 register_loss("adv_discriminator", adv_discriminator)
 register_loss("adv_generator", adv_generator)

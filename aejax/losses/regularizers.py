@@ -22,8 +22,9 @@ place of the VAE's noise, and R smooths the decoder. The paper's two choices:
 
 The decoder terms read it from aux["decoder_chain"], the `DenseChain` an MLP autoencoder
 hands over (its weights and activations, no computation): like the contractive penalty's
-closed form, a term sees tensors by name, never the model's parameter tree. A model
-without one (conv, batch norm) is refused at start-up, naming the missing tensor.
+closed form, a term sees tensors by name, never the model's parameter tree. The chain is
+the deterministic decoder (no dropout). A model without one (conv, batch norm) is refused
+at start-up, naming the missing tensor.
 """
 
 import jax
