@@ -18,7 +18,7 @@ the bandwidth σ (`config.loss_options.mmd_imq.bandwidth`, default 1):
 
 - `mmd_imq`: the inverse multiquadratics Σ_s sC / (sC + ‖a − b‖²) summed over the scales
   s ∈ (0.1, 0.2, 0.5, 1, 2, 5, 10) (pythae's default; Tolstikhin et al., §4, use the IMQ
-  kernel with C = 2·d·σ_z² and sum it over scales);
+  kernel C / (C + ‖a − b‖²) with C = 2·d·σ_z²);
 - `mmd_rbf`: the Gaussian kernel exp(−‖a − b‖² / C).
 
 Both are batch-level terms (the value couples every code of the batch; their registration
