@@ -12,6 +12,11 @@ from its aggregate posterior instead of its prior.
 
 Both take codes [N, *code_shape] (`TrainedModel.encode(train_x)`) and give codes; decode
 them with the model (`sample_decoded`). Draws are functions of the seed.
+
+Measured on the 60000 training codes (16 units) of `configs/rae.py:l2_mnist` after 10
+epochs: the two-stage fit with its defaults (width 1024, depth 2, 5000 steps of 100) took
+204 s on a shared 2-core CPU (load average about 10), and its draws' per-unit standard
+deviations were 0.89 to 1.02 times the codes'.
 """
 
 import dataclasses
