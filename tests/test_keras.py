@@ -3,7 +3,6 @@ by name, losses averaged over pixels, clipped Gaussian noise, a conv decoder wri
 by layer, the 2-D latent's manifold figure and the presets of Keras' autoencoder tutorial,
 each against hand-computed numbers or an independent computation."""
 
-import importlib.util
 import os
 import re
 
@@ -17,6 +16,7 @@ import pytest
 from conftest import tiny_config
 from jax.test_util import check_grads
 
+from aejax import config as config_lib
 from aejax import corruption, losses, plots, report
 from aejax.config import base_config, validate
 from aejax.errors import ConfigError
@@ -29,11 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _keras_config(preset):
-    path = os.path.join(ROOT, "configs", "keras_tutorial.py")
-    spec = importlib.util.spec_from_file_location("keras_tutorial", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config(preset)
+    return config_lib.load_config(f"keras_tutorial:{preset}")
 
 
 def _optimizer(**fields):

@@ -102,7 +102,10 @@ def test_report_of_an_autoencoder(runs):
     assert set(out["sections"]) == set(report.SECTIONS)
     assert {"reconstruction.png", "latent_pca.png", "latent_tsne.png", "denoising.png"} <= set(pngs)
     assert {"denoising_psnr.png", "interpolation_linear.png", "inpainting.png"} <= set(pngs)
-    assert "samples.png" not in pngs and "no prior to sample from" in md
+    # No prior: the generation section samples a Gaussian mixture fitted to training codes.
+    assert "samples.png" not in pngs and "samples_gaussian_mixture.png" in pngs
+    assert "The model has no prior" in md
+    assert out["sections"]["generation"]["components"] == 10
     assert "holds no anomalies" in md
     rec = out["sections"]["reconstruction"]["methods"]
     assert set(rec) == {"autoencoder", "PCA (8 components)"}

@@ -303,9 +303,8 @@ def _train_script(args, **env):
 def test_ema_state_and_batch_diagnostics_are_refused_under_pmap_on_two_devices(tmp_path):
     """Under pmap each device would count only its share of the batch's codes: refused in
     one line before anything is written (jit computes over the global batch)."""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     workdir = tmp_path / "run"
-    config = os.path.join(root, "configs", "vq_vae.py") + ":digits_ema"
+    config = "vq_vae:digits_ema"
     result = _train_script(
         ["--config", config, "--workdir", str(workdir), "--config.parallelism=pmap"],
         XLA_FLAGS="--xla_force_host_platform_device_count=2",

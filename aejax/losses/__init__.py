@@ -21,6 +21,7 @@ import jax.numpy as jnp
 
 from aejax.contractive import contractive
 from aejax.errors import ConfigError
+from aejax.losses import mmd, regularizers
 from aejax.losses.terms import (
     adv_discriminator,
     adv_generator,
@@ -145,7 +146,7 @@ def register_loss(
 ):
     """Adds a loss term to LOSSES, from your own code (aejax is not edited).
 
-    Use as `register_loss("code_l2", fn)` or as a decorator `@register_loss("code_l2")`. The
+    Use as `register_loss("code_sq", fn)` or as a decorator `@register_loss("code_sq")`. The
     term follows the conventions of this module: keyword-only tensors by name (`x`, `x_hat`,
     `z`, ..., and `key`, a PRNG key of its own for terms that draw random numbers), `**_`
     for the rest, one value per example ([B]). `batch` and `domains` are as in `Term`;
@@ -201,6 +202,14 @@ register_loss(
         "eps": (lambda v: 0.0 < v < 0.5, "in (0, 0.5)"),
     },
 )
+# The WAE / InfoVAE terms (aejax.losses.mmd) and the RAE's (aejax.losses.regularizers).
+_BANDWIDTH = {"bandwidth": (lambda v: v > 0, "> 0")}
+register_loss("mmd_imq", mmd.mmd_imq, batch=True, domains=_BANDWIDTH)
+register_loss("mmd_rbf", mmd.mmd_rbf, batch=True, domains=_BANDWIDTH)
+register_loss("code_l2", regularizers.code_l2)
+register_loss("decoder_l2", regularizers.decoder_l2)
+register_loss("decoder_gradient_penalty", regularizers.decoder_gradient_penalty)
+register_loss("decoder_jacobian", regularizers.decoder_jacobian)
 register_loss("contractive", contractive)
 register_loss("adv_discriminator", adv_discriminator)
 register_loss("adv_generator", adv_generator)

@@ -46,7 +46,9 @@ class Autoencoder(ModelInterface, nn.Module):
 
         aux also holds "encoder_chain", the encoder's weights as a `DenseChain`, when the
         encoder can describe itself as one (an MLP without batch norm), for loss terms with
-        a closed form in the weights (`contractive`); it costs no computation.
+        a closed form in the weights (`contractive`), and "decoder_chain", the decoder's
+        (with the output activation), for terms on the decoder's weights or Jacobian
+        (`decoder_l2`, `decoder_gradient_penalty`); they cost no computation.
         """
         z = self.encode(x, train=train)
         x_hat, logits = self.decode(z, train=train)
@@ -55,4 +57,8 @@ class Autoencoder(ModelInterface, nn.Module):
             chain = self.encoder.dense_chain(self.code_activation, self.top_k)
             if chain is not None:  # None: the encoder has no closed form (batch norm)
                 aux["encoder_chain"] = chain
+        if hasattr(self.decoder, "dense_chain"):
+            chain = self.decoder.dense_chain(self.output_activation)
+            if chain is not None:
+                aux["decoder_chain"] = chain
         return x_hat, aux

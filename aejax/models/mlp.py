@@ -13,7 +13,8 @@ from aejax.models.layers import DenseStack, flatten
 
 @flax.struct.dataclass
 class DenseChain:
-    """An MLP encoder written out as data, for loss terms with a closed form (`contractive`).
+    """An MLP encoder (or decoder) written out as data, for loss terms with a closed form
+    (`contractive`) or on the weights (`aejax.losses.regularizers`).
 
     The encoder it describes is h_0 = flatten(x), a_l = h_{l-1} W_l + b_l, h_l = φ_l(a_l)
     for l = 1..L, and z = h_L (times the top-k mask when top_k > 0).
@@ -99,3 +100,17 @@ class MLPDecoder(nn.Module):
         )
         out = stack(flatten(z), train=train)
         return jnp.reshape(out, (z.shape[0], *self.output_shape))
+
+    def dense_chain(self, output_activation: str) -> DenseChain | None:
+        """This decoder as a `DenseChain` from the flat code to the flat output after
+        `output_activation` (call after the decoder has run), for terms on the decoder's
+        weights or its Jacobian (`aejax.losses.regularizers`); None with batch norm."""
+        if self.batch_norm:
+            return None
+        params = self.variables["params"]["stack"]
+        layers = [params[f"dense_{i}"] for i in range(len(self.widths) + 1)]
+        return DenseChain(
+            kernels=tuple(p["kernel"] for p in layers),
+            biases=tuple(p["bias"] for p in layers),
+            activations=(self.activation,) * len(self.widths) + (output_activation,),
+        )

@@ -18,7 +18,8 @@ Sections (those that do not apply to a run say why and are skipped):
   validation split for yes/no decisions.
 - denoising: PSNR of corrupted test images and of their reconstructions, per corruption and
   level, with a figure of clean, corrupted and denoised rows.
-- generation: samples from the prior (VAE, AAE), and for a 2-D standard normal latent the
+- generation: samples from the prior (VAE, AAE), or for a model without one (AE, WAE, RAE)
+  from a Gaussian mixture fitted to its training codes; for a 2-D standard normal latent the
   grid of decoded prior quantiles; for VAEs the ELBO and the importance-weighted bound in
   nats.
 - interpolation: decoded images along straight lines between the codes of test pairs, and

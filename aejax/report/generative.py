@@ -58,22 +58,16 @@ def _manifold(m: TrainedModel, opts: Options, s: Section, n: int = 15) -> None:
 
 def generation(m: TrainedModel, opts: Options) -> Section:
     """Samples from the prior (for a 2-D standard normal latent also the decoded grid of
-    its quantiles); for VAEs the ELBO and IWAE bounds on the test split."""
+    its quantiles), or for a model without one from a Gaussian mixture fitted to its
+    training codes; for VAEs the ELBO and IWAE bounds on the test split."""
     from aejax.sampling import sample_prior
 
     s = Section("Generation and likelihood")
     if interface.prior_of(m.model) is None:
-        s.lines.append("Skipped: the model has no prior to sample from (use a VAE or an AAE).")
-        return s
+        return _ex_post_generation(m, opts, s)
     if _is_image(m):
         samples = np.asarray(sample_prior(m.model, m.variables, jax.random.key(opts.seed), 80))
-        plots.save_image_rows(
-            os.path.join(opts.out_dir, "samples.png"),
-            {f"row {r + 1}": samples[10 * r : 10 * r + 10] for r in range(8)},
-            f"{m.dataset.name}: 80 samples from the prior (decoder means)",
-            xlabel="sample",
-        )
-        s.figures.append(("Samples from the prior", "samples.png"))
+        _plot_samples(m, opts, s, samples, "samples.png", "the prior")
         if _gaussian_prior(m) and _latent_size(m) == 2:
             _manifold(m, opts, s)
     if interface.has_gaussian_posterior(m.model):
@@ -110,6 +104,40 @@ def generation(m: TrainedModel, opts: Options) -> Section:
                 ],
             ),
         ]
+    return s
+
+
+def _plot_samples(m: TrainedModel, opts: Options, s: Section, samples, file: str, source: str):
+    """80 samples in 8 rows of 10, saved to `file` and linked from the section."""
+    plots.save_image_rows(
+        os.path.join(opts.out_dir, file),
+        {f"row {r + 1}": samples[10 * r : 10 * r + 10] for r in range(8)},
+        f"{m.dataset.name}: 80 samples from {source} (decoder means)",
+        xlabel="sample",
+    )
+    s.figures.append((f"Samples from {source}", file))
+
+
+def _ex_post_generation(m: TrainedModel, opts: Options, s: Section, max_codes: int = 10_000):
+    """For a model without a prior: decoded draws from a Gaussian mixture fitted to its
+    training codes (`aejax.samplers.GaussianMixtureSampler`, the ex-post density estimation
+    of Ghosh et al., 2020)."""
+    from aejax.samplers import GaussianMixtureSampler, sample_decoded
+
+    if not _is_image(m):
+        s.lines.append("Skipped: the model has no prior, and the data are not images to show.")
+        return s
+    codes = m.encode(m.dataset.train_x[:max_codes])
+    sampler = GaussianMixtureSampler.fit(codes, seed=opts.seed)
+    samples = sample_decoded(sampler, m.decode, 80, opts.seed)
+    k = len(sampler.weights)
+    _plot_samples(m, opts, s, samples, "samples_gaussian_mixture.png", "a Gaussian mixture")
+    s.results = {"sampler": "gaussian_mixture", "components": k, "codes": len(codes)}
+    s.lines.append(
+        f"The model has no prior: the samples decode draws from a Gaussian mixture of {k} "
+        f"full-covariance components fitted to {len(codes)} training codes (ex-post density "
+        "estimation, `aejax.samplers`)."
+    )
     return s
 
 
