@@ -113,7 +113,12 @@ BAD_INPUTS = [
         None,
         "config file missing.py (from --config missing.py:mnist) does not exist",
     ),
-    ("wrong type", ["--config.batch_size=abc"], None, "flag --config.batch_size=abc"),
+    (
+        "wrong type, said once",
+        ["--config.batch_size=abc"],
+        None,
+        "flag --config.batch_size=abc: invalid literal for int() with base 10: 'abc'",
+    ),
     (
         "non-positive size",
         ["--config.batch_size=0"],
@@ -217,6 +222,7 @@ def test_every_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path):
         assert result.returncode == 2, (name, result.stderr)
         assert len(lines) == 1 and lines[0].startswith("error: "), (name, result.stderr)
         assert message in lines[0], (name, lines[0])
+        assert lines[0].count(message) == 1 and "bad --config" not in lines[0], lines[0]
         assert _snapshot(workdir) == before, name
 
 
