@@ -116,23 +116,23 @@ def _evaluate_main(argv) -> None:
     options = dict(seed=FLAGS.seed, iwae_k=FLAGS.iwae_k, probe_train=FLAGS.probe_train)
     if FLAGS.sections != ["none"]:
         check_request(tuple(FLAGS.sections), **options)  # before the slow evaluation
+    say = lambda line: print(line, flush=True)
+    say(f"evaluating {FLAGS.workdir} on its test split ...")
     metrics = evaluate_run(FLAGS.workdir, FLAGS.step)
     for k, v in metrics.items():
-        print(f"{k:28s} {v:.6g}")
+        say(f"{k:28s} {v:.6g}")
     if FLAGS.sections == ["none"]:
         return
     t0 = time.perf_counter()
     out = write_report(
-        FLAGS.workdir,
-        FLAGS.out_dir,
-        tuple(FLAGS.sections),
-        FLAGS.step,
-        **options,
+        FLAGS.workdir, FLAGS.out_dir, tuple(FLAGS.sections), FLAGS.step, log=say, **options
     )
-    for name, seconds in out["seconds"].items():
-        print(f"report/{name:21s} {seconds:.1f} s")
     where = FLAGS.out_dir or f"{FLAGS.workdir}/report"
-    print(f"wrote {where}/report.md in {time.perf_counter() - t0:.1f} s")
+    kept = [name for name in out["sections"] if name not in FLAGS.sections]
+    say(
+        f"wrote {where}/report.md in {time.perf_counter() - t0:.1f} s"
+        + (f" (kept from the report before: {', '.join(kept)})" if kept else "")
+    )
 
 
 def evaluate(args: Sequence[str], prog: str = "aejax evaluate") -> None:

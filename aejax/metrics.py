@@ -197,7 +197,9 @@ def linear_probe(
       c: inverse L2 weight, as scikit-learn's C.
       max_iter: L-BFGS iterations at most (it stops when the gradient norm is < 1e-5).
     Returns:
-      train_accuracy and test_accuracy in [0, 1], and iterations.
+      train_accuracy and test_accuracy in [0, 1], iterations, and converged (False when
+      L-BFGS used all `max_iter` iterations before its gradient norm fell below 1e-5: the
+      accuracies are then likely those of a point short of the optimum).
     """
     flat = lambda a: np.asarray(a, np.float64).reshape(len(a), -1)
     x_train, x_test = flat(train_features), flat(test_features)
@@ -219,6 +221,7 @@ def linear_probe(
         "train_accuracy": accuracy(x_train, y_train),
         "test_accuracy": accuracy(x_test, y_test),
         "iterations": int(iterations),
+        "converged": int(iterations) < max_iter,
     }
 
 

@@ -214,3 +214,50 @@ def test_a_report_folder_must_be_new_empty_or_a_reports(runs, tmp_path):
     a_file.write_text("x")
     with pytest.raises(AejaxError, match="exists and is not a folder"):
         report.write_report(str(runs / "ae"), str(a_file), sections=("reconstruction",))
+
+
+def test_a_report_of_some_sections_updates_them_and_keeps_the_others(runs, tmp_path):
+    workdir, out_dir = str(runs / "ae"), tmp_path / "rep"
+    first = report.write_report(workdir, str(out_dir), sections=("reconstruction", "compression"))
+    kept_png = (out_dir / "reconstruction.png").read_bytes()
+    lines = []
+    out = report.write_report(workdir, str(out_dir), sections=("probe",), log=lines.append)
+    md, pngs = _check_files(out_dir, out)
+    assert set(out["sections"]) == {"reconstruction", "probe", "compression"}
+    assert out["sections"]["reconstruction"] == first["sections"]["reconstruction"]
+    assert (out_dir / "reconstruction.png").read_bytes() == kept_png
+    titles = [line for line in md.splitlines() if line.startswith("## ")]
+    assert titles == [  # the usual order, whichever were recomputed
+        "## Reconstruction and dimensionality reduction",
+        "## Feature extraction: linear probes",
+        "## Compression",
+    ], titles
+    assert lines[0] == "report/probe: computing (1 of 1)" and lines[1].startswith("report/probe ")
+    # Recomputed with other options, a section's numbers are replaced.
+    again = report.write_report(workdir, str(out_dir), sections=("probe",), probe_train=100)
+    assert again["sections"]["probe"]["train_examples"] == 100
+    assert again["sections"]["compression"] == first["sections"]["compression"]
+    # A report of another checkpoint is not mixed with this one: it starts anew.
+    other = report.write_report(
+        workdir, str(out_dir), sections=("probe",), step=4, log=lines.append
+    )
+    assert set(other["sections"]) == {"probe"} and other["run"]["step"] == 4
+    assert "another checkpoint" in lines[-3]
+    _check_files(out_dir, other)
+
+
+def test_a_probe_that_hits_its_iteration_cap_says_so(runs, monkeypatch):
+    from aejax import metrics
+    from aejax.evaluate import TrainedModel
+    from aejax.report import base, encoding
+
+    ds = TrainedModel.load(str(runs / "ae")).dataset
+    args = (ds.train_x, ds.train_y, ds.test_x, ds.test_y)
+    assert metrics.linear_probe(*args)["converged"]
+    capped = metrics.linear_probe(*args, max_iter=3)
+    assert capped["iterations"] == 3 and not capped["converged"]
+    probe = metrics.linear_probe
+    monkeypatch.setattr(metrics, "linear_probe", lambda *a, **k: probe(*a, max_iter=3))
+    section = encoding.probe(TrainedModel.load(str(runs / "ae")), base.Options(out_dir=""))
+    assert len(section.results["not_converged"]) == 3
+    assert any(line.startswith("**Not converged**") for line in section.lines)

@@ -84,6 +84,7 @@ def write_report(
     out_dir: str | None = None,
     sections: tuple[str, ...] | None = None,
     step: int | None = None,
+    log: Callable[[str], None] | None = None,
     **options,
 ) -> dict:
     """Computes the report's sections for the run in `workdir` and writes it.
@@ -94,11 +95,15 @@ def write_report(
         The report is written beside it first and then replaces it whole, so a reader (or
         a report killed half-way) never leaves a mix of two reports; a folder that holds
         other files is refused.
-      sections: names from SECTIONS (default: all).
+      sections: names from SECTIONS (default: all). When `out_dir` holds a report of the
+        same checkpoint, only these sections are recomputed: the others' numbers, text and
+        figures are kept, and report.md lists every section in the usual order.
       step: the checkpoint (default: the newest).
+      log: called with a line as each section starts and ends (e.g. `print`), or None.
       **options: fields of `Options` (seed, iwae_k, ...).
     Returns:
-      The JSON content: run information, each section's results and its time in seconds.
+      The JSON content: run information, each section's results, its Markdown and its time
+      in seconds (every section in the report, kept ones included).
     """
     sections = check_request(sections, **options)
     trained = TrainedModel.load(workdir, step)
@@ -110,17 +115,43 @@ def write_report(
         )
     out_dir = os.path.normpath(out_dir or os.path.join(workdir, "report"))
     _check_out_dir(out_dir)
+    kept = _updatable(out_dir, trained.step, sections, log)
     staging = f"{out_dir}.partial-{os.getpid()}"
     for old in glob.glob(glob.escape(out_dir) + ".partial-*"):  # left by a killed report
         shutil.rmtree(old, ignore_errors=True)
-    os.makedirs(staging)
+    if kept is not None:  # start from a copy of the old report, then replace its sections
+        shutil.copytree(out_dir, staging)
+    else:
+        os.makedirs(staging)
     try:
-        out = _write(trained, workdir, staging, sections, Options(out_dir=staging, **options))
+        opts = Options(out_dir=staging, **options)
+        out = _write(trained, workdir, staging, sections, opts, kept or {}, log)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     _swap_into_place(staging, out_dir)
     return out
+
+
+def _updatable(out_dir: str, step: int, sections, log) -> dict | None:
+    """The old report in `out_dir` whose other sections a partial report keeps (its JSON),
+    or None when the whole report is written anew: all sections asked for, no report
+    there, or one of another checkpoint or written without each section's Markdown."""
+    if set(sections) == set(SECTIONS):
+        return None
+    try:
+        with open(os.path.join(out_dir, "report.json")) as f:
+            old = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if old.get("run", {}).get("step") != step or "markdown" not in old:
+        if log is not None:
+            log(
+                f"{out_dir} holds a report of another checkpoint (or an older format): "
+                "writing a new report with only the sections asked for"
+            )
+        return None
+    return old
 
 
 def check_request(sections: tuple[str, ...] | None = None, **options) -> tuple[str, ...]:
@@ -158,8 +189,9 @@ def _swap_into_place(staging: str, out_dir: str) -> None:
     shutil.rmtree(previous, ignore_errors=True)
 
 
-def _write(trained, workdir: str, out_dir: str, sections, opts: Options) -> dict:
-    """Computes the sections and writes report.json and report.md into `out_dir`."""
+def _write(trained, workdir: str, out_dir: str, sections, opts: Options, old: dict, log):
+    """Computes `sections` and writes report.json and report.md into `out_dir`; the other
+    sections of `old` (a previous report of the same checkpoint) are kept."""
     config = trained.exp.config
     run = {
         "workdir": os.path.abspath(workdir),
@@ -170,22 +202,34 @@ def _write(trained, workdir: str, out_dir: str, sections, opts: Options) -> dict
         "corruption": config.corruption.name,
         "backend": jax.default_backend(),
     }
+    out = {"run": run, "sections": {}, "seconds": {}, "markdown": {}, "figures": {}}
+    for key in ("sections", "seconds", "markdown", "figures"):
+        out[key].update({k: v for k, v in old.get(key, {}).items() if k not in sections})
+    for i, name in enumerate(sections):
+        if log is not None:
+            log(f"report/{name}: computing ({i + 1} of {len(sections)})")
+        for file in old.get("figures", {}).get(name, []):  # a figure it may no longer draw
+            if os.path.exists(path := os.path.join(out_dir, file)):
+                os.remove(path)
+        t0 = time.perf_counter()
+        section = SECTIONS[name](trained, opts)
+        seconds = time.perf_counter() - t0
+        out["sections"][name] = section.results
+        out["seconds"][name] = seconds
+        md = ["", f"## {section.title}", "", *section.lines]
+        md += [f"\n![{caption}]({file})" for caption, file in section.figures]
+        out["markdown"][name] = md + ["", f"_{seconds:.1f} s_"]
+        out["figures"][name] = [file for _, file in section.figures]
+        if log is not None:
+            log(f"report/{name:21s} {seconds:.1f} s")
     md = [
         f"# Applications report: {os.path.basename(os.path.abspath(workdir))}",
         "",
         f"Model `{run['model']}`, loss `{run['loss']}`, corruption `{run['corruption']}`, "
         f"data `{run['dataset']}`, step {run['step']}. Backend: {run['backend']}.",
     ]
-    out = {"run": run, "sections": {}, "seconds": {}}
-    for name in sections:
-        t0 = time.perf_counter()
-        section = SECTIONS[name](trained, opts)
-        seconds = time.perf_counter() - t0
-        out["sections"][name] = section.results
-        out["seconds"][name] = seconds
-        md += ["", f"## {section.title}", "", *section.lines]
-        md += [f"\n![{caption}]({file})" for caption, file in section.figures]
-        md += ["", f"_{seconds:.1f} s_"]
+    for name in SECTIONS:  # the usual order, whichever were recomputed
+        md += out["markdown"].get(name, [])
     with open(os.path.join(out_dir, "report.json"), "w") as f:
         json.dump(out, f, indent=2)
     with open(os.path.join(out_dir, "report.md"), "w") as f:

@@ -121,6 +121,15 @@ def probe(m: TrainedModel, opts: Options) -> Section:
             ],
         ),
     ]
+    capped = [n for n, r in rows.items() if not r["converged"]]
+    if capped:
+        s.lines += [
+            "",
+            f"**Not converged**: L-BFGS reached its 200-iteration cap on {', '.join(capped)}; "
+            "those accuracies are of a point short of the optimum (fewer training examples, "
+            "`--probe_train`, converge sooner).",
+        ]
+    s.results["not_converged"] = capped
     return s
 
 
