@@ -9,13 +9,14 @@ Presets (the part after the colon):
 - `digits` (default): the seeds' architecture on scikit-learn's 8x8 digits (Conv 16, pool,
   Conv 32 + ReLU, pool: a 2x2x32 code, which is larger than the 64 pixels), bce, 100 epochs.
     aejax train conv_ae --workdir runs/conv_ae_digits
-  Expected: test/mse_per_pixel about 0.0013, in about 25 s on a 2-core CPU.
+  Expected: test/mse_per_pixel 0.0074, in about 20 s on a 2-core CPU.
 
 - `mnist`: the seeds' architecture on MNIST (Conv 3x3x16 + ReLU, MaxPool 2, Conv 3x3x32 +
   ReLU, MaxPool 2: a 7x7x32 code; UpSample 2, ConvTranspose 16 + ReLU, UpSample 2,
   ConvTranspose 1 + sigmoid), bce, 10 epochs. Needs $AEJAX_DATA_DIR/mnist.
     aejax train conv_ae:mnist --workdir runs/conv_ae_mnist
-  Expected: see the table in the closing note of issue 3.
+  Expected (`mnist`, 3 of its 10 epochs: `--config.num_epochs=3`): test/mse_per_pixel
+  0.0044 (test/bce 58.3 nats), in about 78 s on a 2-core CPU.
 
 - `deep`: a deeper conv AE with a real bottleneck on MNIST: features (32, 64, 128)
   (28 -> 14 -> 7 -> 4, the decoder's 32x32 output cropped to 28x28) and a 32-number code

@@ -8,12 +8,14 @@ Presets (the part after the colon):
 - `digits` (default): 8x8 digits, Conv 16, pool, Conv 32, pool, Dense to an 8-d Gaussian
   latent; bce + kl_normal, 100 epochs.
     aejax train conv_vae --workdir runs/conv_vae_digits
-  Expected: test/loss (negative ELBO) about 27 nats, in about 30 s on a 2-core CPU.
+  Expected: test/loss (negative ELBO) 24.6 nats (test/bce 21.5, test/kl_normal 3.1), in
+  about 20 s on a 2-core CPU.
 
 - `mnist`: MNIST, Conv 32, pool, Conv 64, pool (7x7x64), Dense to a 20-d Gaussian latent;
   bce + kl_normal, 10 epochs. Needs $AEJAX_DATA_DIR/mnist.
     aejax train conv_vae:mnist --workdir runs/conv_vae_mnist
-  Expected: see the table in the closing note of issue 3.
+  Expected (`mnist`, 3 of its 10 epochs: `--config.num_epochs=3`): test/loss (negative
+  ELBO) 113.8 nats (test/bce 87.9, test/kl_normal 25.9), in about 208 s on a 2-core CPU.
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule

@@ -7,11 +7,11 @@ without the noise it could learn the identity. test/* metrics are on clean test 
 
 - `digits` (default): scikit-learn's embedded 8x8 digits, Gaussian noise σ = 0.3, 100 epochs.
     aejax train dae --workdir runs/dae_digits
-  Expected: test/mse_per_pixel 0.0063 in about 15 s on a 2-core CPU.
+  Expected: test/mse_per_pixel 0.0078 (on clean test digits), in about 8 s on a 2-core CPU.
 
 - `mnist`: MNIST (IDX files in $AEJAX_DATA_DIR/mnist), 3 epochs.
     aejax train dae:mnist --workdir runs/dae_mnist
-  Expected: test/mse_per_pixel 0.0087, 5 s per epoch.
+  Expected: test/mse_per_pixel 0.0074 (on clean test images), in about 27 s.
 
 Other noises: `--config.corruption.name=masking --config.corruption.fraction=0.25`, or
 `--config.corruption.name=salt_and_pepper --config.corruption.fraction=0.1`.

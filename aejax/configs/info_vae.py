@@ -14,7 +14,7 @@ Presets (the part after the colon):
   likelihood, α = 0, λ = 10 ("bce + 1*kl_normal + 9*mmd_imq"), 100 epochs.
     aejax train info_vae --workdir runs/info_vae_digits
   Expected: test/loss 24.31 (test/bce 21.18, test/kl_normal 3.15, test/mmd_imq −0.0018)
-  after 2200 steps; 31 s on a shared 2-core CPU (load average about 8 from other jobs).
+  after 2200 steps; about 8 s on a 2-core CPU.
   On these 8x8 digits pythae's MNIST weights collapse the posterior: "0.5*mse + kl_normal +
   999*mmd_imq" ended at test/kl_normal 0.0012 (every code the prior, every reconstruction
   the mean digit), and so did "bce + kl_normal + 99*mmd_imq" (0.0024).

@@ -15,13 +15,12 @@ Presets (the part after the colon):
   λ = 1e-4 ("mse + 0.01*code_l2 + 0.0001*decoder_l2"), 100 epochs.
     aejax train rae --workdir runs/rae_l2_digits
   Expected: test/mse (squared error per image) 0.799, test/code_l2 3.84, test/decoder_l2
-  235.0, test/loss 0.861 after 2200 steps; 28 s on a shared 2-core CPU (load average
-  about 8 from other jobs).
+  235.0, test/loss 0.861 after 2200 steps; about 5 s on a 2-core CPU.
 
 - `gp`: `l2` with the gradient penalty ("mse + 0.01*code_l2 + 0.0001*decoder_gradient_penalty").
     aejax train rae:gp --workdir runs/rae_gp_digits
   Expected: test/mse 0.796, test/code_l2 3.58, test/decoder_gradient_penalty 12.2,
-  test/loss 0.833; 23 s, same machine.
+  test/loss 0.833; about 5 s.
 
 - `l2_mnist`, `gp_mnist`: pythae 0.1.2's MNIST RAEs (examples/scripts/configs/mnist/
   rae_l2_config.json and rae_gp_config.json: β = 1e-2, λ = 1e-4, latent 16; its default MLP

@@ -19,26 +19,26 @@ batch uses.
   vectors of 4 (4 x 9 = 36 bits an image), the mirrored decoder, K = 512,
   mse + vq_codebook + 0.25*vq_commitment, 100 epochs.
     aejax train vq_vae --workdir runs/vq_digits
-  Measured: test/sq_err_per_image 0.896, test/vq_perplexity 96.8, test/vq_usage 0.213;
-  33 s.
+  Expected: test/sq_err_per_image 0.900, test/vq_perplexity 96.9, test/vq_usage 0.219;
+  about 10 s on a 2-core CPU.
 - `digits_ema`: `digits` with the EMA codebook, mse + 0.25*vq_commitment.
-  Measured: test/sq_err_per_image 0.769, test/vq_perplexity 114.7, test/vq_usage 0.273;
-  82 s.
+  Expected: test/sq_err_per_image 0.769, test/vq_perplexity 114.7, test/vq_usage 0.273;
+  about 8 s.
 - `conv`: 8x8 digits, Conv 16, pool, Conv 32, pool: a 2x2 map of 32-d code vectors (36
   bits), each quantized; the mirrored decoder; the `digits` recipe and schedule.
-  Measured: test/sq_err_per_image 1.73, test/vq_perplexity 22.9, test/vq_usage 0.051;
-  114 s.
+  Expected: test/sq_err_per_image 1.73, test/vq_perplexity 22.9, test/vq_usage 0.051;
+  about 22 s.
 - `mnist`: pythae's default MLP VQ-VAE: 784-512-16 and its mirror, one 16-d code vector
   per image (9 bits), K = 512, β = 0.25; batch 128, Adam 1e-3 with a cosine schedule, 10
   epochs. Needs $AEJAX_DATA_DIR/mnist.
     aejax train vq_vae:mnist --workdir runs/vq_mnist
-  Measured: test/sq_err_per_image 39.5, test/vq_perplexity 12.7, test/vq_usage 0.030;
+  Expected: test/sq_err_per_image 39.5, test/vq_perplexity 12.7, test/vq_usage 0.030;
   171 s. The codebook, initialized in [-1/K, 1/K] as pythae's, mostly goes unused: few
   codes are ever nearest, and only chosen codes move. Report (compression): 9 bits an
   image, 3.84 entropy-coded.
 - `mnist_ema`: `mnist` with the EMA codebook (decay 0.99), mse + 0.25*vq_commitment.
     aejax train vq_vae:mnist_ema --workdir runs/vq_mnist_ema
-  Measured: test/sq_err_per_image 26.0, test/vq_perplexity 176, test/vq_usage 0.46; 138 s.
+  Expected: test/sq_err_per_image 26.0, test/vq_perplexity 176, test/vq_usage 0.46; 138 s.
   Report (compression): 9 bits an image, 8.04 entropy-coded.
 """
 

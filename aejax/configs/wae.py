@@ -13,10 +13,10 @@ Presets (the part after the colon):
   λ = 10, 100 epochs.
     aejax train wae --workdir runs/wae_digits
   Expected: test/mse (squared error per image) 0.937, test/mmd_imq 0.0034, test/loss
-  0.971 after 2200 steps; 33 s on a shared 2-core CPU (load average about 8 from other jobs).
+  0.971 after 2200 steps; about 9 s on a 2-core CPU.
 
 - `rbf`: `digits` with the Gaussian kernel ("mse + 10*mmd_rbf").
-  Expected: test/mse 0.866, test/mmd_rbf 0.00066, test/loss 0.872; 29 s, same machine.
+  Expected: test/mse 0.866, test/mmd_rbf 0.00066, test/loss 0.872; about 7 s.
 
 - `mnist`: pythae 0.1.2's MNIST WAE (examples/scripts/configs/mnist/wae_config.json and
   its default MLP): 784-512-16 encoder and its mirror with a sigmoid output, IMQ kernel with
