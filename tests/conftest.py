@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny fast config, and the offline data folder (skip when absent)."""
+"""Shared fixtures: a tiny fast config, and the offline data folder (skip when absent); the
+quick tier (`pytest -m quick`)."""
 
 import os
 
@@ -36,3 +37,46 @@ def data_dir():
         if path and os.path.isdir(os.path.join(path, "mnist")):
             return os.path.abspath(path)
     pytest.skip("offline data (AEJAX_DATA_DIR with mnist/) is not present")
+
+
+# The quick tier: the numerical checks, config and data checks, and the real training loop
+# on tiny data once for each model family (MLP and conv AE, VAE, adversarial AE, VQ-VAE,
+# WAE/RAE); `python -m pytest -m quick tests`. Whole files, or one test of a file.
+QUICK = (
+    "test_losses.py",
+    "test_data.py",
+    "test_models.py",
+    "test_contractive.py",
+    "test_metrics.py",
+    "test_likelihood.py::test_exact_posterior_gives_log_px_for_every_k",
+    "test_likelihood.py::test_iwae_term_on_the_models_k_samples_matches_numpy",
+    "test_samplers.py::test_gaussian_mixture_draws_have_the_fitted_mixtures_moments",
+    "test_architecture.py",
+    "test_bad_configs.py",
+    "test_vae.py",
+    "test_conv.py::test_seeds_conv_ae_shapes",
+    "test_conv.py::test_upsample2_phase_kernels_by_hand",
+    "test_conv.py::test_conv_ae_trains_end_to_end",
+    "test_keras.py::test_rmsprop_by_hand_with_eps_outside_the_square_root",
+    "test_keras.py::test_mean_terms_by_hand_and_against_keras_formula",
+    "test_keras.py::test_keras_conv_autoencoder_shapes_parameters_and_values",
+    "test_train.py::test_resume_is_bit_exact[1]",
+    "test_aae.py::test_adversarial_terms_by_hand",
+    "test_aae.py::test_a_nonfinite_update_is_skipped_alone",
+    "test_vq.py::test_nearest_code_and_quantizer_match_numpy",
+    "test_vq.py::test_ema_update_matches_a_hand_step",
+    "test_vq.py::test_ema_codebook_is_checkpointed_and_resumed_bit_exactly",
+    "test_zoo.py::test_mmd_terms_match_a_numpy_double_loop",
+    "test_zoo.py::test_wae_resume_is_bit_exact",
+    "test_run_memory.py::test_without_config_json_another_config_is_refused_by_the_checkpoints",
+    "test_variants.py::test_every_digits_preset_states_its_expected_number",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        where = f"{os.path.basename(str(item.fspath))}::{item.name}"
+        if any(
+            where == q or where.startswith(q + "::") or where.split("::")[0] == q for q in QUICK
+        ):
+            item.add_marker(pytest.mark.quick)
