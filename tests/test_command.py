@@ -165,7 +165,9 @@ def test_train_and_evaluate_from_another_directory(tmp_path):
         assert json.load(f)["model"]["encoder_widths"] == [128, 64, 16]  # ae:digits
     result = aejax("evaluate", str(workdir), "--sections=none", cwd=elsewhere)
     assert result.returncode == 0, result.stderr
-    lines = dict(line.split() for line in result.stdout.strip().splitlines())
+    first, *rest = result.stdout.strip().splitlines()
+    assert first == f"evaluating {workdir} on its test split ..."  # said before the wait
+    lines = dict(line.split() for line in rest)
     assert int(float(lines["step"])) == 22
     assert os.listdir(elsewhere) == []  # everything went to the workdir
 

@@ -34,7 +34,9 @@ def test_train_then_evaluate(tmp_path):
     assert "test/mse_per_pixel" in result.stdout
     result = _run("evaluate.py", "--workdir", workdir, "--sections=none")
     assert result.returncode == 0, result.stderr
-    lines = dict(line.split() for line in result.stdout.strip().splitlines())
+    first, *rest = result.stdout.strip().splitlines()
+    assert first == f"evaluating {workdir} on its test split ..."  # said before the wait
+    lines = dict(line.split() for line in rest)
     assert int(float(lines["step"])) == 44
     assert 0 < float(lines["test/mse_per_pixel"]) < 0.2
     assert float(lines["test/sq_err_per_image"]) == pytest.approx(
