@@ -25,6 +25,8 @@ Presets (the part after the colon):
 - `mnist`: 784-1000-1000-8, Gaussian prior, 10 epochs (MNIST IDX files in
   $AEJAX_DATA_DIR/mnist).
     aejax train aae:mnist --workdir runs/aae_mnist
+  Expected: test/mse_per_pixel 0.0189, test/adv_discriminator 1.36 (chance: 1.39), in
+  about 283 s on a 2-core CPU.
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
