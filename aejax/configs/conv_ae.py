@@ -21,6 +21,10 @@ Presets (the part after the colon):
 - `deep`: a deeper conv AE with a real bottleneck on MNIST: features (32, 64, 128)
   (28 -> 14 -> 7 -> 4, the decoder's 32x32 output cropped to 28x28) and a 32-number code
   through a Dense layer.
+    aejax train conv_ae:deep --workdir runs/conv_ae_deep
+  Expected (`deep`, 3 of its 10 epochs: `--config.num_epochs=3`): test/mse_per_pixel
+  0.0088 (test/bce 69.0 nats), in about 373 s on a 2-core CPU (the test suite was
+  running beside it).
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
