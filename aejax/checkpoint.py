@@ -9,6 +9,7 @@ would use it.
 """
 
 import concurrent.futures
+import contextlib
 import errno
 import hashlib
 import json
@@ -61,12 +62,8 @@ class Checkpointer:
         failed."""
         if self._pending is not None:
             pending, self._pending = self._pending, None
-            with self._saving(pending.step):
+            with _save_failures(self, pending.step):
                 pending.result()
-
-    def _saving(self, step: int | None):
-        """A context that turns a failed save of checkpoint `step` into one SaveFailed."""
-        return _SaveGuard(self, step)
 
     def saved_config(self, step: int) -> dict | None:
         """The config saved with checkpoint `step` (a JSON dict), or None (a checkpoint
@@ -117,7 +114,7 @@ class Checkpointer:
         self._check_space(step, state)
 
         def save():
-            with self._saving(self._in_flight):  # the previous save's error surfaces here
+            with _save_failures(self, self._in_flight):  # the previous save's error surfaces here
                 self._manager.wait_until_finished()
             self._record_digest(step, state_digest(state))
             metadata = {"config": self.config} if self.config is not None else None
@@ -127,7 +124,7 @@ class Checkpointer:
             self._in_flight = step
 
         if self._thread is None:
-            with self._saving(step):
+            with _save_failures(self, step):
                 save()
         else:
             self._pending = self._thread.submit(save)
@@ -241,33 +238,28 @@ class Checkpointer:
             if self._thread is not None:
                 self._thread.shutdown()
             try:
-                with self._saving(self._in_flight):
+                with _save_failures(self, self._in_flight):
                     self._manager.wait_until_finished()
             finally:
                 self._manager.close()
 
 
-class _SaveGuard:
+@contextlib.contextmanager
+def _save_failures(ckpt: Checkpointer, step: int | None):
     """Turns any error of orbax's save into SaveFailed, one line naming the step and the
     checkpoints that are intact (orbax writes each step to a temporary folder, so a failed
     save leaves the older checkpoints whole)."""
-
-    def __init__(self, ckpt: Checkpointer, step: int | None):
-        self.ckpt, self.step = ckpt, step
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, tb):
-        if error is None or isinstance(error, SaveFailed):
-            return False
+    try:
+        yield
+    except SaveFailed:
+        raise
+    except Exception as error:  # noqa: BLE001 - orbax and tensorstore raise many kinds
         cause = root_cause(error)
         text = str(cause).splitlines()[0][:200] if str(cause) else type(cause).__name__
         full = isinstance(cause, OSError) and cause.errno == errno.ENOSPC
         why = "no space left on the disk" if full or "No space left" in str(error) else text
         raise SaveFailed(
-            f"saving checkpoint {self.step} in {self.ckpt.directory} failed ({why}); "
-            f"{self.ckpt._kept()}"
+            f"saving checkpoint {step} in {ckpt.directory} failed ({why}); {ckpt._kept()}"
         ) from error
 
 
