@@ -26,6 +26,8 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 EncodeFn = Callable[[jax.Array], tuple[jax.Array, jax.Array]]
 LogLikFn = Callable[[jax.Array, jax.Array], jax.Array]
+LogPriorFn = Callable[[jax.Array], jax.Array]
+SampleFn = Callable[[jax.Array, jax.Array], tuple[jax.Array, jax.Array]]
 
 
 # --- the likelihood of a run ---------------------------------------------------------------
@@ -142,6 +144,11 @@ def log_standard_normal(z: jax.Array, n_lead: int = 1) -> jax.Array:
     return _sum_trailing(-0.5 * (jnp.square(z) + _LOG_2PI), n_lead)
 
 
+def _log_prior_standard(z: jax.Array) -> jax.Array:
+    """log N(z; 0, I) of samples z [B, C, *latent_shape]: [B, C]."""
+    return log_standard_normal(z, 2)
+
+
 def example_keys(key: jax.Array, indices: jax.Array) -> jax.Array:
     """Per-example keys fold_in(key, i) for the example indices i, [B]."""
     return jax.vmap(jax.random.fold_in, (None, 0))(key, indices)
@@ -158,10 +165,37 @@ def sample_noise(keys: jax.Array, samples: jax.Array, latent_shape, dtype=jnp.fl
       (keys[i], samples[j]).
     """
 
-    def one(k, j):
-        return jax.random.normal(jax.random.fold_in(k, j), tuple(latent_shape), dtype)
+    normal = lambda k: jax.random.normal(k, tuple(latent_shape), dtype)
+    return jax.vmap(jax.vmap(normal))(sample_keys(keys, samples))
 
-    return jax.vmap(lambda k: jax.vmap(lambda j: one(k, j))(samples))(keys)
+
+def sample_keys(keys: jax.Array, samples: jax.Array) -> jax.Array:
+    """The keys fold_in(keys[i], samples[j]), [B, C]: sample j of example i."""
+    return jax.vmap(lambda k: jax.vmap(lambda j: jax.random.fold_in(k, j))(samples))(keys)
+
+
+def gaussian_sampler(encode_fn: EncodeFn) -> SampleFn:
+    """The sampler of a diagonal Gaussian posterior: z = μ + σ·ε, with log q(z|x).
+
+    ε of sample (i, j) is normal(keys[i, j], latent_shape), the draws of `sample_noise`,
+    and log q is computed from ε ((z − μ)²/σ² is ε² exactly).
+
+    Args:
+      encode_fn: x [B, ...] -> (mean, logvar), each [B, *latent_shape].
+    Returns:
+      (x, keys [B, C]) -> (z [B, C, *latent_shape], log q(z|x) [B, C]).
+    """
+
+    def sample(x, keys):
+        mean, logvar = encode_fn(x)
+        latent_shape = mean.shape[1:]
+        normal = lambda k: jax.random.normal(k, latent_shape, mean.dtype)
+        eps = jax.vmap(jax.vmap(normal))(keys)  # the draws of `sample_noise`
+        z = mean[:, None] + jnp.exp(0.5 * logvar)[:, None] * eps
+        log_q_const = -0.5 * (_sum_trailing(logvar, 1) + math.prod(latent_shape) * _LOG_2PI)
+        return z, log_q_const[:, None] - 0.5 * _sum_trailing(jnp.square(eps), 2)
+
+    return sample
 
 
 # --- the pure bounds -----------------------------------------------------------------------
@@ -191,8 +225,10 @@ def iwae_from_fns(
     keys: jax.Array,
     k: int | jax.Array,
     chunk: int = DEFAULT_CHUNK,
+    log_prior_fn: LogPriorFn | None = None,
 ) -> jax.Array:
-    """The importance-weighted bound log (1/k) Σ_j p(x|z_j) p(z_j) / q(z_j|x) (Burda et al., 2015).
+    """The importance-weighted bound log (1/k) Σ_j p(x|z_j) p(z_j) / q(z_j|x) (Burda et al., 2015)
+    of a Gaussian posterior.
 
     The k samples are drawn and decoded `chunk` at a time in a loop that keeps a running
     logsumexp, so memory is O(B·chunk·D) whatever k is. Sample j of example i uses
@@ -209,30 +245,77 @@ def iwae_from_fns(
       k: the number of importance samples, ≥ 1 (a Python int or an int32 scalar).
       chunk: samples per decoder call (a Python int ≥ 1; min(chunk, k) when k is an int;
         a traced k smaller than chunk still decodes a whole chunk).
+      log_prior_fn: z [B, C, *latent_shape] -> log p(z) [B, C]; None for N(0, I).
     Returns:
       [B] bounds in nats.
     """
-    mean, logvar = encode_fn(x)
-    latent_shape = mean.shape[1:]
+    # The encoder runs once, outside the loop; each chunk only draws and decodes.
+    posterior = encode_fn(x)
+    sample_fn = gaussian_sampler(lambda _: posterior)
+    return iwae_from_sampler(sample_fn, log_lik_fn, x, keys, k, chunk, log_prior_fn)
+
+
+def iwae_from_sampler(
+    sample_fn: SampleFn,
+    log_lik_fn: LogLikFn,
+    x: jax.Array,
+    keys: jax.Array,
+    k: int | jax.Array,
+    chunk: int = DEFAULT_CHUNK,
+    log_prior_fn: LogPriorFn | None = None,
+) -> jax.Array:
+    """The importance-weighted bound of any posterior that draws samples with their log q.
+
+    As `iwae_from_fns` (the same running logsumexp over chunks, the same per-sample keys),
+    with the posterior given as a sampler: log w_j = log p(x|z_j) + log p(z_j) − log q_j.
+
+    Args:
+      sample_fn: (x [B, ...], keys [B, C]) -> (z [B, C, *latent_shape], log q [B, C]);
+        sample (i, j) drawn from keys[i, j] alone.
+      log_lik_fn: (x [B, ...], z [B, *latent_shape]) -> log p(x|z) [B].
+      x: [B, ...] data.
+      keys: [B] per-example keys; sample j of example i uses fold_in(keys[i], j).
+      k, chunk: as in `iwae_from_fns`.
+      log_prior_fn: z [B, C, *latent_shape] -> log p(z) [B, C]; None for N(0, I).
+    Returns:
+      [B] bounds in nats.
+    """
+    log_prior_fn = log_prior_fn or _log_prior_standard
     if isinstance(k, int):
         chunk = min(chunk, k)
     k = jnp.asarray(k, jnp.int32)
-    std = jnp.exp(0.5 * logvar)[:, None]
-    log_q_const = -0.5 * (_sum_trailing(logvar, 1) + math.prod(latent_shape) * _LOG_2PI)
     # The decoder sees the chunk's samples as one batch of B·chunk codes: vmap over the sample
     # axis adds rows to its matrix multiplies without repeating x in memory.
     log_lik_chunk = jax.vmap(log_lik_fn, in_axes=(None, 1), out_axes=1)
 
     def body(c, total):
         samples = c * chunk + jnp.arange(chunk, dtype=jnp.int32)
-        eps = sample_noise(keys, samples, latent_shape, mean.dtype)  # [B, chunk, *latent]
-        z = mean[:, None] + std * eps
-        # log q(z|x) from ε: (z − μ)²/σ² is ε² exactly.
-        log_q = log_q_const[:, None] - 0.5 * _sum_trailing(jnp.square(eps), 2)
-        log_w = log_lik_chunk(x, z) + log_standard_normal(z, 2) - log_q
+        z, log_q = sample_fn(x, sample_keys(keys, samples))
+        log_w = log_lik_chunk(x, z) + log_prior_fn(z) - log_q
         log_w = jnp.where(samples < k, log_w, -jnp.inf)
         return jnp.logaddexp(total, jax.nn.logsumexp(log_w, axis=1))
 
-    init = jnp.full((x.shape[0],), -jnp.inf, mean.dtype)
+    dtype = jnp.result_type(x.dtype, jnp.float32)
+    init = jnp.full((x.shape[0],), -jnp.inf, dtype)
     total = jax.lax.fori_loop(0, (k + chunk - 1) // chunk, body, init)
-    return total - jnp.log(k.astype(mean.dtype))
+    return total - jnp.log(k.astype(dtype))
+
+
+def elbo_from_sampler(
+    sample_fn: SampleFn,
+    log_lik_fn: LogLikFn,
+    x: jax.Array,
+    keys: jax.Array,
+    log_prior_fn: LogPriorFn | None = None,
+):
+    """The ELBO with sample j = 0 and a one-sample KL, log q(z|x) − log p(z).
+
+    For a posterior or prior whose KL has no closed form; the sample is the IWAE loop's
+    first, so `iwae_from_sampler(k=1)` equals log p(x|z) − KL here.
+
+    Returns:
+      (log p(x|z), the one-sample KL), each [B], in nats.
+    """
+    log_prior_fn = log_prior_fn or _log_prior_standard
+    z, log_q = sample_fn(x, sample_keys(keys, jnp.zeros((1,), jnp.int32)))
+    return log_lik_fn(x, z[:, 0]), (log_q - log_prior_fn(z))[:, 0]

@@ -12,6 +12,14 @@ defaults: nothing optional):
     posterior = "gaussian"   it has encode_gaussian(x) -> (mean, logvar): q(z|x) is
                              N(mean, diag exp(logvar)) (likelihood bounds, the ELBO anomaly
                              score)
+    posterior = "sampled"    it has posterior_samples(x, keys) -> (z, log_q): keys [B, S]
+                             draw z [B, S, *latent] (sample (i, j) from keys[i, j] alone)
+                             with log q [B, S], the log-density of each draw (a flow, a von
+                             Mises-Fisher, a Hamiltonian posterior); the likelihood bounds
+                             importance-weight these draws
+    log_prior(z) -> [...]    log p(z) summed over a code's axes, z [..., *latent] (any
+                             leading axes); needed for the bounds when the prior is not
+                             "standard_normal" (a VampPrior, a uniform on the sphere)
     latent_prior() -> str    the name of its prior ("standard_normal", "mixture", ...);
                              then generate(n) draws n samples from it with the "latent" rng
     codebook_size() -> int   K when the code is discrete: every code vector (the last axis
@@ -27,7 +35,9 @@ from typing import ClassVar
 
 from aejax.errors import ConfigError
 
-POSTERIORS = ("gaussian",)
+POSTERIORS = ("gaussian", "sampled")
+# The method each posterior family must have.
+_POSTERIOR_METHODS = {"gaussian": "encode_gaussian", "sampled": "posterior_samples"}
 
 
 class ModelInterface:
@@ -59,6 +69,12 @@ def check(model, name: str):
             f"config.model.name={name!r} declares posterior={posterior!r}; known: "
             + ", ".join(POSTERIORS)
         )
+    method = _POSTERIOR_METHODS.get(posterior)
+    if method is not None and not callable(getattr(model, method, None)):
+        raise ConfigError(
+            f"config.model.name={name!r} declares posterior={posterior!r} without a "
+            f"{method} method; see aejax.models.interface"
+        )
     k = codebook_size_of(model)
     if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 2):
         raise ConfigError(
@@ -71,6 +87,17 @@ def check(model, name: str):
 def posterior_of(model) -> str | None:
     """The declared posterior family ("gaussian"), or None."""
     return getattr(type(model), "posterior", None)
+
+
+def has_posterior(model) -> bool:
+    """Whether the model declares a posterior q(z|x) the likelihood bounds can weight."""
+    return posterior_of(model) in POSTERIORS
+
+
+def has_log_prior(model) -> bool:
+    """Whether the model defines log_prior(z) (else its prior, if any, is N(0, I) or has
+    no density the bounds can use)."""
+    return callable(getattr(model, "log_prior", None))
 
 
 def has_gaussian_posterior(model) -> bool:
