@@ -157,3 +157,18 @@ def test_declared_posteriors_and_priors_are_checked():
         lk.elbo(NoLogPrior(**fields), {"params": {}}, x, jax.random.key(0), "bce")
     assert interface.has_posterior(_Sampled(**fields))
     assert not interface.has_posterior(_Linear(**fields))
+
+
+def test_kl_sample_averages_to_the_closed_form_kl():
+    """The one-sample KL term, log q(z|x) − log p(z) at z ~ q, averages to kl_normal."""
+    from aejax import losses
+
+    rng = np.random.default_rng(0)
+    mean, logvar = rng.standard_normal(3), rng.standard_normal(3) * 0.5
+    n = 40000
+    z = mean + np.exp(0.5 * logvar) * rng.standard_normal((n, 3))
+    log_q = np.sum(-0.5 * ((z - mean) ** 2 / np.exp(logvar) + logvar + LOG_2PI), -1)
+    log_p = np.sum(-0.5 * (z**2 + LOG_2PI), -1)
+    est = np.asarray(losses.get_loss("kl_sample")(log_q=log_q, log_prior=log_p))
+    exact = float(losses.get_loss("kl_normal")(mean=mean[None], logvar=logvar[None])[0])
+    assert abs(est.mean() - exact) < 4 * est.std() / np.sqrt(n), (est.mean(), exact)

@@ -293,7 +293,8 @@ def evaluate_bounds(
       chunk: IWAE samples decoded at once per example (memory ~ batch_size·chunk·D floats).
     Returns:
       dict of [N] numpy arrays in nats: "elbo", "log_px_given_z" (its one-sample
-      reconstruction term), "kl" (its KL, closed-form or one-sample: `analytic_kl`) and, with k, "iwae".
+      reconstruction term), "kl" (its KL, closed-form or one-sample: `analytic_kl`) and,
+      with k, "iwae".
     """
     # Imported here: evaluate.py may import this module.
     from aejax.evaluate import map_batches

@@ -31,6 +31,7 @@ from aejax.losses.terms import (
     gaussian_nll_learned,
     iwae_bce,
     kl_normal,
+    kl_sample,
     kl_sparsity,
     l1_activity,
     mse,
@@ -191,6 +192,7 @@ register_loss(
 )
 register_loss("gaussian_nll_learned", gaussian_nll_learned, features="sum")
 register_loss("kl_normal", kl_normal)
+register_loss("kl_sample", kl_sample)
 register_loss("iwae_bce", iwae_bce, features="sum")
 register_loss("l1_activity", l1_activity)
 register_loss(

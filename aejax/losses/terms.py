@@ -144,6 +144,22 @@ def kl_normal(*, mean: jax.Array, logvar: jax.Array, **_) -> jax.Array:
     return _sum_features(0.5 * (jnp.square(mean) + jnp.exp(logvar) - 1.0 - logvar))
 
 
+def kl_sample(*, log_q: jax.Array, log_prior: jax.Array, **_) -> jax.Array:
+    """The one-sample KL estimate log q(z|x) − log p(z) at the model's sample z.
+
+    For posteriors or priors whose KL has no closed form (flows, a VampPrior, a von
+    Mises-Fisher posterior): the model returns both log-densities of its z in aux, and
+    "bce + kl_sample" is the negative ELBO's one-sample estimate, unbiased for the KL.
+
+    Args:
+      log_q: log q(z|x) of the model's sample, [B] (aux "log_q").
+      log_prior: log p(z) of the same sample, [B] (aux "log_prior").
+    Returns:
+      [B] per-example estimates in nats (single ones may be negative).
+    """
+    return log_q - log_prior
+
+
 def iwae_bce(
     *,
     x: jax.Array,
