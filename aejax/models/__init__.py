@@ -20,8 +20,10 @@ from aejax.models.conv import (
     decoder_output_hw,
     parse_decoder_layers,
 )
+from aejax.models.hvae import HVAE_FIELDS, build_hvae
 from aejax.models.layers import ACTIVATIONS, INITIALIZERS, get_activation, get_initializer
 from aejax.models.mlp import MLPDecoder, MLPEncoder
+from aejax.models.rhvae import RHVAE_FIELDS, build_rhvae
 from aejax.models.vae import VAE, X_LOGVAR
 from aejax.models.vq import VQ_FIELDS, VQAutoencoder, build_vq
 from aejax.registry import add, resolve
@@ -62,6 +64,8 @@ FAMILY_FIELDS = {
     "prior": "gaussian",  # aae: gaussian | mixture
     "discriminator_widths": (64, 64),  # aae
     **VQ_FIELDS,  # vq_vae, conv_vq_vae: the codebook (aejax/models/vq.py)
+    **HVAE_FIELDS,  # hvae, rhvae: the Hamiltonian flow (aejax/models/hvae.py)
+    **RHVAE_FIELDS,  # rhvae: the Riemannian metric (aejax/models/rhvae.py)
 }
 
 
@@ -269,6 +273,18 @@ def build_conv_vq_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
     return build_vq(cfg, build_conv(cfg, input_shape), input_shape)
 
 
+def build_hamiltonian_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """Hamiltonian VAE (Caterini et al., 2018): the MLP VAE's encoder and decoder with K
+    tempered leapfrog steps on log p(x, z) after the encoder (`aejax.models.hvae`)."""
+    return build_hvae(cfg, build_vae(cfg, input_shape))
+
+
+def build_riemannian_hvae(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """Riemannian Hamiltonian VAE (Chadebec et al., 2020): the HVAE with a learned metric
+    from the training codes and the generalized leapfrog (`aejax.models.rhvae`)."""
+    return build_rhvae(cfg, build_vae(cfg, input_shape))
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": build_mlp,
     "vae": build_vae,
@@ -277,6 +293,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "aae": build_aae,
     "vq_vae": build_vq_vae,
     "conv_vq_vae": build_conv_vq_vae,
+    "hvae": build_hamiltonian_vae,
+    "rhvae": build_riemannian_hvae,
 }
 
 
