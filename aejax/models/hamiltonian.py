@@ -39,8 +39,10 @@ def tempering(beta_zero, n_steps: int) -> jax.Array:
     Returns:
       [K + 1] square roots of the inverse temperatures.
     """
+    # float64 when JAX runs in 64 bits, else float32 (or a traced β_0's dtype)
+    beta_zero = jnp.asarray(beta_zero, jnp.result_type(beta_zero, float))
     inv0 = 1.0 / jnp.sqrt(beta_zero)
-    k = jnp.arange(n_steps + 1, dtype=jnp.result_type(beta_zero, jnp.float32)) / n_steps
+    k = jnp.arange(n_steps + 1, dtype=beta_zero.dtype) / n_steps
     return 1.0 / ((1.0 - inv0) * k**2 + inv0)
 
 

@@ -155,10 +155,13 @@ class HVAE(ModelInterface, nn.Module):
 
     def _sample(self, x, mean, logvar, eps0, gamma, metric):
         """The flow from z_0 = μ + σ·ε_0: (z_K, log_q), [N, d] and [N] (see the module)."""
-        if self.is_initializing():  # the decoder's parameters, before its gradient is taken
-            self.decode(mean)
         z0 = mean + jnp.exp(0.5 * logvar) * eps0
         log_q0 = log_normal(eps0) - 0.5 * jnp.sum(logvar, -1)  # log N(z_0; μ, diag σ²)
+        if self.is_initializing():
+            # The decoder's parameters exist once it has run; the flow adds none, and init
+            # runs op by op, where the flow's gradients are most of its time.
+            self.decode(mean)
+            return z0, log_q0
         z, log_ratio = self._flow(x, z0, gamma, metric)
         return z, log_q0 + log_ratio
 
