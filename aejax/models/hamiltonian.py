@@ -96,13 +96,16 @@ def generalized_leapfrog(
     """
     quad_grad = jax.grad(lambda zz, r: _quad(metric_inv, zz, r))
     g = grad_potential(z) if grad_z is None else grad_z
-    rho_half = rho
-    for _ in range(n_fixed):
-        rho_half = rho - 0.5 * eps * (g + quad_grad(z, rho_half))
+    # Loops, not unrolled iterations: the program's size does not grow with n_fixed.
+    rho_half = jax.lax.fori_loop(
+        0, n_fixed, lambda _, r: rho - 0.5 * eps * (g + quad_grad(z, r)), rho
+    )
     velocity = jnp.einsum("nij,nj->ni", metric_inv(z), rho_half)
-    z_new = z
-    for _ in range(n_fixed):
-        z_new = z + 0.5 * eps * (velocity + jnp.einsum("nij,nj->ni", metric_inv(z_new), rho_half))
+
+    def z_iteration(_, z_new):
+        return z + 0.5 * eps * (velocity + jnp.einsum("nij,nj->ni", metric_inv(z_new), rho_half))
+
+    z_new = jax.lax.fori_loop(0, n_fixed, z_iteration, z)
     g = grad_potential(z_new)
     return z_new, rho_half - 0.5 * eps * (g + quad_grad(z_new, rho_half)), g
 
