@@ -58,7 +58,6 @@ def get_config(arg: str = "digits"):
     else:
         hamiltonian_model(config, "hvae", "bce")
         config.model.eps_lf = 0.01
-        config.model.learn_eps_lf = True
         config.model.encoder_widths = (128, 8)
         digits_schedule(config)
     return config

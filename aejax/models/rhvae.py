@@ -91,10 +91,58 @@ def metric_inverse(z, centroids, m, temperature, regularization):
     return jnp.einsum("nc,cij->nij", weights, m, precision=hi) + regularization * eye
 
 
+# The metric's factorizations are written in jax.numpy rather than with
+# jnp.linalg.cholesky and solve_triangular: on CPU those call LAPACK kernels that split
+# their batch over XLA's intra-op thread pool and wait on it, and two of them running at
+# once can take every thread of a small pool and wait forever (seen on 2 cores: the
+# RHVAE's IWAE bound hung at 0% CPU). d is a latent size, so d steps are cheap.
+
+
+def cholesky(a: jax.Array) -> jax.Array:
+    """The lower Cholesky factor L (a = LLᵀ) of symmetric positive definite matrices.
+
+    Column j is (a[:, j] − L Lᵀ[:, j]) / √(that at row j), rows ≥ j (the Cholesky–Banachiewicz
+    recurrence): columns of L not yet computed are zero, so the full product sums k < j only.
+
+    Args:
+      a: [..., d, d].
+    Returns:
+      [..., d, d], lower triangular with a positive diagonal.
+    """
+    d = a.shape[-1]
+    rows = jnp.arange(d)
+
+    def column(j, chol):
+        v = jnp.take(a, j, axis=-1) - jnp.einsum("...ik,...k->...i", chol, jnp.take(chol, j, -2))
+        pivot = jnp.sqrt(jnp.take(v, j, axis=-1))[..., None]
+        col = jnp.where(rows >= j, v / pivot, 0.0)
+        return jnp.where(rows == j, col[..., :, None], chol)
+
+    return jax.lax.fori_loop(0, d, column, jnp.zeros_like(a))
+
+
+def solve_upper(chol: jax.Array, b: jax.Array) -> jax.Array:
+    """x with Lᵀx = b (back substitution), L lower triangular: [..., d, d], [..., d] -> [..., d]."""
+    d = b.shape[-1]
+    rows = jnp.arange(d)
+
+    def entry(k, x):
+        i = d - 1 - k  # the rows below i are solved; x's other entries are still zero
+        col = jnp.take(chol, i, axis=-1)  # L[:, i], the row i of Lᵀ
+        value = (jnp.take(b, i, -1) - jnp.sum(col * x, -1)) / jnp.take(col, i, -1)
+        return jnp.where(rows == i, value[..., None], x)
+
+    return jax.lax.fori_loop(0, d, entry, jnp.zeros_like(b))
+
+
+def log_det_from_cholesky(chol: jax.Array) -> jax.Array:
+    """log det(LLᵀ) = 2 Σ log L_ii: [..., d, d] -> [...]."""
+    return 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), -1)
+
+
 def log_det(a: jax.Array) -> jax.Array:
     """log det of symmetric positive definite matrices [..., d, d] -> [...], by Cholesky."""
-    chol = jnp.linalg.cholesky(a)
-    return 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), -1)
+    return log_det_from_cholesky(cholesky(a))
 
 
 class MetricNet(nn.Module):
@@ -181,12 +229,9 @@ class RHVAE(HVAE):
         grad_target = self._grad_log_target(x)
         grad_log_det = jax.grad(lambda z: 0.5 * jnp.sum(log_det(metric_inv(z))))
         grad_potential = lambda z: -(grad_target(z) + grad_log_det(z))
-        a0 = metric_inv(z0)
-        chol = jnp.linalg.cholesky(a0)
-        # ρ_0 = L_0⁻ᵀ γ_0 / √β_0 ~ N(0, G(z_0)/β_0)
-        rho0 = jax.scipy.linalg.solve_triangular(chol, gamma[..., None], lower=True, trans=1)
-        rho0 = rho0[..., 0] / sqrt_betas[0]
-        log_det0 = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol, axis1=-2, axis2=-1)), -1)
+        chol = cholesky(metric_inv(z0))
+        rho0 = solve_upper(chol, gamma) / sqrt_betas[0]  # L_0⁻ᵀγ_0/√β_0 ~ N(0, G(z_0)/β_0)
+        log_det0 = log_det_from_cholesky(chol)
 
         def step(z, rho, g):
             return hamiltonian.generalized_leapfrog(
