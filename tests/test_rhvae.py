@@ -19,7 +19,15 @@ from aejax import likelihood as lk
 from aejax import models, train
 from aejax.errors import ConfigError
 from aejax.models import hamiltonian, interface
-from aejax.models.rhvae import METRIC_COLLECTION, RHVAE, MetricNet, log_det, metric_inverse
+from aejax.models.rhvae import (
+    METRIC_COLLECTION,
+    RHVAE,
+    MetricNet,
+    cholesky,
+    log_det,
+    metric_inverse,
+    solve_upper,
+)
 
 
 def _buffer(c, d, seed=0, scale=0.7):
@@ -47,6 +55,11 @@ def test_metric_matches_numpy_is_positive_definite_and_has_its_log_det():
         np.testing.assert_allclose(
             log_det(jnp.asarray(got)), np.linalg.slogdet(want)[1], rtol=1e-10
         )
+        chol = np.asarray(cholesky(jnp.asarray(got)))
+        np.testing.assert_allclose(chol, np.linalg.cholesky(want), rtol=1e-10, atol=1e-12)
+        b = np.random.default_rng(2).standard_normal((4, 3))
+        x = np.asarray(solve_upper(jnp.asarray(chol), jnp.asarray(b)))
+        np.testing.assert_allclose(np.einsum("nji,nj->ni", chol, x), b, atol=1e-12)  # Lᵀx = b
         f = jax.jit(lambda z: log_det(metric_inverse(z, centroids, m, 1.3, 0.05)))
         check_grads(f, (jnp.asarray(z),), order=1, modes=["rev"])
 

@@ -47,8 +47,8 @@ HVAE_FIELDS = {
     "n_lf": 3,  # hvae, rhvae: K, leapfrog steps
     "eps_lf": 0.001,  # hvae, rhvae: the leapfrog step size ε
     "beta_zero": 0.3,  # hvae, rhvae: β_0 in (0, 1], the initial inverse temperature
-    "learn_eps_lf": False,  # hvae: ε a parameter
-    "learn_beta_zero": False,  # hvae: β_0 a parameter
+    "learn_eps_lf": False,  # hvae, rhvae: ε a parameter
+    "learn_beta_zero": False,  # hvae, rhvae: β_0 a parameter (log β_0)
 }
 LIKELIHOODS = ("bce", "gaussian_nll")
 LOG_2PI = math.log(2.0 * math.pi)
@@ -165,19 +165,16 @@ class HVAE(ModelInterface, nn.Module):
         z, log_ratio = self._flow(x, z0, gamma, metric)
         return z, log_q0 + log_ratio
 
-    def _deterministic_code(self, x, metric):
-        mean, logvar = self.encode_gaussian(x)
-        zeros = jnp.zeros_like(mean)
-        return self._sample(x, mean, logvar, zeros, zeros, metric)[0]
-
     def encode(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         """[B, *input_shape] -> z_K [B, d] of the flow from z_0 = μ, ρ_0 = 0 (deterministic)."""
-        return self._deterministic_code(x, self._metric(x, None, train=False))
+        mean, logvar = self.encode_gaussian(x)
+        zeros, metric = jnp.zeros_like(mean), self._metric(x, None, train=False)
+        return self._sample(x, mean, logvar, zeros, zeros, metric)[0]
 
     def posterior_samples(self, x: jax.Array, keys: jax.Array):
         """S extended-space draws per example (`aejax.models.interface`).
 
-        Sample (i, j) draws ε_0 and γ_0 from split(keys[i, j]) alone.
+        Sample (i, j) draws ε_0 and γ_0 (one normal draw [2, d]) from keys[i, j] alone.
 
         Args:
           x: [B, *input_shape].
