@@ -41,7 +41,7 @@ def data_dir():
 
 # The quick tier: the numerical checks, config and data checks, and the real training loop
 # on tiny data once for each model family (MLP and conv AE, VAE, adversarial AE, VQ-VAE,
-# WAE/RAE); `python -m pytest -m quick tests`. Whole files, or one test of a file.
+# WAE/RAE, HVAE/RHVAE); `python -m pytest -m quick tests`. Whole files, or one test of a file.
 QUICK = (
     "test_losses.py",
     "test_data.py",
@@ -67,6 +67,11 @@ QUICK = (
     "test_vq.py::test_ema_update_matches_a_hand_step",
     "test_vq.py::test_ema_codebook_is_checkpointed_and_resumed_bit_exactly",
     "test_zoo.py::test_mmd_terms_match_a_numpy_double_loop",
+    "test_hvae.py::test_leapfrog_is_volume_preserving_and_reversible",
+    "test_hvae.py::test_hvae_importance_weights_are_unbiased_and_iwae_tends_to_log_px",
+    "test_hvae.py::test_tiny_run_lowers_the_negative_elbo_and_its_bounds_order",
+    "test_rhvae.py::test_metric_matches_numpy_is_positive_definite_and_has_its_log_det",
+    "test_rhvae.py::test_state_is_checkpointed_resumed_bit_exactly_and_the_loss_falls",
     "test_zoo.py::test_wae_resume_is_bit_exact",
     "test_run_memory.py::test_without_config_json_another_config_is_refused_by_the_checkpoints",
     "test_variants.py::test_every_digits_preset_states_its_expected_number",
