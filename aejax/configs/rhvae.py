@@ -15,12 +15,12 @@ Presets (the part after the colon):
   the last 1408 training codes (one epoch) as centroids, K = 3, ε = 0.01, β_0 = 0.3,
   100 epochs.
     aejax train rhvae --workdir runs/rhvae_digits
-  Expected: test/loss 24.36 (test/bce 21.05, test/kl_sample 3.30) after 2200 steps;
-  179 s on a 2-core CPU shared with other jobs (55 s of CPU time). `aejax evaluate ...
-  --sections=generation` (k = 1000, 208 s: every flow step evaluates the metric at 1408
-  centroids): negative ELBO 24.39, negative IWAE bound 24.15, the HVAE's numbers
+  Expected: test/loss 24.37 (test/bce 21.06, test/kl_sample 3.31) after 2200 steps; 42 s
+  on a 2-core CPU (52 s of CPU time; 179 s when the machine was busy with other jobs).
+  `aejax evaluate ... --sections=generation` (k = 1000, 91 s: every flow step evaluates
+  the metric at 1408 centroids): negative ELBO 24.39, negative IWAE bound 24.15, the HVAE's
   (configs/hvae.py) within their noise. pythae's sampler (HMC on the metric's volume,
-  started at the stored centroids) on that run, 80 codes in 13 s:
+  started at the stored centroids) on that run, 80 codes in 5 s:
     from aejax.evaluate import TrainedModel
     m = TrainedModel.load("runs/rhvae_digits")
     z = m.model.apply(m.variables, 80, method="riemannian_samples",
@@ -36,9 +36,11 @@ Presets (the part after the colon):
     aejax train rhvae:mnist --workdir runs/rhvae_mnist
   Measured with --config.num_epochs=1 (600 steps), not the 100 epochs: test/loss 742.3
   (test/gaussian_nll 737.5, test/kl_sample 4.74, test/sq_err_per_image 34.1), in 116 s
-  on the 2-core CPU (100 s of CPU time). The report's IWAE bound at its default k = 1000
-  would evaluate the 10000-centroid metric about 10^9 times per flow step: on a CPU use
-  --iwae_k=10 (see below) or a GPU.
+  on the 2-core CPU (100 s of CPU time). `aejax evaluate ... --sections=generation
+  --iwae_k=10` on that run: negative ELBO 742.2, negative IWAE bound (k = 10) 741.5, in
+  459 s: each draw's flow evaluates the metric at all 10000 centroids about 45 times, so
+  the report's default k = 1000 would take about 12 hours on this CPU (use a small k, or
+  a GPU).
 """
 
 from aejax.config import base_config, digits_schedule
