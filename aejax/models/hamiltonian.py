@@ -4,11 +4,12 @@ Both flows move a code z and a momentum ρ (each [N, d]) by K steps of a volume-
 integrator of the Hamiltonian H(z, ρ), each followed by a tempering step ρ ← √(β_{k−1}/β_k) ρ:
 
 - `leapfrog`: H = U(z) + ½‖ρ‖², U(z) = −log p(x, z) (Caterini, Doucet & Sejdinovic, 2018,
-  "Hamiltonian Variational Auto-Encoder", Alg. 1);
+  "Hamiltonian Variational Auto-Encoder", their Algorithm 1);
 - `generalized_leapfrog`: H = U(z) + ½ log det G(z) + ½ ρᵀG(z)⁻¹ρ with a position-dependent
-  metric G (Girolami & Calderhead, 2011, eq. 16-18; Chadebec, Mantoux & Allassonnière,
-  2020, "Geometry-Aware Hamiltonian Variational Auto-Encoder", eq. 9). Its two implicit
-  equations are solved by a fixed number of fixed-point iterations (pythae's 3).
+  metric G (Girolami & Calderhead, 2011, "Riemann manifold Langevin and Hamiltonian Monte
+  Carlo methods"; Chadebec, Mantoux & Allassonnière, 2020, "Geometry-Aware Hamiltonian
+  Variational Auto-Encoder"). Its two implicit equations are solved by a fixed number of
+  fixed-point iterations (pythae's 3).
 
 `tempering` gives pythae's quadratic schedule. The leapfrog's Jacobian determinant is 1;
 the generalized leapfrog's is 1 when its implicit equations are solved exactly (with a few
@@ -30,7 +31,7 @@ MetricFn = Callable[[jax.Array], jax.Array]
 
 
 def tempering(beta_zero, n_steps: int) -> jax.Array:
-    """√β_k for k = 0..K of the quadratic schedule (Caterini et al., 2018, §4; pythae's
+    """√β_k for k = 0..K of the quadratic schedule (Caterini et al., 2018; pythae's
     `_tempering`): 1/√β_k = (1 − 1/√β_0)(k/K)² + 1/√β_0, so β_0 at the start and β_K = 1.
 
     Args:

@@ -17,7 +17,7 @@ model declares a "sampled" posterior whose draws are z_K with
 
 (the density of the extended-space sample divided by the momentum's target density): then
 p(x|z_K) p(z_K) / exp(log_q) = w, and the likelihood bounds and "bce + kl_sample" (the
-extended-space negative ELBO, Caterini et al. eq. 9) use it unchanged.
+extended-space negative ELBO of Caterini et al.) use it unchanged.
 
 Differences from pythae's `HVAE`: its `forward` takes σ = softplus(logvar), moves z with
 the pre-half-step momentum and drops the tempering (`rho = rho__` overwrites it); here the
