@@ -117,6 +117,21 @@ def test_generalized_leapfrog_is_volume_preserving_and_reversible(eps, n_fixed, 
         np.testing.assert_allclose(-back_rho[0], v[d:], atol=tol)
 
 
+def test_generalized_leapfrog_gradients():
+    with jax.enable_x64(True):
+        metric_inv = _metric_fn(*_buffer(6, 3))
+        grad_log_det = jax.grad(lambda z: 0.5 * jnp.sum(log_det(metric_inv(z))))
+        grad_potential = lambda z: -(_GRAD(z) + grad_log_det(z))
+        rng = np.random.default_rng(4)
+        z, rho = (jnp.asarray(rng.standard_normal((2, 3))) for _ in range(2))
+
+        def f(z, rho, eps):
+            z, rho, _ = hamiltonian.generalized_leapfrog(grad_potential, metric_inv, z, rho, eps, 3)
+            return jnp.sum(jnp.sin(z) * rho)
+
+        check_grads(jax.jit(f), (z, rho, 0.05), order=1, modes=["rev"])
+
+
 def _linear_rhvae(eps=0.1, n_fixed=12, **kw):
     parts, x, log_px, likelihood = linear_gaussian(**kw)
     model = RHVAE(
