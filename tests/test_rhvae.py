@@ -1,8 +1,9 @@
-"""The Riemannian Hamiltonian VAE: the metric against NumPy (positive definite, its log
-det), the generalized leapfrog (the leapfrog when G = I, volume and reversibility by
-jacfwd), unbiased importance weights on a linear-Gaussian model, the centroid buffer as a
-ring, its exact resume, HMC's invariant distribution, the sampler, bad settings, presets
-and a tiny run on the digits."""
+"""The Riemannian Hamiltonian VAE: the metric against NumPy (positive definite, its
+Cholesky factor and log det), the generalized leapfrog (the leapfrog when G = I, volume
+and reversibility by jacfwd, gradients), unbiased importance weights on a linear-Gaussian
+model, the 1-D extended density normalized on a grid, the centroid buffer as a ring, its
+exact resume, HMC's invariant distribution, the sampler, bad settings, presets and a tiny
+run on the digits."""
 
 import contextlib
 import math
