@@ -316,6 +316,7 @@ def _rows(workdir):
 def test_tiny_run_lowers_the_negative_elbo_and_its_bounds_order(tmp_path):
     overrides = {"num_steps": 40, "eval_every_steps": 40, "checkpoint_every_steps": 40}
     config = hvae_config(**overrides, **{"optimizer.learning_rate": 1e-2})
+    config.data.max_test = config.eval_batch_size = 64  # one evaluation batch shape
     workdir = str(tmp_path / "run")
     state, final = train.train_and_evaluate(config, workdir)
     rows = [r for r in _rows(workdir) if "train/loss" in r]
