@@ -37,6 +37,7 @@ from aejax.losses.terms import (
     mse,
     mse_mean,
 )
+from aejax.losses.vmf import kl_vmf
 from aejax.losses.vq import vq_codebook, vq_commitment, vq_perplexity, vq_usage
 from aejax.registry import resolve
 
@@ -56,6 +57,7 @@ __all__ = [
     "iwae_bce",
     "kl_normal",
     "kl_sparsity",
+    "kl_vmf",
     "l1_activity",
     "loss_term",
     "loss_units",
@@ -193,6 +195,7 @@ register_loss(
 register_loss("gaussian_nll_learned", gaussian_nll_learned, features="sum")
 register_loss("kl_normal", kl_normal)
 register_loss("kl_sample", kl_sample)
+register_loss("kl_vmf", kl_vmf)  # the hyperspherical VAE's (aejax.losses.vmf)
 register_loss("iwae_bce", iwae_bce, features="sum")
 register_loss("l1_activity", l1_activity)
 register_loss(

@@ -21,6 +21,7 @@ from aejax.models.conv import (
     parse_decoder_layers,
 )
 from aejax.models.layers import ACTIVATIONS, INITIALIZERS, get_activation, get_initializer
+from aejax.models.manifold_vae import MANIFOLD_FIELDS, build_manifold_vae
 from aejax.models.mlp import MLPDecoder, MLPEncoder
 from aejax.models.vae import VAE, X_LOGVAR
 from aejax.models.vq import VQ_FIELDS, VQAutoencoder, build_vq
@@ -62,6 +63,7 @@ FAMILY_FIELDS = {
     "prior": "gaussian",  # aae: gaussian | mixture
     "discriminator_widths": (64, 64),  # aae
     **VQ_FIELDS,  # vq_vae, conv_vq_vae: the codebook (aejax/models/vq.py)
+    **MANIFOLD_FIELDS,  # pvae: the Poincaré ball (aejax/models/manifold_vae.py)
 }
 
 
@@ -269,6 +271,18 @@ def build_conv_vq_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
     return build_vq(cfg, build_conv(cfg, input_shape), input_shape)
 
 
+def build_svae(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """Hyperspherical VAE (Davidson et al., 2018): the MLP autoencoder with a von
+    Mises-Fisher posterior on S^(d-1) and a uniform prior (`aejax.models.manifold_vae`)."""
+    return build_manifold_vae(cfg, build_mlp(cfg, input_shape), input_shape, "svae")
+
+
+def build_pvae(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """Poincaré VAE (Mathieu et al., 2019): the MLP autoencoder with wrapped normal
+    posterior and prior on the Poincaré ball (`aejax.models.manifold_vae`)."""
+    return build_manifold_vae(cfg, build_mlp(cfg, input_shape), input_shape, "pvae")
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": build_mlp,
     "vae": build_vae,
@@ -277,6 +291,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "aae": build_aae,
     "vq_vae": build_vq_vae,
     "conv_vq_vae": build_conv_vq_vae,
+    "svae": build_svae,
+    "pvae": build_pvae,
 }
 
 
