@@ -125,13 +125,15 @@ def transp(x: jax.Array, y: jax.Array, v: jax.Array, c: float) -> jax.Array:
 
 
 def log_sinhc(r: jax.Array) -> jax.Array:
-    """log(sinh(r) / r) for r ≥ 0, elementwise: r²/6 − r⁴/180 near 0, where the quotient
-    loses its digits; r + log1p(−e^{−2r}) − log(2r) elsewhere (no overflow)."""
-    small = r < 1e-2
+    """log(sinh(r) / r) for r ≥ 0, elementwise: its Taylor series r²/6 − r⁴/180 + r⁶/2835
+    − r⁸/37800 below 0.5 (the closed form cancels there: at r = 0.01 it lost 3% in
+    float32), r + log1p(−e^{−2r}) − log(2r) above (no overflow)."""
+    small = r < 0.5
     safe = jnp.where(small, 1.0, r)
     large = safe + jnp.log1p(-jnp.exp(-2.0 * safe)) - jnp.log(2.0 * safe)
     r2 = r * r
-    return jnp.where(small, r2 / 6.0 - r2 * r2 / 180.0, large)
+    series = r2 * (1 / 6 + r2 * (-1 / 180 + r2 * (1 / 2835 - r2 / 37800)))
+    return jnp.where(small, series, large)
 
 
 def _log_normal(v: jax.Array, scale: jax.Array) -> jax.Array:
