@@ -60,7 +60,11 @@ def _mobius_identities(c):
     np.testing.assert_allclose(pb.gyration(a, b, w, c), direct, atol=1e-10)
     norms = np.linalg.norm(pb.gyration(a, b, w, c), axis=-1)
     np.testing.assert_allclose(norms, np.linalg.norm(w, axis=-1), rtol=1e-10)
-    # The ball is closed under ⊕, and ⊕ is Euclidean addition as c → 0.
+    # The ball is closed under ⊕: 1 − c‖a ⊕ b‖² = (1 − c‖a‖²)(1 − c‖b‖²)/(1 + 2c⟨a,b⟩ +
+    # c²‖a‖²‖b‖²), which the gyroplane distance uses; ⊕ is Euclidean addition as c → 0.
+    a2, b2, dot = (np.sum(u * v, -1) for u, v in ((a, a), (b, b), (a, b)))
+    expected = (1 - c * a2) * (1 - c * b2) / (1 + 2 * c * dot + c * c * a2 * b2)
+    np.testing.assert_allclose(1 - c * np.sum(np.square(ab), -1), expected, rtol=1e-10)
     assert np.all(c * np.sum(np.square(ab), -1) < 1)
     small = pb.mobius_add(a * 1e-3, b * 1e-3, c)
     np.testing.assert_allclose(small, (a + b) * 1e-3, atol=1e-8)

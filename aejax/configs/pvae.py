@@ -12,11 +12,15 @@ test negative ELBO with one z per image.
 
 Presets (the part after the colon):
 
-- `digits` (default): scikit-learn's 8x8 digits, MLP 64-128-64-(8-D ball, c = 1; 8 + 8
-  outputs for μ and σ), gyroplane decoder 8-(64 gyroplanes)-128-64, Bernoulli likelihood
+- `digits` (default): scikit-learn's 8x8 digits, MLP encoder 64-128-64-(8-D ball, c = 1;
+  8 + 8 outputs for μ and σ), decoder 8-(64 gyroplanes)-128-64, Bernoulli likelihood
   ("bce + kl_sample"), 100 epochs.
     aejax train pvae --workdir runs/pvae_digits
-  Expected: TODO
+  Expected: test/loss (negative ELBO) 24.50 nats (test/bce 21.64, test/kl_sample 2.86)
+  after 2200 steps, in 90 s on the shared 2-core CPU (the other jobs' load varies it about
+  threefold). `aejax evaluate runs/pvae_digits --sections=generation` then gives the test
+  negative ELBO 24.53 (one-sample KL 2.81) and the negative IWAE bound 24.02 at k = 1000,
+  in 22 s. (The VAE of the same widths, `vae:digits`, reaches 23.9.)
 
 - `mnist`: pythae 0.1.2 ships no MNIST config file for its PoincareVAE; this preset follows
   its reproduction script (examples/scripts/reproducibility/pvae.py, the paper's MNIST

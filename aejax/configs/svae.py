@@ -13,7 +13,11 @@ Presets (the part after the colon):
 - `digits` (default): scikit-learn's 8x8 digits, MLP 64-128-64-(S^7 in R^8: 8 + 1
   outputs for μ and κ) and its mirror, Bernoulli likelihood ("bce + kl_vmf"), 100 epochs.
     aejax train svae --workdir runs/svae_digits
-  Expected: TODO
+  Expected: test/loss (negative ELBO) 25.24 nats (test/bce 22.94, test/kl_vmf 2.30) after
+  2200 steps, in 83 s on the shared 2-core CPU (the other jobs' load varies it about
+  threefold). `aejax evaluate runs/svae_digits --sections=generation` then gives the
+  test negative ELBO 25.13 (one-sample KL 2.18) and the negative IWAE bound 24.53 at
+  k = 1000, in 49 s. (The VAE of the same widths, `vae:digits`, reaches 23.9.)
 
 - `mnist`: pythae 0.1.2's MNIST S-VAE (examples/scripts/configs/mnist/svae_config.json:
   latent_dim 16, reconstruction_loss "mse"; its default MLP 784-512-(16 + 1) and mirror

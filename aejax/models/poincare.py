@@ -193,15 +193,23 @@ def gyroplane_distance(z: jax.Array, p: jax.Array, a: jax.Array, c: float) -> ja
 
         (1/√c) asinh(2√c ⟨−p ⊕ z, a⟩ / ((1 − c‖−p ⊕ z‖²) ‖a‖)).
 
+    Written with matrix products only, never the [B, K, d] array of the −p_k ⊕ z_b: with
+    −p ⊕ z = (α(−p) + (1 − c‖p‖²) z)/γ, α = 1 − 2c⟨p, z⟩ + c‖z‖², and the identity
+    1 − c‖x ⊕ y‖² = (1 − c‖x‖²)(1 − c‖y‖²)/γ, γ cancels:
+
+        asinh argument = 2√c ((1 − c‖p‖²)⟨z, a⟩ − α⟨p, a⟩) / ((1 − c‖p‖²)(1 − c‖z‖²)‖a‖).
+
     Args:
       z: [B, d] points; p, a: [K, d], K gyroplanes.
     Returns:
       [B, K] signed distances.
     """
     sc = math.sqrt(c)
-    diff = mobius_add(-p[None], z[:, None], c)  # [B, K, d]
-    diff2 = jnp.sum(diff * diff, axis=-1)
-    inner = jnp.sum(diff * a[None], axis=-1)
-    a_norm = jnp.sqrt(jnp.maximum(jnp.sum(a * a, axis=-1), _TINY))
-    den = jnp.maximum((1.0 - c * diff2) * a_norm, _TINY)
-    return jnp.arcsinh(2.0 * sc * inner / den) / sc
+    zp, za = z @ p.T, z @ a.T  # [B, K]
+    z2, p2 = _dot(z, z), _dot(p, p)[:, 0]  # [B, 1], [K]
+    pa = jnp.sum(p * a, axis=-1)
+    a_norm = jnp.sqrt(jnp.maximum(_dot(a, a)[:, 0], _TINY))
+    alpha = 1.0 - 2.0 * c * zp + c * z2
+    beta = 1.0 - c * p2
+    den = jnp.maximum(beta * (1.0 - c * z2) * a_norm, _TINY)
+    return jnp.arcsinh(2.0 * sc * (beta * za - alpha * pa) / den) / sc
