@@ -33,7 +33,9 @@ from aejax.models.layers import get_activation
 from aejax.models.mlp import MLPDecoder
 
 # The fields of config.model that these families read, with their defaults (merged into
-# aejax.models.FAMILY_FIELDS). pythae's PoincareVAEConfig defaults.
+# aejax.models.FAMILY_FIELDS): pythae's PoincareVAEConfig curvature and a σ per dimension
+# (its default encoder's), and the paper's gyroplane decoder (pythae's default decoder is
+# the plain MLP, "mlp" here).
 MANIFOLD_FIELDS = {
     "curvature": 1.0,  # pvae: c > 0, the Poincaré ball's curvature is −c (radius 1/√c)
     "pvae_decoder": "gyroplane",  # pvae: gyroplane (the paper's first layer) | mlp
