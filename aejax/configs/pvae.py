@@ -29,7 +29,12 @@ Presets (the part after the colon):
   constant 5e-4, batch 128, 80 epochs. (pythae binarizes the training images once with
   Bernoulli draws; here they are MNIST's grey levels.) Needs MNIST's IDX files.
     aejax train pvae:mnist --workdir runs/pvae_mnist
-  Measured: TODO
+  Measured with --config.num_epochs=1 (468 steps), not the 80 epochs: test/loss 127.54
+  (test/bce 110.29, test/kl_sample 17.26), in 92 s on the shared 2-core CPU; with
+  --config.num_epochs=3 (1404 steps): test/loss 116.78 (test/bce 99.05, test/kl_sample
+  17.73) in 91 s, and `aejax evaluate W --sections=generation --iwae_k=100` gave the test
+  negative ELBO 116.8 and the negative IWAE bound 113.0 at k = 100 (44 s). 80 epochs were
+  not run.
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule

@@ -26,7 +26,14 @@ Presets (the part after the colon):
   "gaussian_nll" (variance 1), the same gradients plus the constant 784·½ log 2π = 720.4
   nats, so that the likelihood bounds are true densities. Needs MNIST's IDX files.
     aejax train svae:mnist --workdir runs/svae_mnist
-  Measured: TODO
+  Measured with --config.num_epochs=1 (600 steps), not the 100 epochs: test/loss 744.58
+  (test/gaussian_nll 742.35, so ½‖x − x̂‖² = 21.9; test/kl_vmf 2.23; test/sq_err_per_image
+  43.8), in 110 s on the shared 2-core CPU; with --config.num_epochs=3 (1800 steps):
+  test/loss 742.57 (½‖x − x̂‖² = 17.9, test/kl_vmf 4.30, test/sq_err_per_image 35.7) in
+  80 s, and `aejax evaluate W --sections=generation --iwae_k=100` gave the test negative
+  ELBO 742.5 and the negative IWAE bound 741.4 at k = 100 (70 s). The unit variance makes
+  the likelihood weak beside the KL, so the posterior stays broad (the mean training image
+  scores 52.9 squared error). 100 epochs were not run.
 """
 
 import ml_collections
