@@ -31,9 +31,9 @@ Presets (the part after the colon):
   43.8), in 110 s on the shared 2-core CPU; with --config.num_epochs=3 (1800 steps):
   test/loss 742.57 (½‖x − x̂‖² = 17.9, test/kl_vmf 4.30, test/sq_err_per_image 35.7) in
   80 s, and `aejax evaluate W --sections=generation --iwae_k=100` gave the test negative
-  ELBO 742.5 and the negative IWAE bound 741.4 at k = 100 (70 s). The unit variance makes
-  the likelihood weak beside the KL, so the posterior stays broad (the mean training image
-  scores 52.9 squared error). 100 epochs were not run.
+  ELBO 742.5 and the negative IWAE bound 741.4 at k = 100 (70 s). With a unit variance
+  the likelihood weighs little beside the KL: the KL stays at a few nats and the
+  reconstructions are coarse (the mean training image scores 52.9 squared error). 100 epochs were not run.
 """
 
 import ml_collections
