@@ -16,11 +16,11 @@ Presets (the part after the colon):
   8 + 8 outputs for μ and σ), decoder 8-(64 gyroplanes)-128-64, Bernoulli likelihood
   ("bce + kl_sample"), 100 epochs.
     aejax train pvae --workdir runs/pvae_digits
-  Expected: test/loss (negative ELBO) 24.50 nats (test/bce 21.64, test/kl_sample 2.86)
-  after 2200 steps, in 90 s on the shared 2-core CPU (the other jobs' load varies it about
-  threefold). `aejax evaluate runs/pvae_digits --sections=generation` then gives the test
-  negative ELBO 24.53 (one-sample KL 2.81) and the negative IWAE bound 24.02 at k = 1000,
-  in 22 s. (The VAE of the same widths, `vae:digits`, reaches 23.9.)
+  Expected: test/loss (negative ELBO) 24.49 nats (test/bce 21.62, test/kl_sample 2.88)
+  after 2200 steps, in 17 s on the shared 2-core CPU (90 s under a heavier load of the
+  other jobs). `aejax evaluate runs/pvae_digits --sections=generation` then gives the test
+  negative ELBO 24.54 (one-sample KL 2.85) and the negative IWAE bound 24.04 at k = 1000,
+  in 7 s. (The VAE of the same widths, `vae:digits`, reaches 23.9.)
 
 - `mnist`: pythae 0.1.2 ships no MNIST config file for its PoincareVAE; this preset follows
   its reproduction script (examples/scripts/reproducibility/pvae.py, the paper's MNIST

@@ -14,10 +14,10 @@ Presets (the part after the colon):
   outputs for μ and κ) and its mirror, Bernoulli likelihood ("bce + kl_vmf"), 100 epochs.
     aejax train svae --workdir runs/svae_digits
   Expected: test/loss (negative ELBO) 25.24 nats (test/bce 22.94, test/kl_vmf 2.30) after
-  2200 steps, in 83 s on the shared 2-core CPU (the other jobs' load varies it about
-  threefold). `aejax evaluate runs/svae_digits --sections=generation` then gives the
-  test negative ELBO 25.13 (one-sample KL 2.18) and the negative IWAE bound 24.53 at
-  k = 1000, in 49 s. (The VAE of the same widths, `vae:digits`, reaches 23.9.)
+  2200 steps, in 31 s on the shared 2-core CPU (83 s under a heavier load of the other
+  jobs). `aejax evaluate runs/svae_digits --sections=generation` then gives the test
+  negative ELBO 25.13 (one-sample KL 2.18) and the negative IWAE bound 24.53 at k = 1000,
+  in 14 s. (The VAE of the same widths, `vae:digits`, reaches 23.9.)
 
 - `mnist`: pythae 0.1.2's MNIST S-VAE (examples/scripts/configs/mnist/svae_config.json:
   latent_dim 16, reconstruction_loss "mse"; its default MLP 784-512-(16 + 1) and mirror
@@ -33,7 +33,8 @@ Presets (the part after the colon):
   80 s, and `aejax evaluate W --sections=generation --iwae_k=100` gave the test negative
   ELBO 742.5 and the negative IWAE bound 741.4 at k = 100 (70 s). With a unit variance
   the likelihood weighs little beside the KL: the KL stays at a few nats and the
-  reconstructions are coarse (the mean training image scores 52.9 squared error). 100 epochs were not run.
+  reconstructions are coarse (the mean training image scores 52.9 squared error). 100
+  epochs were not run.
 """
 
 import ml_collections
