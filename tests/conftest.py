@@ -68,6 +68,10 @@ QUICK = (
     "test_vq.py::test_ema_codebook_is_checkpointed_and_resumed_bit_exactly",
     "test_zoo.py::test_mmd_terms_match_a_numpy_double_loop",
     "test_zoo.py::test_wae_resume_is_bit_exact",
+    "test_vmf.py::test_log_bessel_and_ratio_match_scipy_in_float32",
+    "test_vmf.py::test_kl_closed_form_matches_scipy_entropy_and_monte_carlo",
+    "test_poincare.py::test_wrapped_normal_density_integrates_to_one_on_the_ball[1.0-mu0-scale0]",
+    "test_manifold_vae.py::test_recipes_that_read_another_posterior_are_refused",
     "test_run_memory.py::test_without_config_json_another_config_is_refused_by_the_checkpoints",
     "test_variants.py::test_every_digits_preset_states_its_expected_number",
 )
