@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from aejax.contractive import contractive
 from aejax.errors import ConfigError
-from aejax.losses import mmd, regularizers
+from aejax.losses import disentangle, mmd, regularizers
 from aejax.losses.terms import (
     adv_discriminator,
     adv_generator,
@@ -220,6 +220,17 @@ register_loss("vq_commitment", vq_commitment)
 # Measurements of the whole batch (log them with weight 0), refused under pmap like kl_sparsity
 register_loss("vq_perplexity", vq_perplexity, batch=True)
 register_loss("vq_usage", vq_usage, batch=True)
+# The disentangling VAEs' terms (aejax.losses.disentangle), each over the whole batch.
+register_loss("tc_mutual_information", disentangle.tc_mutual_information, batch=True)
+register_loss("tc_total_correlation", disentangle.tc_total_correlation, batch=True)
+register_loss("tc_dimwise_kl", disentangle.tc_dimwise_kl, batch=True)
+_CAPACITY = {
+    "capacity_max": (lambda v: v >= 0, ">= 0"),
+    "anneal_steps": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
+}
+register_loss("kl_capacity", disentangle.kl_capacity, batch=True, domains=_CAPACITY)
+register_loss("factor_tc", disentangle.factor_tc)
+register_loss("factor_discriminator", disentangle.factor_discriminator, batch=True)
 
 
 def get_term(name: str, where: str = "config.loss") -> Term:

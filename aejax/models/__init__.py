@@ -20,6 +20,7 @@ from aejax.models.conv import (
     decoder_output_hw,
     parse_decoder_layers,
 )
+from aejax.models.factor_vae import FactorVAE
 from aejax.models.layers import ACTIVATIONS, INITIALIZERS, get_activation, get_initializer
 from aejax.models.mlp import MLPDecoder, MLPEncoder
 from aejax.models.vae import VAE, X_LOGVAR
@@ -60,7 +61,8 @@ FAMILY_FIELDS = {
     "decoder_layers": (),
     "aae_base": "mlp",  # aae: the autoencoder's family, mlp | conv
     "prior": "gaussian",  # aae: gaussian | mixture
-    "discriminator_widths": (64, 64),  # aae
+    "discriminator_widths": (64, 64),  # aae, factor_vae
+    "vae_base": "vae",  # factor_vae: the VAE's family, vae | conv_vae
     **VQ_FIELDS,  # vq_vae, conv_vq_vae: the codebook (aejax/models/vq.py)
 }
 
@@ -269,6 +271,25 @@ def build_conv_vq_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
     return build_vq(cfg, build_conv(cfg, input_shape), input_shape)
 
 
+def build_factor_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """FactorVAE (`aejax.models.factor_vae`): a `vae_base` VAE ("vae" or "conv_vae" with a
+    latent vector) and a discriminator MLP of `discriminator_widths` on its code."""
+    base = _field(cfg, "vae_base")
+    builders = {"vae": build_vae, "conv_vae": build_conv_vae}
+    if base not in builders:
+        raise ConfigError(f"config.model.vae_base={base!r} is not known; valid: conv_vae, vae")
+    vae = builders[base](cfg, input_shape)
+    if len(vae.latent_shape) != 1:
+        raise ConfigError(
+            "config.model.latent_dim must be > 0 for a FactorVAE on a conv VAE: the "
+            "discriminator shuffles the dimensions of a code vector"
+        )
+    widths = _positive_widths(
+        _field(cfg, "discriminator_widths"), "config.model.discriminator_widths"
+    )
+    return FactorVAE(vae, Discriminator(widths))
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": build_mlp,
     "vae": build_vae,
@@ -277,6 +298,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "aae": build_aae,
     "vq_vae": build_vq_vae,
     "conv_vq_vae": build_conv_vq_vae,
+    "factor_vae": build_factor_vae,
 }
 
 
