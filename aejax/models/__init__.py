@@ -24,6 +24,7 @@ from aejax.models.factor_vae import FactorVAE
 from aejax.models.layers import ACTIVATIONS, INITIALIZERS, get_activation, get_initializer
 from aejax.models.mlp import MLPDecoder, MLPEncoder
 from aejax.models.vae import VAE, X_LOGVAR
+from aejax.models.vamp import VAMP_FIELDS, VampVAE, build_vamp
 from aejax.models.vq import VQ_FIELDS, VQAutoencoder, build_vq
 from aejax.registry import add, resolve
 
@@ -32,6 +33,7 @@ __all__ = [
     "AdversarialAE",
     "VAE",
     "VQAutoencoder",
+    "VampVAE",
     "Autoencoder",
     "ConvDecoder",
     "ConvEncoder",
@@ -64,6 +66,7 @@ FAMILY_FIELDS = {
     "discriminator_widths": (64, 64),  # aae, factor_vae
     "vae_base": "vae",  # factor_vae: the VAE's family, vae | conv_vae
     **VQ_FIELDS,  # vq_vae, conv_vq_vae: the codebook (aejax/models/vq.py)
+    **VAMP_FIELDS,  # vamp_vae: the pseudo-inputs (aejax/models/vamp.py)
 }
 
 
@@ -290,6 +293,12 @@ def build_factor_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
     return FactorVAE(vae, Discriminator(widths))
 
 
+def build_vamp_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """VampPrior VAE (Tomczak & Welling, 2018): the MLP VAE whose prior is the mixture of
+    its posteriors at `num_pseudo_inputs` learned pseudo-inputs (`aejax.models.vamp`)."""
+    return build_vamp(cfg, build_vae(cfg, input_shape), input_shape)
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": build_mlp,
     "vae": build_vae,
@@ -299,6 +308,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "vq_vae": build_vq_vae,
     "conv_vq_vae": build_conv_vq_vae,
     "factor_vae": build_factor_vae,
+    "vamp_vae": build_vamp_vae,
 }
 
 
