@@ -227,3 +227,15 @@ def test_trains_on_digits_and_its_bounds_hold(tmp_path):
     kl = log_q - _scipy_log_mixture(z, means, logvars)
     assert gen["kl"] == pytest.approx(kl.mean(), rel=1e-4), (gen["kl"], kl.mean())
     assert gen["elbo"] == pytest.approx(-after["test/loss"], abs=1.0)  # other z, same model
+
+
+def test_mnist_preset_follows_pythae():
+    # examples/scripts/configs/mnist/vamp_config.json: latent 16, 50 components, "mse"
+    # (½‖x − x̂‖², gaussian_nll with variance 1 less its constant); its trainer's settings.
+    config = config_lib.load_config("vamp:mnist")
+    assert config.loss == "gaussian_nll + kl_sample"
+    assert config.loss_options.gaussian_nll.variance == 1.0
+    assert (config.model.name, config.model.num_pseudo_inputs) == ("vamp_vae", 50)
+    assert tuple(config.model.encoder_widths) == (512, 16)
+    assert (config.batch_size, config.num_epochs) == (100, 100)
+    assert (config.optimizer.schedule, config.optimizer.learning_rate) == ("constant", 1e-3)
