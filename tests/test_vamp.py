@@ -2,6 +2,7 @@
 the pseudo-inputs, its gradients, the distribution of its prior draws, its aux, refused
 settings, and a short training run on digits whose likelihood bounds are checked."""
 
+import functools
 import math
 import os
 
@@ -23,23 +24,39 @@ from aejax.models import build_model, interface
 DIGIT = (8, 8, 1)
 
 
-def _model(k=7, latent=3, activation="relu", pseudo="hardtanh", seed=0, **fields):
+def _build(**fields):
+    """A vamp_vae for 8x8 digits: 64-16-(3 Gaussian), K = 5, with `fields` of config.model."""
     # Not type-safe, as a config file may build it: the builder's checks must catch 2.5.
     model_cfg = config_lib.load_config("vamp:digits").model.to_dict()
     cfg = ml_collections.ConfigDict(model_cfg, type_safe=False)
-    cfg.encoder_widths, cfg.activation = (16, latent), activation
-    cfg.num_pseudo_inputs, cfg.pseudo_activation = k, pseudo
+    cfg.encoder_widths, cfg.num_pseudo_inputs = (16, 3), 5
     for name, value in fields.items():
         cfg[name] = value
-    model = build_model(cfg, DIGIT)
-    x = jnp.zeros((2, *DIGIT))
-    rngs = {"params": jax.random.key(seed), "latent": jax.random.key(1)}
-    return model, jax.jit(model.init)(rngs, x)
+    return build_model(cfg, DIGIT)
 
 
-def _fn(model, method, **kwargs):
-    """model.apply(variables, *args, method=method), jitted (eager flax is slow on CPU)."""
-    return jax.jit(lambda v, *args: model.apply(v, *args, method=method, **kwargs))
+@functools.cache
+def _model(smooth=False):
+    """(model, variables), built once per module: pythae's ReLU encoder and hard tanh, or a
+    smooth one (tanh, sigmoid pseudo-inputs) for finite differences."""
+    fields = dict(activation="tanh", pseudo_activation="sigmoid") if smooth else {}
+    model = _build(**fields)
+    rngs = {"params": jax.random.key(3), "latent": jax.random.key(1)}
+    return model, jax.jit(model.init)(rngs, jnp.zeros((2, *DIGIT)))
+
+
+@functools.cache
+def _fn(model, method):
+    """model.apply(variables, *args, method=method), jitted once (eager flax is slow)."""
+    return jax.jit(lambda v, *args: model.apply(v, *args, method=method))
+
+
+def _drawn(model, method, key, **kwargs):
+    """A jitted model.apply with the "latent" rng `key` (methods that draw)."""
+    apply = lambda v, key, *args: model.apply(
+        v, *args, method=method, rngs={"latent": key}, **kwargs
+    )
+    return lambda v, *args: jax.jit(apply)(v, key, *args)
 
 
 def _pseudo_inputs_numpy(variables, squash=lambda u: np.clip(u, 0.0, 1.0)):
@@ -67,10 +84,10 @@ def _scipy_log_mixture(z, means, logvars):
 
 
 def test_pseudo_inputs_are_initialized_and_squashed_as_pythae():
-    model, variables = _model(k=25)
+    model, variables = _model()
     p = variables["params"]["pseudo_inputs"]
-    assert p["kernel"].shape == (25, *DIGIT) and p["bias"].shape == DIGIT
-    bound = 1 / math.sqrt(25)  # PyTorch's nn.Linear(25, 64): U(±1/√25), weight and bias
+    assert p["kernel"].shape == (5, *DIGIT) and p["bias"].shape == DIGIT
+    bound = 1 / math.sqrt(5)  # PyTorch's nn.Linear(5, 64): U(±1/√5), weight and bias
     for w in (p["kernel"], p["bias"]):
         assert float(jnp.max(jnp.abs(w))) <= bound and float(jnp.std(w)) > 0.8 * bound / 3**0.5
     u = np.asarray(_fn(model, lambda m: m.pseudo_inputs())(variables))
@@ -78,15 +95,15 @@ def test_pseudo_inputs_are_initialized_and_squashed_as_pythae():
     assert (u == 0).mean() > 0.3 and u.max() < 2 * bound  # hard tanh to [0, 1]
 
 
-@pytest.mark.parametrize("pseudo", ["hardtanh", "sigmoid"])
-def test_log_prior_is_the_scipy_mixture_of_the_encoders_posteriors(pseudo):
-    model, variables = _model(pseudo=pseudo)
-    squash = scipy.special.expit if pseudo == "sigmoid" else (lambda u: np.clip(u, 0.0, 1.0))
+@pytest.mark.parametrize("smooth", [False, True])
+def test_log_prior_is_the_scipy_mixture_of_the_encoders_posteriors(smooth):
+    model, variables = _model(smooth)
+    squash = scipy.special.expit if smooth else (lambda u: np.clip(u, 0.0, 1.0))
     means, logvars = _components(model, variables, _pseudo_inputs_numpy(variables, squash))
     rng = np.random.default_rng(0)
     # Leading axes [4, 5]; some codes near the components, some far from every one (each
     # density underflows in float32; the logsumexp keeps the value finite and exact).
-    z = means[rng.integers(0, 7, (4, 5))] + rng.normal(0, 1.0, (4, 5, 3))
+    z = means[rng.integers(0, 5, (4, 5))] + rng.normal(0, 1.0, (4, 5, 3))
     z[0, :2] = [[40.0, -35.0, 60.0], [-80.0, 0.0, 0.0]]
     got = np.asarray(_fn(model, "log_prior")(variables, jnp.asarray(z, jnp.float32)))
     want = _scipy_log_mixture(z.reshape(-1, 3), means, logvars).reshape(4, 5)
@@ -96,9 +113,9 @@ def test_log_prior_is_the_scipy_mixture_of_the_encoders_posteriors(pseudo):
 
 
 def test_log_prior_gradients():
-    model, variables = _model(k=4, activation="tanh", pseudo="sigmoid")
+    model, variables = _model(smooth=True)
     z = jnp.asarray(np.random.default_rng(1).normal(0, 1, (3, 3)), jnp.float32)
-    log_prior = jax.jit(lambda v, z: jnp.sum(model.apply(v, z, method="log_prior")))
+    log_prior = lambda v, z: jnp.sum(_fn(model, "log_prior")(v, z))
     check_grads(lambda z: log_prior(variables, z), (z,), order=1, modes=["rev"])
     # Through the encoder's weights and the pseudo-inputs (the prior is learned).
     check_grads(
@@ -108,7 +125,7 @@ def test_log_prior_gradients():
 
 def test_hard_tanh_passes_no_gradient_to_clipped_pixels():
     # As pythae's nn.Hardtanh(0, 1): a pixel of W_k + b outside [0, 1] gets no gradient.
-    model, variables = _model(k=6)
+    model, variables = _model()
     z = jnp.ones((2, 3))
     grad = jax.jit(jax.grad(lambda v: jnp.sum(model.apply(v, z, method="log_prior"))))(variables)
     g = np.asarray(grad["params"]["pseudo_inputs"]["kernel"])
@@ -117,7 +134,7 @@ def test_hard_tanh_passes_no_gradient_to_clipped_pixels():
 
 
 def test_prior_draws_have_the_mixtures_moments():
-    model, variables = _model(k=5, seed=3)
+    model, variables = _model()
     means, logvars = _components(model, variables, _pseudo_inputs_numpy(variables))
     n = 40_000
     draw = jax.jit(
@@ -143,8 +160,8 @@ def test_prior_draws_have_the_mixtures_moments():
         assert scipy.stats.kstest(z[:5000, d], cdf).pvalue > 1e-3
     # generate decodes exactly these draws.
     key = jax.random.key(7)
-    images = _fn(model, lambda m: m.generate(6), rngs={"latent": key})(variables)
-    codes = _fn(model, lambda m: m.prior_samples(6), rngs={"latent": key})(variables)
+    images = _drawn(model, lambda m: m.generate(6), key)(variables)
+    codes = _drawn(model, lambda m: m.prior_samples(6), key)(variables)
     np.testing.assert_allclose(images, _fn(model, "decode")(variables, codes)[0], atol=1e-6)
     assert images.shape == (6, *DIGIT)
 
@@ -152,7 +169,7 @@ def test_prior_draws_have_the_mixtures_moments():
 def test_aux_holds_log_q_and_log_prior_of_its_sample():
     model, variables = _model()
     x = jnp.asarray(np.random.default_rng(0).uniform(0, 1, (4, *DIGIT)), jnp.float32)
-    _, aux = _fn(model, None, train=True, rngs={"latent": jax.random.key(5)})(variables, x)
+    _, aux = _drawn(model, None, jax.random.key(5), train=True)(variables, x)
     assert set(aux) == {"z", "x_hat", "logits", "log_q", "log_prior"}
     mean, logvar = (np.asarray(a, np.float64) for a in _fn(model, "encode_gaussian")(variables, x))
     z = np.asarray(aux["z"], np.float64)
@@ -180,7 +197,7 @@ def test_aux_holds_log_q_and_log_prior_of_its_sample():
 )
 def test_bad_settings_are_refused_in_one_line(field, value, message):
     with pytest.raises(ConfigError, match=message) as e:
-        _model(**{field: value})
+        _build(**{field: value})
     assert "\n" not in str(e.value)
 
 
