@@ -11,12 +11,15 @@ training sample z in aux and the recipe "bce + kl_sample" (or a Gaussian likelih
 kl_sample) is the one-sample negative ELBO; the likelihood bounds (`aejax.likelihood`) use
 `log_prior`.
 
-The pseudo-inputs are made as pythae 0.1.2's VAMP makes them: a dense layer without input
-applied to the K one-hot vectors, u_k = φ(W_k + b) with W [K, *input_shape] and a bias b
-[*input_shape] shared by all components, both drawn uniformly from ±1/√K (PyTorch's
-`nn.Linear` initialization), and φ the hard tanh to [0, 1] (`pseudo_activation`
-"hardtanh"; "sigmoid" as in the paper's later code, or "linear" for data that are not in
-[0, 1]).
+The pseudo-inputs are made as pythae 0.1.2's VAMP makes them: a dense layer applied to the
+K one-hot vectors, u_k = φ(W_k + b) with W [K, *input_shape] and a bias b [*input_shape]
+shared by all components, both drawn uniformly from ±1/√K (PyTorch's `nn.Linear`
+initialization), and φ the hard tanh to [0, 1] (`pseudo_activation` "hardtanh", whose
+gradient is zero where W_k + b is outside [0, 1]; "sigmoid", the authors' code's choice for
+binary and grey-level data, or "linear" for data that are not in [0, 1]).
+
+pythae's log-densities drop the log 2π constants (they cancel in log q − log p); here both
+keep them, so that `log_prior` is a normalized density for the likelihood bounds.
 """
 
 import math
