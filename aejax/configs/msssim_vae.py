@@ -13,14 +13,18 @@ Presets (the part after the colon):
 - `digits` (default): scikit-learn's 8x8 digits, MLP 64-128-(8 Gaussian), pythae's MNIST
   window of 3 pixels and β = 0.01 ("msssim + 0.01*kl_normal"), 100 epochs.
     aejax train msssim_vae --workdir runs/msssim_vae_digits
-  Expected: test/msssim TBD
+  Expected: test/msssim 0.0685 (test/kl_normal 3.43, test/mse_per_pixel 0.0413) after
+  2200 steps, in about 31 s on a 2-core CPU.
 
 - `mnist`: pythae 0.1.2's MNIST MSSSIM-VAE (examples/scripts/configs/mnist/
   msssim_vae_config.json: latent 16, window 3, β = 0.01; its default MLP 784-512-(16
   Gaussian) and mirror; Adam at a constant 1e-3, batch 100, 100 epochs). Needs MNIST's IDX
   files in $AEJAX_DATA_DIR/mnist.
     aejax train msssim_vae:mnist --workdir runs/msssim_vae_mnist
-  TBD
+  Measured with --config.num_epochs=1 (600 steps), not the 100 epochs: test/msssim 0.133
+  (test/kl_normal 2.54, test/mse_per_pixel 0.0685), in 500 s wall (60 s of CPU) on the
+  shared 2-core CPU while other jobs kept it about 9 times oversubscribed. 100 epochs were
+  not run.
 """
 
 import ml_collections
