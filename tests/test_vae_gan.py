@@ -160,6 +160,15 @@ def test_the_model_declares_its_posterior_and_prior_and_gives_the_features():
     assert samples.shape == (7, 8, 8, 1)
 
 
+def test_a_conv_vae_with_a_latent_map_gets_prior_draws_of_its_shape():
+    model = _model(vae_base="conv_vae", features=(4, 6), latent_dim=0)
+    x = jnp.zeros((3, 8, 8, 1))
+    v = model.init({"params": jax.random.key(1), "latent": jax.random.key(2)}, x)
+    _, aux = model.apply(v, x, rngs={"latent": jax.random.key(3)}, train=True)
+    assert aux["z"].shape == aux["z_prior"].shape == (3, 2, 2, 6)
+    assert aux["x_prior"].shape == x.shape and aux["feat_real"].shape == (3, 2, 2, 64)
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
@@ -169,7 +178,7 @@ def test_the_model_declares_its_posterior_and_prior_and_gives_the_features():
         (dict(discriminator_layers=("dense:8", "conv:4")), "conv layers must come before"),
         (dict(discriminator_layers=("conv:4",) * 4), "gets a 1-pixel map"),
         (dict(discriminator_layers=("dense:8:swish",)), "swish"),
-        (dict(vae_gan_base="vq"), "vae_gan_base='vq' is not known"),
+        (dict(vae_base="vq"), "vae_base='vq' is not known"),
         (dict(num_samples=3), "num_samples must be 1"),
     ],
 )
