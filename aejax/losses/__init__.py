@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from aejax.contractive import contractive
 from aejax.errors import ConfigError
-from aejax.losses import disentangle, mmd, regularizers
+from aejax.losses import disentangle, mmd, msssim, regularizers, vaegan
 from aejax.losses.terms import (
     adv_discriminator,
     adv_generator,
@@ -215,6 +215,11 @@ register_loss("decoder_jacobian", regularizers.decoder_jacobian)
 register_loss("contractive", contractive)
 register_loss("adv_discriminator", adv_discriminator)
 register_loss("adv_generator", adv_generator)
+register_loss("msssim", msssim.msssim, domains=msssim.DOMAINS)
+register_loss("feature_nll", vaegan.feature_nll)
+for _name, _domains in vaegan.GATED.items():  # the VAE-GAN's gates read the whole batch
+    register_loss(_name, getattr(vaegan, _name), batch=True, domains=_domains)
+del _name, _domains
 register_loss("vq_codebook", vq_codebook)
 register_loss("vq_commitment", vq_commitment)
 # Measurements of the whole batch (log them with weight 0), refused under pmap like kl_sparsity

@@ -24,6 +24,7 @@ from aejax.models.factor_vae import FactorVAE
 from aejax.models.layers import ACTIVATIONS, INITIALIZERS, get_activation, get_initializer
 from aejax.models.mlp import MLPDecoder, MLPEncoder
 from aejax.models.vae import VAE, X_LOGVAR
+from aejax.models.vae_gan import VAEGAN, FeatureDiscriminator, parse_discriminator_layers
 from aejax.models.vamp import VAMP_FIELDS, VampVAE, build_vamp
 from aejax.models.vq import VQ_FIELDS, VQAutoencoder, build_vq
 from aejax.registry import add, resolve
@@ -32,6 +33,7 @@ __all__ = [
     "MODELS",
     "AdversarialAE",
     "VAE",
+    "VAEGAN",
     "VQAutoencoder",
     "VampVAE",
     "Autoencoder",
@@ -64,7 +66,9 @@ FAMILY_FIELDS = {
     "aae_base": "mlp",  # aae: the autoencoder's family, mlp | conv
     "prior": "gaussian",  # aae: gaussian | mixture
     "discriminator_widths": (64, 64),  # aae, factor_vae
-    "vae_base": "vae",  # factor_vae: the VAE's family, vae | conv_vae
+    "vae_base": "vae",  # factor_vae, vae_gan: the VAE's family, vae | conv_vae
+    "discriminator_layers": ("dense:256:relu",),  # vae_gan: pythae's default MLP
+    "reconstruction_layer": -1,  # vae_gan: the feature layer, 1-based; -1 the output (pythae)
     **VQ_FIELDS,  # vq_vae, conv_vq_vae: the codebook (aejax/models/vq.py)
     **VAMP_FIELDS,  # vamp_vae: the pseudo-inputs (aejax/models/vamp.py)
 }
@@ -299,6 +303,36 @@ def build_vamp_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
     return build_vamp(cfg, build_vae(cfg, input_shape), input_shape)
 
 
+def build_vae_gan(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """VAE-GAN (Larsen et al., 2016): a `vae_base` VAE ("vae" or "conv_vae") and a
+    discriminator of `discriminator_layers` on images, whose layer `reconstruction_layer`
+    (1-based; -1 its output) gives the features."""
+    base = _field(cfg, "vae_base")
+    builders = {"vae": build_vae, "conv_vae": build_conv_vae}
+    if base not in builders:
+        raise ConfigError(f"config.model.vae_base={base!r} is not known; valid: conv_vae, vae")
+    vae = builders[base](cfg, input_shape)
+    if vae.num_samples != 1 or vae.x_logvar != "none":
+        raise ConfigError(
+            "config.model.num_samples must be 1 and x_logvar 'none' for a VAE-GAN (its "
+            "likelihood is the discriminator's features)"
+        )
+    layers = parse_discriminator_layers(_field(cfg, "discriminator_layers"), input_shape)
+    level = _field(cfg, "reconstruction_layer")
+    depth = len(layers) + 1
+    if (
+        isinstance(level, bool)
+        or not isinstance(level, int)
+        or not (1 <= level <= depth or level == -1)
+    ):
+        raise ConfigError(
+            f"config.model.reconstruction_layer={level!r} must be an integer in 1..{depth} "
+            f"(the discriminator's {depth} layers) or -1 (its output)"
+        )
+    feature_layer = depth if level == -1 else level
+    return VAEGAN(vae, FeatureDiscriminator(layers, feature_layer))
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": build_mlp,
     "vae": build_vae,
@@ -309,6 +343,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "conv_vq_vae": build_conv_vq_vae,
     "factor_vae": build_factor_vae,
     "vamp_vae": build_vamp_vae,
+    "vae_gan": build_vae_gan,
 }
 
 
