@@ -1,16 +1,20 @@
 """A small MNIST classifier whose penultimate activations score generated images.
 
 FID and the improved precision/recall are usually computed on Inception-v3 features, but
-those weights cannot be fetched on these machines (no internet at run time), and an
-ImageNet network is a poor judge of 28x28 digits anyway. So generated MNIST digits are
-scored in the feature space of this classifier, trained here from `CLASSIFIER_CONFIG`,
-deterministic from its seed. Numbers computed with it compare models with each other
-(ours with pythae's, scored by the same classifier); they are not comparable with the
-Inception FIDs of papers.
+those weights cannot be fetched on these machines (no internet at run time). So generated
+MNIST digits are scored in the feature space of this classifier, trained here from
+`CLASSIFIER_CONFIG`, deterministic from its seed. Numbers computed with it compare models
+with each other (ours with pythae's, scored by the same classifier); they are not
+comparable with the Inception FIDs of papers.
 
-The network: Conv(32, 3x3) -> ReLU -> max-pool 2 -> Conv(64, 3x3) -> ReLU -> max-pool 2
--> Dense(128) -> ReLU (the features, [N, 128]) -> Dense(10). Adam, batch 128, 2 epochs
-of MNIST's 60,000 training images, MEASURED_TODO.
+The network: Conv(16, 3x3) -> ReLU -> max-pool 2 -> Conv(32, 3x3) -> ReLU -> max-pool 2
+-> Dense(128) -> ReLU (the features, [N, 128]) -> Dense(10). Adam (learning rate 2e-3,
+cosine decay to 0), batch 128, two epochs of MNIST's 60,000 training images.
+
+Measured on the 2-core CPU (seed 0, shared with other jobs): 98.92% test accuracy (the
+same to the last digit, and the same losses, in two runs); training took TRAIN_TODO.
+Its features put MNIST's first 10,000 training images at a Fréchet distance of 1.04 from
+the 10,000 test images (experiments/zoo_score.py gives the reference and sanity rows).
 
     params = train_classifier(classifier_config())   # or load(directory)
     feats = features(params, images)                  # images [N, 28, 28, 1] or [N, 784]

@@ -1,17 +1,27 @@
-"""Scores generated MNIST digits: Fréchet distance and improved precision/recall against
-the MNIST test set, in the feature space of a small MNIST classifier (aejax/features.py;
-Inception weights cannot be fetched here, so these are not the FIDs of papers).
+"""Scores generated MNIST digits: Fréchet distance (FD) and improved precision/recall
+(k = 3) against the MNIST test set, in the feature space of a small MNIST classifier
+(aejax/features.py). Inception weights cannot be fetched here, so these are not the FIDs
+of papers: they compare models scored by the same classifier.
 
     python experiments/zoo_score.py --classifier_dir runs/mnist_classifier \
         --samples runs/vae_samples.npy,runs/pythae_vae_samples.npy [--json scores.json]
 
 Trains the classifier into --classifier_dir first when it holds none (and prints its test
 accuracy), else loads it. Each samples file is a .npy array of float images in [0, 1],
-[N, 784] or [N, 28, 28, 1] (10,000 samples, like the reference, make the numbers
-comparable: the Fréchet distance is biased upwards at small N). The reference rows
-score MNIST's first 10,000 training images (the floor a perfect generator would reach)
-and, with --sanity, 10,000 images of uniform noise and 10,000 copies of the mean
-training image.
+[N, 784] or [N, 28, 28, 1]; give 10,000 samples, like the reference, to make the numbers
+comparable (the FD is biased upwards at small N). The first row scores MNIST's first
+10,000 training images (the floor a perfect generator would reach); --sanity adds 10,000
+images of uniform noise and 10,000 copies of the mean training image.
+
+Measured with the classifier of seed 0 (98.92% test accuracy), `--sanity`:
+
+    samples                            N         FD  precision  recall
+    mnist train[:10000] (floor)    10000      1.038     0.8675  0.8730
+    uniform noise                  10000    451.332     0.0004  0.0000
+    mean training image            10000    668.007     0.0000  0.0000
+
+Each row takes about SCORE_TODO on the 2-core CPU (features, then 10,000 x 10,000
+distances three times in float64).
 """
 
 import json
@@ -65,22 +75,27 @@ def _classifier(f, data):
     return params, {"config": config, "test_accuracy": acc}
 
 
-def _read_samples(path: str) -> np.ndarray:
+def _read_samples(path: str, k: int) -> np.ndarray:
     if not os.path.isfile(path):
         raise AejaxError(f"--samples: {path} does not exist")
     try:
         x = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as e:
         raise AejaxError(f"--samples: {path} is not a .npy array ({e})") from None
-    return features.as_images(x, f"--samples: {path}")
+    x = features.as_images(x, f"--samples: {path}")
+    if len(x) <= k:
+        raise AejaxError(f"--samples: {path} holds {len(x)} images; --k={k} needs more than {k}")
+    return x
 
 
 def main(argv):
     del argv
     f = flags.FLAGS
-    if f.num_reference < f.k + 1:
-        raise AejaxError(f"--num_reference={f.num_reference} must be > --k={f.k}")
-    samples = {path: _read_samples(path) for path in f.samples}  # bad files fail first
+    if f.k < 1:
+        raise AejaxError(f"--k={f.k} must be >= 1")
+    if f.num_reference <= f.k or f.num_reference > 10000:
+        raise AejaxError(f"--num_reference={f.num_reference} must be in [--k + 1, 10000]")
+    samples = {path: _read_samples(path, f.k) for path in f.samples}  # bad files fail first
     data = features.load_mnist(f.data_dir)
     params, info = _classifier(f, data)
     n = f.num_reference
