@@ -28,6 +28,7 @@ import functools
 import json
 import os
 import time
+import zipfile
 
 import flax.linen as nn
 import jax
@@ -85,12 +86,17 @@ class Classifier(nn.Module):
         return nn.Dense(10)(h), h
 
 
+# Shapes of one image that hold it in row-major order: flat, 2-D, channels last or first
+# (one channel, so PyTorch's [N, 1, 28, 28] reshapes to the same pixels).
+_IMAGE_SHAPES = ((784,), (28, 28), (28, 28, 1), (1, 28, 28))
+
+
 def as_images(x, what: str = "images") -> np.ndarray:
-    """float32 [N, 28, 28, 1] from [N, 28, 28, 1], [N, 28, 28] or [N, 784] values in [0, 1];
-    an AejaxError (one line, naming `what`) for any other shape, NaN/Inf or a value
-    outside [0, 1]."""
+    """float32 [N, 28, 28, 1] from N images of shape [784], [28, 28], [28, 28, 1] or
+    [1, 28, 28] with values in [0, 1]; an AejaxError (one line, naming `what`) for any
+    other shape, NaN/Inf or a value outside [0, 1]."""
     x = np.asarray(x)
-    if x.ndim < 2 or len(x) == 0 or int(np.prod(x.shape[1:])) != 784 or x.ndim > 4:
+    if x.ndim < 2 or len(x) == 0 or x.shape[1:] not in _IMAGE_SHAPES:
         raise AejaxError(
             f"{what} have shape {x.shape}; expected [N, 784] or [N, 28, 28, 1] MNIST images"
         )
@@ -183,6 +189,8 @@ def train_classifier(config: dict, data=None, log=None):
     config = classifier_config(**config)
     data = load_mnist() if data is None else data
     x, y = data.train_x, data.train_y
+    if y is None:
+        raise AejaxError(f"dataset {data.name!r} has no labels to train the classifier on")
     if config["max_train"]:
         x, y = x[: config["max_train"]], y[: config["max_train"]]
     x, y = jnp.asarray(as_images(x, "training images")), jnp.asarray(y)
@@ -233,11 +241,14 @@ def load(directory: str):
     for path in (params_path, info_path):
         if not os.path.isfile(path):
             raise AejaxError(f"classifier directory {directory}: {path} does not exist")
-    with open(info_path) as f:
-        info = json.load(f)
+    try:
+        with open(info_path) as f:
+            info = json.load(f)
+        with np.load(params_path) as stored:
+            stored = dict(stored)
+    except (ValueError, OSError, zipfile.BadZipFile) as e:
+        raise AejaxError(f"classifier directory {directory} is unreadable: {e}") from None
     template = jax.eval_shape(_init, jax.random.key(0))
-    with np.load(params_path) as stored:
-        stored = dict(stored)
     leaves = []
     for path, leaf in _leaves(template):
         name = jax.tree_util.keystr(path)

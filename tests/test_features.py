@@ -17,6 +17,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class _Data:
+    name = "random"
+
     def __init__(self, n, seed=0):
         rng = np.random.default_rng(seed)
         self.train_x = rng.uniform(size=(n, 784)).astype(np.float32)
@@ -39,7 +41,8 @@ def test_training_is_deterministic_from_the_seed_and_save_load_round_trips(tmp_p
     x = data.train_x[:5]
     feats = features.features(a, x)
     assert feats.shape == (5, features.FEATURE_DIM) and feats.dtype == np.float32
-    np.testing.assert_array_equal(feats, features.features(a, x.reshape(5, 28, 28, 1)))
+    for shape in ((5, 28, 28, 1), (5, 1, 28, 28), (5, 28, 28)):
+        np.testing.assert_array_equal(feats, features.features(a, x.reshape(shape)))
 
     features.save(str(tmp_path / "clf"), a, _tiny(), test_accuracy=0.5)
     loaded, info = features.load(str(tmp_path / "clf"))
@@ -54,6 +57,9 @@ def test_training_is_deterministic_from_the_seed_and_save_load_round_trips(tmp_p
         features.load(str(tmp_path / "bad"))
     with pytest.raises(AejaxError, match="does not exist"):
         features.load(str(tmp_path / "none"))
+    (tmp_path / "bad" / "params.npz").write_bytes(b"truncated")
+    with pytest.raises(AejaxError, match="unreadable"):
+        features.load(str(tmp_path / "bad"))
 
 
 @pytest.mark.parametrize(
@@ -61,6 +67,7 @@ def test_training_is_deterministic_from_the_seed_and_save_load_round_trips(tmp_p
     [
         (np.zeros((4, 28, 28, 3)), r"shape \(4, 28, 28, 3\)"),
         (np.zeros((4, 100)), r"shape \(4, 100\)"),
+        (np.zeros((4, 14, 56)), r"shape \(4, 14, 56\)"),
         (np.zeros(784), "shape"),
         (np.full((2, 784), 1.5), r"values in \[1.5, 1.5\]"),
         (np.full((2, 784), np.nan), "NaN"),
