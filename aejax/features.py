@@ -11,8 +11,9 @@ The network: Conv(16, 3x3) -> ReLU -> max-pool 2 -> Conv(32, 3x3) -> ReLU -> max
 -> Dense(128) -> ReLU (the features, [N, 128]) -> Dense(10). Adam (learning rate 2e-3,
 cosine decay to 0), batch 128, two epochs of MNIST's 60,000 training images.
 
-Measured on the 2-core CPU (seed 0, shared with other jobs): 98.92% test accuracy (the
-same to the last digit, and the same losses, in two runs); training took TRAIN_TODO.
+Measured on the 2-core CPU (seed 0): 98.92% test accuracy, the same (and the same losses)
+in two runs. Training takes 98 s of CPU time: 117 s of wall time with the machine lightly
+shared (load about 3), 443 s when about 16 other processes shared its two cores.
 Its features put MNIST's first 10,000 training images at a Fréchet distance of 1.04 from
 the 10,000 test images (experiments/zoo_score.py gives the reference and sanity rows).
 
