@@ -29,6 +29,7 @@ import functools
 import json
 import os
 import time
+import types
 import zipfile
 
 import flax.linen as nn
@@ -40,16 +41,18 @@ import optax
 from aejax import perf
 from aejax.errors import AejaxError, ConfigError
 
-# The classifier's training, in one place: the script experiments/zoo_score.py and
-# the tests change a few fields through `classifier_config(**overrides)`.
-CLASSIFIER_CONFIG = {
-    "seed": 0,
-    "num_epochs": 2,
-    "batch_size": 128,
-    "learning_rate": 2e-3,
-    "max_train": 0,  # keep only the first N training images (0: all 60,000); for tests
-    "max_steps": 0,  # stop after N steps (0: run every epoch); for tests
-}
+# The classifier's training, in one place (read-only): the script experiments/zoo_score.py
+# and the tests change a few fields through `classifier_config(**overrides)`.
+CLASSIFIER_CONFIG = types.MappingProxyType(
+    {
+        "seed": 0,
+        "num_epochs": 2,
+        "batch_size": 128,
+        "learning_rate": 2e-3,
+        "max_train": 0,  # keep only the first N training images (0: all 60,000); for tests
+        "max_steps": 0,  # stop after N steps (0: run every epoch); for tests
+    }
+)
 FEATURE_DIM = 128
 IMAGE_SHAPE = (28, 28, 1)
 _PARAMS_FILE, _INFO_FILE = "params.npz", "classifier.json"
@@ -70,8 +73,9 @@ def classifier_config(**overrides) -> dict:
     for key in ("seed", "max_train", "max_steps"):
         if not isinstance(config[key], int) or config[key] < 0:
             raise ConfigError(f"classifier config: {key}={config[key]!r} must be an int >= 0")
-    if not config["learning_rate"] > 0:
-        raise ConfigError(f"classifier config: learning_rate={config['learning_rate']!r} > 0")
+    lr = config["learning_rate"]
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ConfigError(f"classifier config: learning_rate={lr!r} must be a number > 0")
     return config
 
 

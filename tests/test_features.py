@@ -83,6 +83,8 @@ def test_bad_classifier_configs_give_one_line_errors():
         features.classifier_config(epochs=1)
     with pytest.raises(ConfigError, match="batch_size=0 must be an int >= 1"):
         features.classifier_config(batch_size=0)
+    with pytest.raises(ConfigError, match="learning_rate='big' must be a number > 0"):
+        features.classifier_config(learning_rate="big")
 
 
 def _score(*args, data_dir):
