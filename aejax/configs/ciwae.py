@@ -11,7 +11,10 @@ Presets (the part after the colon):
 - `digits` (default): scikit-learn's 8x8 digits, MLP 64-128-64-(8 Gaussian), K = 64,
   β = 0.5, 100 epochs.
     aejax train ciwae --workdir runs/ciwae_digits
-  Expected: test/ciwae_bce TBD
+  Expected: test/ciwae_bce 23.52 nats (test/mse_per_pixel 0.0320) after 2200 steps, in
+  about 24 s on a 2-core CPU. Its report (`aejax evaluate`, generation section): the
+  negative IWAE bound at k = 1000, 23.28; the negative ELBO, 23.73 (the IWAE with 64
+  samples: 23.23 and 27.66; the ELBO-trained `vae:digits`: 23.68 and 24.12).
 
 - `mnist`: pythae 0.1.2's MNIST setting (its default MLP 784-512-(16 Gaussian) and mirror;
   Adam at a constant 1e-3, batch 100, 100 epochs) with the K = 64 and β = 0.5 of pythae's

@@ -11,7 +11,12 @@ Presets (the part after the colon):
 - `digits` (default): scikit-learn's 8x8 digits, MLP 64-128-64-(8 Gaussian), M = K = 8
   (64 samples), 100 epochs.
     aejax train miwae --workdir runs/miwae_digits
-  Expected: test/miwae_bce TBD
+  Expected: test/miwae_bce 23.34 nats (test/mse_per_pixel 0.0404) after 2200 steps, in
+  about 28 s on a 2-core CPU. Its report (`aejax evaluate`, generation section): the
+  negative IWAE bound at k = 1000, 23.22; the negative ELBO, 24.69. The same VAE trained
+  on the IWAE with 64 samples (`--config.loss=iwae_bce`) reaches 23.23 at k = 1000 but a
+  negative ELBO of 27.66; on the ELBO (`vae:digits`), 23.68 and 24.12: as in the paper,
+  MIWAE keeps the IWAE's bound and gives a far better encoder.
 
 - `mnist`: pythae 0.1.2's MNIST setting (its default MLP 784-512-(16 Gaussian) and mirror;
   Adam at a constant 1e-3, batch 100, 100 epochs) with the M = K = 8 of pythae's MNIST

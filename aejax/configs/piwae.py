@@ -30,7 +30,11 @@ Presets (the part after the colon):
 - `digits` (default): scikit-learn's 8x8 digits, MLP 64-128-64-(8 Gaussian), M = K = 8
   (64 samples), 100 epochs.
     aejax train piwae --workdir runs/piwae_digits
-  Expected: test/iwae_bce TBD
+  Expected: test/iwae_bce 23.27 nats (test/miwae_bce 23.49, test/loss 46.76,
+  test/mse_per_pixel 0.0478) after 2200 steps, in about 35 s on a 2-core CPU. The same
+  VAE trained on the IWAE alone with 64 samples (`miwae --config.loss=iwae_bce`) reaches
+  test/iwae_bce 23.31. Its report (`aejax evaluate`, generation section): the negative
+  IWAE bound at k = 1000, 23.22; the negative ELBO, 25.86 (the IWAE's: 23.23 and 27.66).
 
 - `mnist`: pythae 0.1.2's MNIST setting (its default MLP 784-512-(16 Gaussian) and mirror;
   Adam at a constant 1e-3, batch 100, 100 epochs) with the M = K = 8 of pythae's MNIST

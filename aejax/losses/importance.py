@@ -47,8 +47,9 @@ def miwae_bound(log_w: jax.Array, groups: int) -> jax.Array:
     b, k = log_w.shape
     if k % groups:
         raise ConfigError(
-            f"config.loss_options.miwae_bce.groups={groups} must divide the model's {k} latent "
-            "samples (config.model.num_samples = M·K)"
+            f"config.loss_options.miwae_bce.groups={groups} must divide the {k} latent samples "
+            "the model decoded (config.model.num_samples = M·K; with "
+            "config.model.sample_at_eval=False evaluation decodes one, the mean)"
         )
     return jnp.mean(iwae_bound(log_w.reshape(b * groups, k // groups)).reshape(b, groups), 1)
 
