@@ -162,6 +162,13 @@ def test_bad_options_are_refused(term, option, value, message):
         losses.term_options({term: {option: value}}, {term: 1.0})
 
 
+def test_a_bad_option_of_piwaes_encoder_phase_is_refused_before_training(tmp_path):
+    config = config_lib.load_config("piwae:digits")
+    config.loss_options.miwae_bce.groups = 0
+    with pytest.raises(ConfigError, match="miwae_bce.groups=0 must be an integer >= 1"):
+        train.Experiment.from_config(config, str(tmp_path))
+
+
 def test_the_bounds_name_a_bernoulli_likelihood():
     for recipe in ("miwae_bce", "ciwae_bce"):
         assert likelihood.get_likelihood(recipe) == likelihood.Likelihood("bce")

@@ -4,7 +4,9 @@ ICML, §5): a Bernoulli VAE trained on the average of M independent K-sample IWA
 The recipe "miwae_bce" (`aejax.losses.importance`) on the VAE's M·K latent samples
 (config.model.num_samples = M·K, config.loss_options.miwae_bce.groups = M). M = 1 is the
 IWAE with K samples (the `vae:iwae` recipe), K = 1 the ELBO averaged over M samples.
-test/miwae_bce is the test bound with M·K samples drawn with a fixed key.
+test/miwae_bce is the test bound with M·K samples drawn with a fixed key. (pythae 0.1.2's
+MIWAE normalizes the importance weights over the M axis of its [B, M, K] samples, so there
+M and K swap roles: the same bound only when M = K, as in its MNIST run.)
 
 Presets (the part after the colon):
 
