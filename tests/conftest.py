@@ -68,6 +68,8 @@ QUICK = (
     "test_vq.py::test_ema_codebook_is_checkpointed_and_resumed_bit_exactly",
     "test_zoo.py::test_mmd_terms_match_a_numpy_double_loop",
     "test_zoo.py::test_wae_resume_is_bit_exact",
+    "test_importance.py::test_relations_between_the_bounds",
+    "test_importance.py::test_log_weights_match_numpy",
     "test_run_memory.py::test_without_config_json_another_config_is_refused_by_the_checkpoints",
     "test_variants.py::test_every_digits_preset_states_its_expected_number",
 )

@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from aejax.contractive import contractive
 from aejax.errors import ConfigError
-from aejax.losses import disentangle, mmd, msssim, regularizers, vaegan
+from aejax.losses import disentangle, importance, mmd, msssim, regularizers, vaegan
 from aejax.losses.terms import (
     adv_discriminator,
     adv_generator,
@@ -194,6 +194,11 @@ register_loss("gaussian_nll_learned", gaussian_nll_learned, features="sum")
 register_loss("kl_normal", kl_normal)
 register_loss("kl_sample", kl_sample)
 register_loss("iwae_bce", iwae_bce, features="sum")
+# MIWAE and CIWAE (aejax.losses.importance): bounds on the same samples as iwae_bce.
+_M = {"groups": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1")}
+register_loss("miwae_bce", importance.miwae_bce, domains=_M, features="sum")
+_BETA = {"beta": (lambda v: 0.0 <= v <= 1.0, "in [0, 1]")}
+register_loss("ciwae_bce", importance.ciwae_bce, domains=_BETA, features="sum")
 register_loss("l1_activity", l1_activity)
 register_loss(
     "kl_sparsity",
