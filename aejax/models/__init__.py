@@ -20,6 +20,8 @@ from aejax.models.conv import (
     decoder_output_hw,
     parse_decoder_layers,
 )
+from aejax.models.flow_vae import build_flow_vae
+from aejax.models.flows import FLOW_FIELDS
 from aejax.models.layers import ACTIVATIONS, INITIALIZERS, get_activation, get_initializer
 from aejax.models.mlp import MLPDecoder, MLPEncoder
 from aejax.models.vae import VAE, X_LOGVAR
@@ -62,6 +64,7 @@ FAMILY_FIELDS = {
     "prior": "gaussian",  # aae: gaussian | mixture
     "discriminator_widths": (64, 64),  # aae
     **VQ_FIELDS,  # vq_vae, conv_vq_vae: the codebook (aejax/models/vq.py)
+    **FLOW_FIELDS,  # vae_nf, vae_iaf: the flows (aejax/models/flows.py)
 }
 
 
@@ -269,6 +272,18 @@ def build_conv_vq_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
     return build_vq(cfg, build_conv(cfg, input_shape), input_shape)
 
 
+def build_vae_nf(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """MLP VAE whose Gaussian posterior goes through the planar and radial flows listed in
+    `flows` (pythae's VAE_LinNF; `aejax.models.flow_vae`)."""
+    return build_flow_vae(cfg, build_vae(cfg, input_shape), "nf")
+
+
+def build_vae_iaf(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """MLP VAE whose Gaussian posterior goes through an inverse autoregressive flow of
+    `iaf_blocks` MADE blocks (pythae's VAE_IAF; `aejax.models.flow_vae`)."""
+    return build_flow_vae(cfg, build_vae(cfg, input_shape), "iaf")
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": build_mlp,
     "vae": build_vae,
@@ -277,6 +292,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "aae": build_aae,
     "vq_vae": build_vq_vae,
     "conv_vq_vae": build_conv_vq_vae,
+    "vae_nf": build_vae_nf,
+    "vae_iaf": build_vae_iaf,
 }
 
 

@@ -1,0 +1,66 @@
+"""VAE with planar and radial flows in its posterior (Rezende & Mohamed, 2015, "Variational
+Inference with Normalizing Flows"; pythae's VAE_LinNF).
+
+The encoder's Gaussian q0(z0|x) is pushed through the flows listed in `model.flows`
+("planar", "radial"; aejax/models/flows.py): each layer's log|det J| in closed form, the
+planar flow's û constrained so that w·û > −1 (invertible for any raw parameters). The
+flows' parameters are global, as pythae's. The recipe "bce + kl_sample" is the one-sample
+negative ELBO: log p(x|z_K) and log q(z_K|x) − log p(z_K), with
+log q(z_K|x) = log q0(z0|x) − Σ log|det J_k|. The report's likelihood section gives the
+ELBO and the IWAE bound through the model's sampled posterior.
+
+Presets (the part after the colon):
+
+- `digits` (default): scikit-learn's 8x8 digits, MLP 64-128-64-(8 Gaussian) (the
+  `vae:digits` network), five planar flows, bce + kl_sample, 100 epochs.
+    aejax train vae_nf --workdir runs/vae_nf_digits
+  Expected: test/loss TBD
+
+- `radial`: `digits` with the flows planar, radial, planar, radial, planar.
+    aejax train vae_nf:radial --workdir runs/vae_nf_radial
+  Expected: test/loss TBD
+
+- `mnist`: pythae 0.1.2's MNIST VAE_LinNF (examples/scripts/configs/mnist/
+  vae_lin_nf_config.json: latent 16, five planar flows, "mse" reconstruction; its default MLP
+  784-512-(16 Gaussian) and mirror, sigmoid output; Adam at a constant 1e-3, batch 100, 100
+  epochs). pythae's "mse" is ½‖x − x̂‖², a unit-variance Gaussian likelihood without its
+  constant: here "gaussian_nll + kl_sample" (variance 1), the same gradients, in nats.
+  Needs MNIST's IDX files in $AEJAX_DATA_DIR/mnist.
+    aejax train vae_nf:mnist --workdir runs/vae_nf_mnist
+  TBD
+"""
+
+import ml_collections
+
+from aejax.config import base_config, digits_schedule
+from aejax.configs import unknown_preset, wae
+
+PRESETS = ("digits", "radial", "mnist")
+
+
+def flow_vae_config(name: str, mnist: bool) -> ml_collections.ConfigDict:
+    """The base of the flow VAE presets: the model `name` ("vae_nf", "vae_iaf") on the
+    `vae:digits` network and schedule, or on pythae's MNIST setting."""
+    config = base_config()
+    config.model.name = name
+    config.model.sample_at_eval = True  # test/loss: the one-sample negative ELBO
+    if mnist:
+        config.loss = "gaussian_nll + kl_sample"  # pythae's "mse": ½‖x − x̂‖² + const
+        config.loss_options.gaussian_nll = ml_collections.ConfigDict({"variance": 1.0})
+        wae.pythae_mnist(config)
+    else:
+        config.loss = "bce + kl_sample"
+        config.model.encoder_widths = (128, 64, 8)  # hidden widths, then the latent size
+        digits_schedule(config)
+    return config
+
+
+def get_config(arg: str = "digits"):
+    if arg not in PRESETS:
+        raise unknown_preset("vae_nf", arg, PRESETS)
+    config = flow_vae_config("vae_nf", mnist=arg == "mnist")
+    if arg == "radial":
+        config.model.flows = ("planar", "radial", "planar", "radial", "planar")
+    else:
+        config.model.flows = ("planar",) * 5
+    return config
