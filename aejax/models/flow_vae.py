@@ -10,6 +10,7 @@ negative ELBO (pythae's loss, whose KL is the same one-sample log q0 âˆ’ log p â
 """
 
 import math
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp

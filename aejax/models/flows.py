@@ -170,7 +170,9 @@ def made_masks(dim: int, widths: Sequence[int]) -> list[np.ndarray]:
     """
     # max(.., 1): with D = 1 every hidden degree is 0 and the output sees no input.
     degrees = [np.arange(dim)] + [np.arange(w) % max(dim - 1, 1) for w in widths]
-    masks = [(out[None, :] >= inp[:, None]) for inp, out in zip(degrees, degrees[1:])]
+    masks = [
+        (out[None, :] >= inp[:, None]) for inp, out in zip(degrees[:-1], degrees[1:], strict=True)
+    ]
     masks.append(degrees[0][None, :] > degrees[-1][:, None])
     return [m.astype(np.float32) for m in masks]
 
