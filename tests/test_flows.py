@@ -52,17 +52,27 @@ def _init(layer, d=D, scale=1.0, seed=0, context=None):
 # --- closed-form log-determinants ------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "layer",
-    [flows.Planar(), flows.Radial(), flows.LinearFlows(("planar", "radial", "planar", "radial"))],
-    ids=["planar", "radial", "chain"],
-)
-def test_linear_flow_log_det_matches_jacfwd(layer):
+def test_linear_flow_log_det_matches_jacfwd():
+    # A chain of both kinds; each radial flow's centre near the draws, where it bends most.
+    chain = flows.LinearFlows(("planar", "radial", "planar", "radial"))
     zs = jnp.asarray(np.random.default_rng(0).normal(0.0, 2.0, size=(8, D)), jnp.float32)
-    log_dets = _log_dets(layer)
+    log_dets = _log_dets(chain)
     for seed in range(3):
-        got, want = log_dets(_init(layer, seed=seed, scale=1.5), zs)
+        got, want = log_dets(_init(chain, seed=seed, scale=1.5), zs)
         np.testing.assert_allclose(got, want, atol=2e-4, rtol=1e-4)
+    # Each kind alone (the chain's sum could hide two compensating errors).
+    for kind in ("planar", "radial"):
+        params = _init(chain, seed=3, scale=1.5)
+        for name in params:  # the other kind's layers: the identity (β = −α + softplus = 0)
+            if not name.startswith(kind):
+                if name.startswith("planar"):
+                    params[name] = {**params[name], "w": jnp.zeros(D)}
+                else:
+                    alpha = jnp.exp(params[name]["log_alpha"])
+                    params[name] = {**params[name], "beta": jnp.log(jnp.expm1(alpha))}
+        got, want = log_dets(params, zs)
+        np.testing.assert_allclose(got, want, atol=2e-4, rtol=1e-4)
+        assert np.max(np.abs(got)) > 0.1  # this kind bends space
 
 
 def test_planar_constraint_holds_for_any_raw_parameters():
@@ -130,10 +140,9 @@ def test_made_masks_make_each_output_depend_on_earlier_inputs_only():
         assert np.any(j[np.tril_indices(D, -1)] != 0)
 
 
-@pytest.mark.parametrize("context", [None, 3])
-def test_iaf_is_triangular_in_the_reversed_order_and_its_log_det_is_sum_log_sigma(context):
+def test_iaf_is_triangular_in_the_reversed_order_and_its_log_det_is_sum_log_sigma():
     rng = np.random.default_rng(3)
-    h = None if context is None else jnp.asarray(rng.normal(size=(1, context)), jnp.float32)
+    h = jnp.asarray(rng.normal(size=(1, 3)), jnp.float32)  # with a context h(x)
     block = flows.IAF(1, (16, 16))
     params = _init(block, seed=4, scale=2.0, context=h)
     zs = jnp.asarray(rng.normal(0, 1.5, (6, D)), jnp.float32)
@@ -146,14 +155,14 @@ def test_iaf_is_triangular_in_the_reversed_order_and_its_log_det_is_sum_log_sigm
     above = np.triu(np.ones((D, D), bool), 1)
     assert np.all(permuted[:, above] == 0)
     made = flows.MADE((16, 16))
-    hs = None if h is None else jnp.repeat(h, len(zs), 0)
+    hs = jnp.repeat(h, len(zs), 0)
     _, s = made.apply({"params": params["made_0"]}, zs[:, ::-1], hs)
     sigma = np.asarray(jax.nn.sigmoid(s + flows.IAF_GATE_OFFSET))
     np.testing.assert_allclose(np.diagonal(permuted, axis1=1, axis2=2), sigma, rtol=1e-5)
     np.testing.assert_allclose(log_det, np.sum(np.log(sigma), -1), rtol=1e-5)
-    chain = flows.IAF(3, (8,))
-    params = _init(chain, seed=5, scale=2.0, context=h)
-    got, want = _log_dets(chain)(params, jnp.asarray(rng.normal(0, 1.5, (8, D)), jnp.float32), h)
+    chain = flows.IAF(3, (8,))  # and a chain without one (pythae's)
+    params = _init(chain, seed=5, scale=2.0)
+    got, want = _log_dets(chain)(params, jnp.asarray(rng.normal(0, 1.5, (8, D)), jnp.float32))
     np.testing.assert_allclose(got, want, atol=2e-4, rtol=1e-4)
 
 
@@ -171,10 +180,10 @@ def test_flow_gradients():
     z = jnp.asarray(rng.normal(size=(3, 4)))
     w, u, b = (jnp.asarray(rng.normal(size=s)) for s in ((4,), (4,), ()))
     planar = jax.jit(lambda z, w, u, b: sum(jnp.sum(o) for o in flows.planar(z, w, u, b)))
-    check_grads(planar, (z, w, u, b), order=1, modes=["rev", "fwd"], rtol=1e-2)
+    check_grads(planar, (z, w, u, b), order=1, modes=["rev"], rtol=1e-2)
     c, la, br = (jnp.asarray(rng.normal(size=s)) for s in ((4,), (), ()))
     radial = jax.jit(lambda z, c, la, br: sum(jnp.sum(o) for o in flows.radial(z, c, la, br)))
-    check_grads(radial, (z, c, la, br), order=1, modes=["rev", "fwd"], rtol=1e-2)
+    check_grads(radial, (z, c, la, br), order=1, modes=["rev"], rtol=1e-2)
     iaf = flows.IAF(2, (8,))
     params = _init(iaf, d=4, seed=7)
     loss = jax.jit(lambda p, z: sum(jnp.sum(o) for o in iaf.apply({"params": p}, z)))
@@ -186,10 +195,14 @@ def test_flow_gradients():
 
 def _bisect(g, lo, hi, iters=60):
     """The root of an increasing g between lo and hi, elementwise."""
-    for _ in range(iters):
+
+    def step(_, bounds):
+        lo, hi = bounds
         mid = 0.5 * (lo + hi)
         below = g(mid) < 0
-        lo, hi = jnp.where(below, mid, lo), jnp.where(below, hi, mid)
+        return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
+
+    lo, hi = jax.lax.fori_loop(0, iters, step, (lo, hi))
     return 0.5 * (lo + hi)
 
 
@@ -258,7 +271,7 @@ def test_flowed_density_integrates_to_one_and_matches_monte_carlo(name, fields):
         params["flow"] = jax.tree.map(lambda p: 1.5 * p, params["flow"])
     variables = {"params": params}
     mean, logvar, context = model.apply(variables, x, method="encode_base")
-    keys = jax.random.split(jax.random.key(9), 20000)[None]
+    keys = jax.random.split(jax.random.key(9), 10000)[None]
     z, log_q_s = jax.jit(model.apply, static_argnames="method")(
         variables, x, keys, method="posterior_samples"
     )
@@ -268,7 +281,7 @@ def test_flowed_density_integrates_to_one_and_matches_monte_carlo(name, fields):
     # model's own log q of that z0.
     lo, hi = np.percentile(z, 0.01, axis=0), np.percentile(z, 99.99, axis=0)
     lo, hi = lo - 0.5 * (hi - lo), hi + 0.5 * (hi - lo)
-    axes = [jnp.linspace(lo[i], hi[i], 481) for i in range(2)]
+    axes = [jnp.linspace(lo[i], hi[i], 301) for i in range(2)]
     grid = jnp.stack(jnp.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 2)
     n = grid.shape[0]
     rep = lambda a: None if a is None else jnp.repeat(a, n, 0)
@@ -300,8 +313,8 @@ def test_flowed_density_integrates_to_one_and_matches_monte_carlo(name, fields):
         err = 4 * draws.std() / np.sqrt(len(draws))
         assert abs(np.sum(q * f(g64)) - draws.mean()) < err, (np.sum(q * f(g64)), draws.mean())
     # ... and so is the log q returned with them (the grid's, bilinearly interpolated).
-    idx = [(z64[:, i] - lo[i]) / (hi[i] - lo[i]) * 480 for i in range(2)]
-    log_q_grid = np.asarray(log_q).reshape(481, 481)
+    idx = [(z64[:, i] - lo[i]) / (hi[i] - lo[i]) * 300 for i in range(2)]
+    log_q_grid = np.asarray(log_q).reshape(301, 301)
     i0, j0 = (np.floor(v).astype(int) for v in idx)
     fi, fj = idx[0] - i0, idx[1] - j0
     interp = sum(
@@ -317,8 +330,8 @@ def test_flowed_density_integrates_to_one_and_matches_monte_carlo(name, fields):
 
 def _short(config, steps=60):
     config.num_epochs, config.num_steps = 0, steps
-    config.eval_every_steps = config.checkpoint_every_steps = steps // 2
-    config.log_every_steps = config.steps_per_dispatch = steps // 4
+    config.eval_every_steps = config.checkpoint_every_steps = steps
+    config.log_every_steps = config.steps_per_dispatch = steps // 2
     config.eval_batch_size, config.progress_bar = 128, False
     config.data.max_test = 128
     return config
@@ -327,12 +340,13 @@ def _short(config, steps=60):
 @pytest.mark.parametrize("preset", ["vae_nf:radial", "vae_iaf:context"])
 def test_each_model_trains_and_its_iwae_bound_is_above_its_elbo(tmp_path, preset):
     config = _short(config_lib.load_config(preset))
-    exp = train.Experiment.from_config(config, str(tmp_path / "probe"))
-    before = exp.evaluate(exp.init_state())
-    state, after = train.train_and_evaluate(config, str(tmp_path / "run"))
+    state, after = train.train_and_evaluate(config, str(tmp_path))
     assert int(state.step) == 60
-    assert after["test/loss"] < 0.8 * before["test/loss"], (before, after)
-    assert np.isfinite(after["test/kl_sample"])
+    # Well below 64·log 2 = 44.4 nats, the Bernoulli likelihood of a decoder that outputs
+    # p = ½ everywhere (at initialization, with random logits, it is above that).
+    assert after["test/bce"] < 0.8 * 64 * np.log(2), after
+    assert np.isfinite(after["test/kl_sample"]) and after["test/kl_sample"] > 0
+    exp = train.Experiment.from_config(config, str(tmp_path))
     model, variables = exp.model, {"params": state.params}
     assert not lk.analytic_kl(model)
     x = exp.dataset.test_x[:64]
