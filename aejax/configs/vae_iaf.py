@@ -1,11 +1,13 @@
-"""VAE with an inverse autoregressive flow in its posterior (Kingma, Salimans, Jozefowicz,
-Chen, Sutskever & Welling, 2016, "Improved Variational Inference with Inverse
-Autoregressive Flow"; pythae's VAE_IAF).
+"""VAE with an inverse autoregressive flow in its posterior (Kingma et al., 2016; pythae's VAE_IAF).
+
+Kingma, Salimans, Jozefowicz, Chen, Sutskever & Welling, 2016, "Improved Variational
+Inference with Inverse Autoregressive Flow", NeurIPS 2016.
 
 The encoder's Gaussian q0(z0|x) is pushed through `model.iaf_blocks` MADE blocks
 (aejax/models/flows.py): each reverses the variables' order, computes (m, s) with a MADE
 network of `model.made_widths` hidden ReLU layers whose masks make them autoregressive, and
-applies the gated update z ← σ⊙z + (1 − σ)⊙m, σ = sigmoid(s), log|det J| = Σ log σ.
+applies the gated update z ← σ⊙z + (1 − σ)⊙m, σ = sigmoid(s + 2) (the offset starts
+each step near the identity, as the paper advises), log|det J| = Σ log σ.
 pythae's MADE reads z alone (`model.iaf_context=0`); with iaf_context = C > 0 the encoder
 also outputs a context h(x) of C numbers that every MADE reads (Kingma et al.'s IAF). The
 recipe "bce + kl_sample" is the one-sample negative ELBO, with
@@ -17,11 +19,15 @@ Presets (the part after the colon):
   `vae:digits` network), 2 MADE blocks of 32-32 (pythae's MNIST sizes), no context,
   bce + kl_sample, 100 epochs.
     aejax train vae_iaf --workdir runs/vae_iaf_digits
-  Expected: test/loss TBD
+  Expected: test/loss (one-sample negative ELBO) 23.91 nats (test/bce 20.80,
+  test/kl_sample 3.11) after 2200 steps, in 55 s wall (23 s of CPU) on the shared 2-core
+  CPU while about 17 other jobs ran. Report (`aejax evaluate runs/vae_iaf_digits
+  --sections=generation`): negative ELBO 23.94, negative IWAE bound (k = 1000) 23.71.
 
 - `context`: `digits` with a context h(x) of 8 numbers read by every MADE block.
     aejax train vae_iaf:context --workdir runs/vae_iaf_context
-  Expected: test/loss TBD
+  Expected: test/loss 24.02 (test/bce 20.78, test/kl_sample 3.24); 52 s wall (22 s of
+  CPU). Report: negative ELBO 24.00, negative IWAE bound (k = 1000) 23.73.
 
 - `mnist`: pythae 0.1.2's MNIST VAE_IAF (examples/scripts/configs/mnist/vae_iaf_config.json:
   latent 16, 2 MADE blocks of 2 hidden layers of 32, "mse" reconstruction; its default MLP

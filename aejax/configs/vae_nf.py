@@ -1,5 +1,6 @@
-"""VAE with planar and radial flows in its posterior (Rezende & Mohamed, 2015, "Variational
-Inference with Normalizing Flows"; pythae's VAE_LinNF).
+"""VAE with planar and radial flows in its posterior (Rezende & Mohamed, 2015; pythae's VAE_LinNF).
+
+Rezende & Mohamed, 2015, "Variational Inference with Normalizing Flows", ICML 2015.
 
 The encoder's Gaussian q0(z0|x) is pushed through the flows listed in `model.flows`
 ("planar", "radial"; aejax/models/flows.py): each layer's log|det J| in closed form, the
@@ -14,11 +15,15 @@ Presets (the part after the colon):
 - `digits` (default): scikit-learn's 8x8 digits, MLP 64-128-64-(8 Gaussian) (the
   `vae:digits` network), five planar flows, bce + kl_sample, 100 epochs.
     aejax train vae_nf --workdir runs/vae_nf_digits
-  Expected: test/loss TBD
+  Expected: test/loss (one-sample negative ELBO) 24.06 nats (test/bce 20.57,
+  test/kl_sample 3.48) after 2200 steps, in 63 s wall (22 s of CPU) on the shared 2-core
+  CPU while about 17 other jobs ran. Report (`aejax evaluate runs/vae_nf_digits
+  --sections=generation`): negative ELBO 24.09, negative IWAE bound (k = 1000) 23.70.
 
 - `radial`: `digits` with the flows planar, radial, planar, radial, planar.
     aejax train vae_nf:radial --workdir runs/vae_nf_radial
-  Expected: test/loss TBD
+  Expected: test/loss 24.37 (test/bce 21.46, test/kl_sample 2.90); 61 s wall (24 s of
+  CPU). Report: negative ELBO 24.40, negative IWAE bound (k = 1000) 24.03.
 
 - `mnist`: pythae 0.1.2's MNIST VAE_LinNF (examples/scripts/configs/mnist/
   vae_lin_nf_config.json: latent 16, five planar flows, "mse" reconstruction; its default MLP
