@@ -63,7 +63,9 @@ def test_linear_flow_log_det_matches_jacfwd():
     # Each kind alone (the chain's sum could hide two compensating errors).
     for kind in ("planar", "radial"):
         params = _init(chain, seed=3, scale=1.5)
-        for name in params:  # the other kind's layers: the identity (β = −α + softplus = 0)
+        # The other kind's layers made volume-preserving: planar w = 0 (a translation),
+        # radial β = −α + softplus(beta) = 0 (the identity).
+        for name in params:
             if not name.startswith(kind):
                 if name.startswith("planar"):
                     params[name] = {**params[name], "w": jnp.zeros(D)}

@@ -36,7 +36,14 @@ Presets (the part after the colon):
   `vae_nf:mnist`. pythae's step is z·exp(s) + m; this one is Kingma et al.'s gated step.
   Needs MNIST's IDX files in $AEJAX_DATA_DIR/mnist.
     aejax train vae_iaf:mnist --workdir runs/vae_iaf_mnist
-  TBD
+  Measured with --config.num_epochs=2 (1200 steps), not the 100 epochs: test/loss 741.10
+  nats (test/gaussian_nll 735.69, of which 720.45 is the constant ½·784·log 2π;
+  test/kl_sample 5.40; test/sq_err_per_image 30.49), in 69 s wall (27 s of CPU) under the
+  same load. Report with --iwae_k=100: negative ELBO 741.1, negative IWAE bound 740.3.
+  100 epochs were not run.
+
+`vae:digits` (a Gaussian posterior), measured under the same load: negative ELBO 24.12, negative IWAE
+bound 23.68 (aejax/configs/vae_nf.py): on these digits the IAF does not tighten the bound.
 """
 
 from aejax.configs import unknown_preset

@@ -32,7 +32,17 @@ Presets (the part after the colon):
   constant: here "gaussian_nll + kl_sample" (variance 1), the same gradients, in nats.
   Needs MNIST's IDX files in $AEJAX_DATA_DIR/mnist.
     aejax train vae_nf:mnist --workdir runs/vae_nf_mnist
-  TBD
+  Measured with --config.num_epochs=2 (1200 steps), not the 100 epochs: test/loss 742.66
+  nats (test/gaussian_nll 735.50, of which 720.45 is the constant ½·784·log 2π;
+  test/kl_sample 7.16; test/sq_err_per_image 30.10), in 65 s wall (28 s of CPU) under the
+  same load. Report with --iwae_k=100: negative ELBO 742.7, negative IWAE bound 741.3. A
+  unit-variance likelihood weighs the KL heavily against the squared error: the code
+  keeps about 7 nats. 100 epochs were not run.
+
+On the digits, for comparison, `vae:digits` (the same network with a Gaussian posterior and
+the closed-form KL), trained and evaluated under the same load: test/loss 23.91, negative
+ELBO 24.12, negative IWAE bound (k = 1000) 23.68, in 32 s wall (16 s of CPU). On these 8x8
+digits with an 8-d latent the flows do not tighten the bound.
 """
 
 import ml_collections
