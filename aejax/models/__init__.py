@@ -21,6 +21,8 @@ from aejax.models.conv import (
     parse_decoder_layers,
 )
 from aejax.models.factor_vae import FactorVAE
+from aejax.models.flow_vae import build_flow_vae
+from aejax.models.flows import FLOW_FIELDS
 from aejax.models.layers import ACTIVATIONS, INITIALIZERS, get_activation, get_initializer
 from aejax.models.mlp import MLPDecoder, MLPEncoder
 from aejax.models.vae import VAE, X_LOGVAR
@@ -71,6 +73,7 @@ FAMILY_FIELDS = {
     "reconstruction_layer": -1,  # vae_gan: the feature layer, 1-based; -1 the output (pythae)
     **VQ_FIELDS,  # vq_vae, conv_vq_vae: the codebook (aejax/models/vq.py)
     **VAMP_FIELDS,  # vamp_vae: the pseudo-inputs (aejax/models/vamp.py)
+    **FLOW_FIELDS,  # vae_nf, vae_iaf: the flows (aejax/models/flows.py)
 }
 
 
@@ -333,6 +336,18 @@ def build_vae_gan(cfg, input_shape: Sequence[int]) -> nn.Module:
     return VAEGAN(vae, FeatureDiscriminator(layers, feature_layer))
 
 
+def build_vae_nf(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """MLP VAE whose Gaussian posterior goes through the planar and radial flows listed in
+    `flows` (pythae's VAE_LinNF; `aejax.models.flow_vae`)."""
+    return build_flow_vae(cfg, build_vae(cfg, input_shape), "nf")
+
+
+def build_vae_iaf(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """MLP VAE whose Gaussian posterior goes through an inverse autoregressive flow of
+    `iaf_blocks` MADE blocks (pythae's VAE_IAF; `aejax.models.flow_vae`)."""
+    return build_flow_vae(cfg, build_vae(cfg, input_shape), "iaf")
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": build_mlp,
     "vae": build_vae,
@@ -344,6 +359,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "factor_vae": build_factor_vae,
     "vamp_vae": build_vamp_vae,
     "vae_gan": build_vae_gan,
+    "vae_nf": build_vae_nf,
+    "vae_iaf": build_vae_iaf,
 }
 
 
