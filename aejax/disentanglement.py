@@ -170,6 +170,10 @@ def importance_matrix(train_codes, train_factors, test_codes, test_factors, clas
     d, k = train_codes.shape[1], train_factors.shape[1]
     importance, train_acc, test_acc = np.zeros((d, k)), [], []
     for j in range(k):
+        if len(np.unique(train_factors[:, j])) < 2:  # one value seen: nothing to explain
+            train_acc.append(1.0)
+            test_acc.append(float(np.mean(test_factors[:, j] == train_factors[0, j])))
+            continue
         model = make().fit(train_codes, train_factors[:, j])
         importance[:, j] = np.abs(model.feature_importances_)
         train_acc.append(np.mean(model.predict(train_codes) == train_factors[:, j]))

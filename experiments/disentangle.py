@@ -57,8 +57,9 @@ def scores(trained: TrainedModel, num_points: int, seed: int) -> dict[str, float
         num_eval=n_eval,
         num_variance_estimate=num_points,
     )
-    codes, factors = disentanglement.codes_and_factors(represent, data, num_points, rng)
-    n_dci = max(2, num_points // 10)
+    n_dci = max(100, num_points // 10)
+    n = max(num_points, n_dci)
+    codes, factors = disentanglement.codes_and_factors(represent, data, n, rng)
     test = disentanglement.codes_and_factors(represent, data, n_dci // 2, rng)
     trees = lambda: ensemble.GradientBoostingClassifier(n_estimators=50, random_state=0)  # noqa: E731
     dci = disentanglement.dci(codes[:n_dci], factors[:n_dci], *test, classifier=trees)
