@@ -37,6 +37,7 @@ from aejax.losses.terms import (
     mse,
     mse_mean,
 )
+from aejax.losses.vmf import kl_vmf
 from aejax.losses.vq import vq_codebook, vq_commitment, vq_perplexity, vq_usage
 from aejax.registry import resolve
 
@@ -57,6 +58,7 @@ __all__ = [
     "kl_normal",
     "kl_sample",
     "kl_sparsity",
+    "kl_vmf",
     "l1_activity",
     "loss_term",
     "loss_units",

@@ -18,6 +18,7 @@ from aejax.losses.terms import (
     mse,
     mse_mean,
 )
+from aejax.losses.vmf import kl_vmf
 from aejax.losses.vq import vq_codebook, vq_commitment, vq_perplexity, vq_usage
 
 
@@ -36,6 +37,7 @@ def register_all(register_loss) -> None:
     register_loss("gaussian_nll_learned", gaussian_nll_learned, features="sum")
     register_loss("kl_normal", kl_normal)
     register_loss("kl_sample", kl_sample)
+    register_loss("kl_vmf", kl_vmf)  # the hyperspherical VAE's (aejax.losses.vmf)
     register_loss("iwae_bce", iwae_bce, features="sum")
     # MIWAE and CIWAE (aejax.losses.importance): bounds on the same samples as iwae_bce.
     _M = {"groups": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1")}

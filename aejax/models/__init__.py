@@ -24,6 +24,7 @@ from aejax.models.factor_vae import FactorVAE
 from aejax.models.flow_vae import build_flow_vae
 from aejax.models.flows import FLOW_FIELDS
 from aejax.models.layers import ACTIVATIONS, INITIALIZERS, get_activation, get_initializer
+from aejax.models.manifold_vae import MANIFOLD_FIELDS, build_manifold_vae
 from aejax.models.mlp import MLPDecoder, MLPEncoder
 from aejax.models.vae import VAE, X_LOGVAR
 from aejax.models.vae_gan import VAEGAN, FeatureDiscriminator, parse_discriminator_layers
@@ -74,6 +75,7 @@ FAMILY_FIELDS = {
     **VQ_FIELDS,  # vq_vae, conv_vq_vae: the codebook (aejax/models/vq.py)
     **VAMP_FIELDS,  # vamp_vae: the pseudo-inputs (aejax/models/vamp.py)
     **FLOW_FIELDS,  # vae_nf, vae_iaf: the flows (aejax/models/flows.py)
+    **MANIFOLD_FIELDS,  # pvae: the Poincaré ball (aejax/models/manifold_vae.py)
 }
 
 
@@ -348,6 +350,18 @@ def build_vae_iaf(cfg, input_shape: Sequence[int]) -> nn.Module:
     return build_flow_vae(cfg, build_vae(cfg, input_shape), "iaf")
 
 
+def build_svae(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """Hyperspherical VAE (Davidson et al., 2018): the MLP autoencoder with a von
+    Mises-Fisher posterior on S^(d-1) and a uniform prior (`aejax.models.manifold_vae`)."""
+    return build_manifold_vae(cfg, build_mlp(cfg, input_shape), input_shape, "svae")
+
+
+def build_pvae(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """Poincaré VAE (Mathieu et al., 2019): the MLP autoencoder with wrapped normal
+    posterior and prior on the Poincaré ball (`aejax.models.manifold_vae`)."""
+    return build_manifold_vae(cfg, build_mlp(cfg, input_shape), input_shape, "pvae")
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": build_mlp,
     "vae": build_vae,
@@ -361,6 +375,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "vae_gan": build_vae_gan,
     "vae_nf": build_vae_nf,
     "vae_iaf": build_vae_iaf,
+    "svae": build_svae,
+    "pvae": build_pvae,
 }
 
 
