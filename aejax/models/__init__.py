@@ -23,9 +23,11 @@ from aejax.models.conv import (
 from aejax.models.factor_vae import FactorVAE
 from aejax.models.flow_vae import build_flow_vae
 from aejax.models.flows import FLOW_FIELDS
+from aejax.models.hvae import HVAE_FIELDS, build_hvae
 from aejax.models.layers import ACTIVATIONS, INITIALIZERS, get_activation, get_initializer
 from aejax.models.manifold_vae import MANIFOLD_FIELDS, build_manifold_vae
 from aejax.models.mlp import MLPDecoder, MLPEncoder
+from aejax.models.rhvae import RHVAE_FIELDS, build_rhvae
 from aejax.models.vae import VAE, X_LOGVAR
 from aejax.models.vae_gan import VAEGAN, FeatureDiscriminator, parse_discriminator_layers
 from aejax.models.vamp import VAMP_FIELDS, VampVAE, build_vamp
@@ -76,6 +78,8 @@ FAMILY_FIELDS = {
     **VAMP_FIELDS,  # vamp_vae: the pseudo-inputs (aejax/models/vamp.py)
     **FLOW_FIELDS,  # vae_nf, vae_iaf: the flows (aejax/models/flows.py)
     **MANIFOLD_FIELDS,  # pvae: the Poincaré ball (aejax/models/manifold_vae.py)
+    **HVAE_FIELDS,  # hvae, rhvae: the Hamiltonian flow (aejax/models/hvae.py)
+    **RHVAE_FIELDS,  # rhvae: the Riemannian metric (aejax/models/rhvae.py)
 }
 
 
@@ -362,6 +366,18 @@ def build_pvae(cfg, input_shape: Sequence[int]) -> nn.Module:
     return build_manifold_vae(cfg, build_mlp(cfg, input_shape), input_shape, "pvae")
 
 
+def build_hamiltonian_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """Hamiltonian VAE (Caterini et al., 2018): the MLP VAE's encoder and decoder with K
+    tempered leapfrog steps on log p(x, z) after the encoder (`aejax.models.hvae`)."""
+    return build_hvae(cfg, build_vae(cfg, input_shape))
+
+
+def build_riemannian_hvae(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """Riemannian Hamiltonian VAE (Chadebec et al., 2020): the HVAE with a learned metric
+    from the training codes and the generalized leapfrog (`aejax.models.rhvae`)."""
+    return build_rhvae(cfg, build_vae(cfg, input_shape))
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": build_mlp,
     "vae": build_vae,
@@ -377,6 +393,8 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "vae_iaf": build_vae_iaf,
     "svae": build_svae,
     "pvae": build_pvae,
+    "hvae": build_hamiltonian_vae,
+    "rhvae": build_riemannian_hvae,
 }
 
 
