@@ -5,7 +5,7 @@ as pythae computes it, with the one-sample log-likelihood and the exact KL.
 
 import jax
 
-from aejax.models import vmf
+from aejax.models.vmf import kl_to_uniform
 
 
 def kl_vmf(*, direction: jax.Array, kappa: jax.Array, **_) -> jax.Array:
@@ -20,4 +20,4 @@ def kl_vmf(*, direction: jax.Array, kappa: jax.Array, **_) -> jax.Array:
     Returns:
       [B] KL in nats.
     """
-    return vmf.kl_to_uniform(direction.shape[-1], kappa)
+    return kl_to_uniform(direction.shape[-1], kappa)
