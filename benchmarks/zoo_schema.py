@@ -16,7 +16,7 @@ import numpy as np
 KEYS = tuple(
     "library model source hyperparameters epochs batch_size learning_rate train_examples "
     "seconds_per_epoch steady_seconds_per_epoch epoch_seconds timing recon_mse_per_pixel "
-    "recon_sse_per_image recon_code samples sampler nll note machine".split()
+    "recon_sse_per_image recon_code test_images samples sampler nll note machine".split()
 )
 
 

@@ -271,6 +271,7 @@ def main(argv=None) -> None:
         recon_mse_per_pixel=float(sq.mean()),
         recon_sse_per_image=float(sq.sum(1).mean()),
         recon_code="encoder mean" if interface.has_posterior(m.model) else "code",
+        test_images=len(test),
         samples=os.path.basename(npy),
         sampler=sampler,
         nll=nll(args) if args.nll else None,

@@ -139,6 +139,8 @@ def notes(runs: dict[str, dict[str, dict]]) -> list[str]:
             parts = [f"{run['epochs']} epoch(s), {run['train_examples']} training images"]
             if run.get("epoch_seconds"):
                 parts.append(f"first epoch {run['epoch_seconds'][0]:.3g} s")
+            if run.get("test_images") not in (None, 10_000):
+                parts.append(f"reconstructions of the first {run['test_images']} test images")
             if run.get("nll"):
                 n = run["nll"]
                 parts.append(f"NLL k = {n['k']} on {n['test_images']} test images")

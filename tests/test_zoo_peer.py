@@ -223,3 +223,13 @@ def test_peer_trains_and_samples_a_few_steps(tmp_path):
         assert zoo_peer.reconstruct(name, model, x).shape == (30, 784)
         samples = zoo_peer.sample(name, model, x, 7, 0)
         assert samples.shape == (7, 784) and samples.min() >= 0 and samples.max() <= 1
+
+
+def test_pythae_is_an_optional_extra_never_a_requirement():
+    import tomllib
+
+    with open(os.path.join(os.path.dirname(__file__), "..", "pyproject.toml"), "rb") as f:
+        project = tomllib.load(f)["project"]
+    assert not any("pythae" in r or "torch" in r for r in project["dependencies"])
+    assert "pythae==0.1.2" in project["optional-dependencies"]["zoo"]
+    assert not any("pythae" in r for r in project["optional-dependencies"]["test"])
