@@ -26,7 +26,8 @@ weight_decay = reg_weight, as pythae's reproducibility/rae_l2.py sets it.
 Written to --out: `pythae_<model>.json` (benchmarks/zoo_schema.py's keys) and
 `pythae_<model>.npy`, [10000, 784] float32 in [0, 1].
 - seconds_per_epoch: the median over epochs of pythae's `trainer.train_step` (its data
-  loader, forward, backward, optimizer; no evaluation, no progress bar), 2 torch threads.
+  loader, forward, backward, optimizer; no evaluation, no progress bar), 2 torch threads
+  with OpenMP's passive wait (--omp_wait_policy: the default spins, ruinous on a shared CPU).
 - recon_mse_per_pixel (the mean of (x̂ − x)² over test images and pixels) and
   recon_sse_per_image (the mean over images of Σ_pixels (x̂ − x)²), in eval mode: x̂ decodes
   the encoder's mean (pythae's `predict`) where `MEAN_CODE`, else the forward pass's.
@@ -318,6 +319,7 @@ def main(argv=None) -> None:
     p.add_argument("--lr", type=float, default=1e-3, help="base_training_config.json's")
     p.add_argument("--num_samples", type=int, default=10_000)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--omp_wait_policy", default="PASSIVE", help="OpenMP's, set before torch")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--train_limit", type=int, default=0, help="first N images only (tests)")
     p.add_argument("--test_images", type=int, default=0, help="reconstruct the first N only")
@@ -328,6 +330,9 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.nll and args.model not in LIKELIHOOD_MODELS:
         raise SystemExit(f"--nll: {args.model} is not trained on a likelihood; no NLL")
+    # OpenMP's default (active) wait spins its idle threads: on a CPU shared with other
+    # processes, 2 threads took about 1 s a VAE step instead of 14 ms (see docs/BENCHMARKS.md).
+    os.environ.setdefault("OMP_WAIT_POLICY", args.omp_wait_policy)
     import pythae
     import torch
 
@@ -367,7 +372,8 @@ def main(argv=None) -> None:
         samples=os.path.basename(npy),
         sampler=SAMPLERS[kind] + (" (fitted to 10000 training codes)" if kind == "gmm" else ""),
         nll=nll(args.model, args) if args.nll else None,
-        machine=machine(args.threads) | {"torch": torch.__version__},
+        machine=machine(args.threads)
+        | {"torch": torch.__version__, "OMP_WAIT_POLICY": os.environ["OMP_WAIT_POLICY"]},
     )
     write(out, os.path.join(args.out, f"pythae_{args.model}.json"))
 

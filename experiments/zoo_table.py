@@ -57,10 +57,13 @@ def samples_path(run: dict | None) -> str | None:
 
 def per_file(scores, files: list[str]) -> dict[str, dict[str, float]]:
     """{file: {FD, precision, recall}} from a scorer's JSON: a dict keyed by each file's
-    path or name ({"a.npy": {...}}), possibly under "results", or a list of dicts naming
-    their file ("samples", "file" or "path"). Metric names are matched ignoring case."""
-    if isinstance(scores, dict) and isinstance(scores.get("results"), dict | list):
-        scores = scores["results"]
+    path or name ({"a.npy": {...}}), or a list of dicts naming their file ("samples",
+    "file" or "path"), either possibly under "rows" or "results" (zoo_score.py writes
+    {"rows": [{"samples": path, "fd": ..., "precision": ..., "recall": ...}, ...]}).
+    Metric names are matched ignoring case."""
+    for key in ("rows", "results"):  # experiments/zoo_score.py: {"rows": [{"samples": ...}]}
+        if isinstance(scores, dict) and isinstance(scores.get(key), dict | list):
+            scores = scores[key]
     if isinstance(scores, list):
         named = {}
         for entry in scores:

@@ -138,6 +138,10 @@ def test_per_file_reads_the_scorers_layouts():
     assert zoo_table.per_file({"results": {"aejax_vae.npy": a, files[1]: b}}, files) == want
     listed = [dict(a, samples=files[0]), dict(b, file="pythae_vae.npy")]
     assert zoo_table.per_file(listed, files) == want
+    # experiments/zoo_score.py's layout: its reference row first, then one row per file.
+    rows = [{"samples": "mnist train[:10000] (floor)", "n": 10000, "fd": 1.0}]
+    rows += [dict(a, samples=files[0], n=10000), dict(b, samples=files[1], n=10000)]
+    assert zoo_table.per_file({"classifier": {}, "k": 3, "rows": rows}, files) == want
     assert zoo_table.per_file({"other.npy": a}, files) == {}
 
 
