@@ -73,7 +73,14 @@ PAIRS = {
     "info_vae": ("info_vae:mnist", {}, "bce + 1*kl_normal + 999*mmd_imq", ""),
     "rae_l2": ("rae:l2_mnist", {}, None, ""),
     "rae_gp": ("rae:gp_mnist", {}, None, ""),
-    "vqvae": ("vq_vae:mnist_ema", {"model.num_embeddings": 256}, None, ""),
+    # pythae's VQ-VAE reshapes the MLP's 16-d code to 16 positions of one channel: each
+    # coordinate is quantized alone, to one of 256 scalars (its embedding_dim is 1).
+    "vqvae": (
+        "vq_vae:mnist_ema",
+        {"model.num_embeddings": 256, "model.code_groups": 16},
+        None,
+        "16 code vectors of 1 dimension, K = 256 each (pythae's embedding_dim 1)",
+    ),
 }
 
 
