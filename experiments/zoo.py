@@ -105,9 +105,9 @@ def apply_override(config, text: str) -> None:
     *parents, leaf = key.strip().split(".")
     node = config
     for p in parents:
-        node = node[p]
-    if leaf not in node:
-        raise ConfigError(f"--set {text!r}: the config has no field {key!r}")
+        node = node.get(p) if hasattr(node, "get") else None
+    if node is None or not hasattr(node, "get") or leaf not in node:
+        raise ConfigError(f"--set {text!r}: the config has no field {key.strip()!r}")
     node[leaf] = value
 
 
@@ -126,7 +126,7 @@ def build_config(args, binarized: bool = False):
             apply_override(config, f"{key}={value!r}")
         if binarized:
             config.data.source, config.loss = "binarized_mnist", binarized_loss
-    config.num_epochs = args.nll_epochs or args.epochs if binarized else args.epochs
+    config.num_epochs = (args.nll_epochs or args.epochs) if binarized else args.epochs
     config.num_steps = 0
     config.progress_bar = False
     if args.data_dir:

@@ -192,6 +192,10 @@ def test_override_sets_typed_values_and_names_unknown_keys():
     assert tuple(config.model.encoder_widths) == (512, 16) and config.loss == "0.5*mse + kl_normal"
     with pytest.raises(ConfigError, match="no field 'model.encoder_width'"):
         zoo.apply_override(config, "model.encoder_width=3")
+    with pytest.raises(ConfigError, match="no field 'modle.encoder_widths'"):
+        zoo.apply_override(config, "modle.encoder_widths=(3,)")
+    with pytest.raises(ConfigError, match="no field 'loss.x'"):
+        zoo.apply_override(config, "loss.x=3")
     with pytest.raises(ConfigError, match="not key=value"):
         zoo.apply_override(config, "loss")
 
