@@ -11,16 +11,28 @@ recipe's. test/loss is that negative ELBO on the test split (one sample, a fixed
 Presets (the part after the colon):
 
 - `digits` (default): scikit-learn's 8x8 digits, MLP 64-128-(8 Gaussian) and its mirror,
-  Bernoulli likelihood, K = 3, ε = 0.01 learned, β_0 = 0.3, 100 epochs.
+  Bernoulli likelihood, K = 3, ε = 0.01, β_0 = 0.3, 100 epochs.
     aejax train hvae --workdir runs/hvae_digits
-  Expected: test/loss TODO
+  Expected: test/loss 24.37 (test/bce 21.10, test/kl_sample 3.27) after 2200 steps; 40 s
+  on a 2-core CPU (19 s of CPU time; the machine was shared). `aejax evaluate ...
+  --sections=generation` (k = 1000, 46 s): negative ELBO 24.37, negative IWAE bound 24.16.
+  The same encoder and decoder as a VAE ("bce + kl_normal") gave test/loss 24.39 and an
+  IWAE bound of 24.12: on these digits the flow gains nothing measurable. A larger ε did
+  worse (test/loss 24.60 at ε = 0.05, 25.28 at 0.1), and ε learned from 0.01
+  (model.learn_eps_lf) drifted to about 0 (test/loss 24.38).
 
 - `mnist`: pythae 0.1.2's MNIST HVAE (examples/scripts/configs/mnist/hvae_config.json:
-  latent 16, "mse" (a unit-variance Gaussian likelihood), n_lf = 3, ε = 0.001, β_0 = 0.3,
-  neither learned; its default MLP 784-512-(16 Gaussian) and mirror; Adam at a constant
-  1e-3, batch 100, 100 epochs). Needs MNIST's IDX files in $AEJAX_DATA_DIR/mnist.
+  latent 16, "mse" (a unit-variance Gaussian likelihood: gaussian_nll), n_lf = 3,
+  ε = 0.001, β_0 = 0.3, neither learned; its default MLP 784-512-(16 Gaussian) and mirror;
+  Adam at a constant 1e-3, batch 100, 100 epochs). Needs MNIST's IDX files in
+  $AEJAX_DATA_DIR/mnist.
     aejax train hvae:mnist --workdir runs/hvae_mnist
-  TODO
+  Measured with --config.num_epochs=1 (600 steps), not the 100 epochs: test/loss 742.2
+  nats (test/gaussian_nll 737.4, of which 720.4 is the constant ½·784·log 2π;
+  test/kl_sample 4.77; test/sq_err_per_image 34.0), in 42 s on the 2-core CPU (34 s of
+  CPU time). A unit variance weighs the pixels' errors lightly, so the KL stays small.
+  `aejax evaluate ... --sections=generation --iwae_k=10` on that run: negative ELBO 742.2,
+  negative IWAE bound (k = 10) 741.4, in 30 s.
 """
 
 import ml_collections
