@@ -24,8 +24,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.seed = 0
 
     c.data = ml_collections.ConfigDict()
-    c.data.source = "digits"  # digits | idx | binarized_mnist | npz | tfds
-    c.data.name = ""  # idx: folder under data_dir (mnist); npz: file (adbench_classical/6_cardio)
+    c.data.source = "digits"  # digits | idx | binarized_mnist | npz | tfds | sprites
+    # idx: folder under data_dir (mnist); npz: file (adbench_classical/6_cardio); sprites:
+    # dSprites' original file (empty: the re-rendering)
+    c.data.name = ""
     c.data.data_dir = os.environ.get("AEJAX_DATA_DIR", "")
     # tfds: the catalog dataset `name` through tfds.data_source (no TensorFlow), these
     # splits; stream=True streams the train split through grain instead of holding it in

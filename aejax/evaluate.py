@@ -107,7 +107,9 @@ class TrainedModel:
         `reconstruction_metrics`; each [N]."""
         out = map_batches(
             lambda b: {
-                k: v for k, v in self._per_example(self.variables, b).items() if k != "x_hat"
+                k: v
+                for k, v in self._per_example(self.variables, b, self.step).items()
+                if k != "x_hat"
             },
             np.asarray(x, np.float32),
             self.exp.config.eval_batch_size,

@@ -18,6 +18,7 @@ from aejax.data.sources import (
     read_idx,
     read_npz,
 )
+from aejax.data.sprites import load_sprites
 from aejax.data.tfds_source import load_tfds
 from aejax.errors import ConfigError, DataError
 from aejax.registry import add, resolve
@@ -43,6 +44,7 @@ SOURCES: dict[str, Callable[..., Dataset]] = {
     "idx": load_idx,
     "binarized_mnist": load_binarized_mnist,
     "npz": load_npz,
+    "sprites": load_sprites,
 }
 
 

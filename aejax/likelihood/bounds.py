@@ -15,7 +15,7 @@ from aejax.errors import ConfigError
 # Loss terms that are a decoder's negative log-likelihood in nats, constants included.
 LIKELIHOOD_TERMS = ("bce", "gaussian_nll", "gaussian_nll_learned")
 # Loss terms that are a whole bound on −log p(x), by the likelihood term they use.
-BOUND_TERMS = {"iwae_bce": "bce"}
+BOUND_TERMS = {"iwae_bce": "bce", "miwae_bce": "bce", "ciwae_bce": "bce"}
 
 # Samples decoded at once per example by the IWAE loop. Memory is O(batch·chunk·D): with
 # the host helper's batch of 100, 10⁴ decoder rows (31 MB of MNIST logits). On a 2-core CPU

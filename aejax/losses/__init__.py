@@ -21,7 +21,7 @@ import jax.numpy as jnp
 
 from aejax.contractive import contractive
 from aejax.errors import ConfigError
-from aejax.losses import mmd, regularizers
+from aejax.losses import builtin
 from aejax.losses.terms import (
     adv_discriminator,
     adv_generator,
@@ -37,6 +37,7 @@ from aejax.losses.terms import (
     mse,
     mse_mean,
 )
+from aejax.losses.vmf import kl_vmf
 from aejax.losses.vq import vq_codebook, vq_commitment, vq_perplexity, vq_usage
 from aejax.registry import resolve
 
@@ -55,7 +56,9 @@ __all__ = [
     "is_batch_term",
     "iwae_bce",
     "kl_normal",
+    "kl_sample",
     "kl_sparsity",
+    "kl_vmf",
     "l1_activity",
     "loss_term",
     "loss_units",
@@ -180,46 +183,8 @@ def register_loss(
     return add if fn is None else add(fn)
 
 
-register_loss("mse", mse, features="sum")
-register_loss("bce", bce, features="sum")
-register_loss("mse_mean", mse_mean, features="mean")
-register_loss("bce_mean", bce_mean, features="mean")
-register_loss(
-    "gaussian_nll",
-    gaussian_nll,
-    domains={"variance": (lambda v: v > 0.0, "> 0")},
-    features="sum",
-)
-register_loss("gaussian_nll_learned", gaussian_nll_learned, features="sum")
-register_loss("kl_normal", kl_normal)
-register_loss("kl_sample", kl_sample)
-register_loss("iwae_bce", iwae_bce, features="sum")
-register_loss("l1_activity", l1_activity)
-register_loss(
-    "kl_sparsity",
-    kl_sparsity,
-    batch=True,
-    domains={
-        "rho": (lambda v: 0.0 < v < 1.0, "in (0, 1)"),
-        "eps": (lambda v: 0.0 < v < 0.5, "in (0, 0.5)"),
-    },
-)
-# The WAE / InfoVAE terms (aejax.losses.mmd) and the RAE's (aejax.losses.regularizers).
-_BANDWIDTH = {"bandwidth": (lambda v: v > 0, "> 0")}
-register_loss("mmd_imq", mmd.mmd_imq, batch=True, domains=_BANDWIDTH)
-register_loss("mmd_rbf", mmd.mmd_rbf, batch=True, domains=_BANDWIDTH)
-register_loss("code_l2", regularizers.code_l2)
-register_loss("decoder_l2", regularizers.decoder_l2)
-register_loss("decoder_gradient_penalty", regularizers.decoder_gradient_penalty)
-register_loss("decoder_jacobian", regularizers.decoder_jacobian)
-register_loss("contractive", contractive)
-register_loss("adv_discriminator", adv_discriminator)
-register_loss("adv_generator", adv_generator)
-register_loss("vq_codebook", vq_codebook)
-register_loss("vq_commitment", vq_commitment)
-# Measurements of the whole batch (log them with weight 0), refused under pmap like kl_sparsity
-register_loss("vq_perplexity", vq_perplexity, batch=True)
-register_loss("vq_usage", vq_usage, batch=True)
+# Every built-in term, registered where their table is (aejax.losses.builtin).
+builtin.register_all(register_loss)
 
 
 def get_term(name: str, where: str = "config.loss") -> Term:

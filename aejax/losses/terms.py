@@ -160,6 +160,41 @@ def kl_sample(*, log_q: jax.Array, log_prior: jax.Array, **_) -> jax.Array:
     return log_q - log_prior
 
 
+def importance_log_weights(
+    *,
+    x: jax.Array,
+    logits_samples: jax.Array,
+    z_samples: jax.Array,
+    mean: jax.Array,
+    logvar: jax.Array,
+    **_,
+) -> jax.Array:
+    """The log importance weights log w_j = log p(x|z_j) + log p(z_j) − log q(z_j|x) of a
+    Bernoulli VAE's k latent samples, with q(z|x) = N(μ, diag σ²) and p(z) = N(0, I).
+
+    The bounds of the importance-weighted family (`iwae_bce`, and MIWAE and CIWAE in
+    `aejax.losses.importance`) are functions of these.
+
+    Args:
+      x: binary targets, [B, ...].
+      logits_samples: decoder logits of each sample, [B, k, ...].
+      z_samples: the samples, [B, k, *latent].
+      mean, logvar: the encoder's μ and log σ², [B, *latent].
+    Returns:
+      [B, k] log weights in nats.
+    """
+    b, k = logits_samples.shape[:2]
+    x_k = jnp.broadcast_to(x[:, None], logits_samples.shape)
+    log_lik = -bce(x=x_k.reshape(b * k, -1), logits=logits_samples.reshape(b * k, -1))
+    z = z_samples.reshape(b, k, -1)
+    mean, logvar = mean.reshape(b, 1, -1), logvar.reshape(b, 1, -1)
+    # log p(z) − log q(z|x); the log 2π of the two Gaussians cancel.
+    log_prior_over_q = 0.5 * jnp.sum(
+        jnp.square(z - mean) * jnp.exp(-logvar) + logvar - jnp.square(z), axis=-1
+    )
+    return log_lik.reshape(b, k) + log_prior_over_q
+
+
 def iwae_bce(
     *,
     x: jax.Array,
@@ -187,17 +222,10 @@ def iwae_bce(
     Returns:
       [B] per-example bounds in nats (an upper bound on −log p(x)).
     """
-    b, k = logits_samples.shape[:2]
-    x_k = jnp.broadcast_to(x[:, None], logits_samples.shape)
-    log_lik = -bce(x=x_k.reshape(b * k, -1), logits=logits_samples.reshape(b * k, -1))
-    z = z_samples.reshape(b, k, -1)
-    mean, logvar = mean.reshape(b, 1, -1), logvar.reshape(b, 1, -1)
-    # log p(z) − log q(z|x); the log 2π of the two Gaussians cancel.
-    log_prior_over_q = 0.5 * jnp.sum(
-        jnp.square(z - mean) * jnp.exp(-logvar) + logvar - jnp.square(z), axis=-1
+    log_w = importance_log_weights(
+        x=x, logits_samples=logits_samples, z_samples=z_samples, mean=mean, logvar=logvar
     )
-    log_w = log_lik.reshape(b, k) + log_prior_over_q
-    return jnp.log(k) - jax.nn.logsumexp(log_w, axis=1)
+    return jnp.log(log_w.shape[1]) - jax.nn.logsumexp(log_w, axis=1)
 
 
 def l1_activity(*, z: jax.Array, **_) -> jax.Array:

@@ -20,11 +20,17 @@ from aejax.models.conv import (
     decoder_output_hw,
     parse_decoder_layers,
 )
+from aejax.models.factor_vae import FactorVAE
+from aejax.models.flow_vae import build_flow_vae
+from aejax.models.flows import FLOW_FIELDS
 from aejax.models.hvae import HVAE_FIELDS, build_hvae
 from aejax.models.layers import ACTIVATIONS, INITIALIZERS, get_activation, get_initializer
+from aejax.models.manifold_vae import MANIFOLD_FIELDS, build_manifold_vae
 from aejax.models.mlp import MLPDecoder, MLPEncoder
 from aejax.models.rhvae import RHVAE_FIELDS, build_rhvae
 from aejax.models.vae import VAE, X_LOGVAR
+from aejax.models.vae_gan import VAEGAN, FeatureDiscriminator, parse_discriminator_layers
+from aejax.models.vamp import VAMP_FIELDS, VampVAE, build_vamp
 from aejax.models.vq import VQ_FIELDS, VQAutoencoder, build_vq
 from aejax.registry import add, resolve
 
@@ -32,7 +38,9 @@ __all__ = [
     "MODELS",
     "AdversarialAE",
     "VAE",
+    "VAEGAN",
     "VQAutoencoder",
+    "VampVAE",
     "Autoencoder",
     "ConvDecoder",
     "ConvEncoder",
@@ -62,8 +70,14 @@ FAMILY_FIELDS = {
     "decoder_layers": (),
     "aae_base": "mlp",  # aae: the autoencoder's family, mlp | conv
     "prior": "gaussian",  # aae: gaussian | mixture
-    "discriminator_widths": (64, 64),  # aae
+    "discriminator_widths": (64, 64),  # aae, factor_vae
+    "vae_base": "vae",  # factor_vae, vae_gan: the VAE's family, vae | conv_vae
+    "discriminator_layers": ("dense:256:relu",),  # vae_gan: pythae's default MLP
+    "reconstruction_layer": -1,  # vae_gan: the feature layer, 1-based; -1 the output (pythae)
     **VQ_FIELDS,  # vq_vae, conv_vq_vae: the codebook (aejax/models/vq.py)
+    **VAMP_FIELDS,  # vamp_vae: the pseudo-inputs (aejax/models/vamp.py)
+    **FLOW_FIELDS,  # vae_nf, vae_iaf: the flows (aejax/models/flows.py)
+    **MANIFOLD_FIELDS,  # pvae: the Poincaré ball (aejax/models/manifold_vae.py)
     **HVAE_FIELDS,  # hvae, rhvae: the Hamiltonian flow (aejax/models/hvae.py)
     **RHVAE_FIELDS,  # rhvae: the Riemannian metric (aejax/models/rhvae.py)
 }
@@ -273,6 +287,85 @@ def build_conv_vq_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
     return build_vq(cfg, build_conv(cfg, input_shape), input_shape)
 
 
+def build_factor_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """FactorVAE (`aejax.models.factor_vae`): a `vae_base` VAE ("vae" or "conv_vae" with a
+    latent vector) and a discriminator MLP of `discriminator_widths` on its code."""
+    base = _field(cfg, "vae_base")
+    builders = {"vae": build_vae, "conv_vae": build_conv_vae}
+    if base not in builders:
+        raise ConfigError(f"config.model.vae_base={base!r} is not known; valid: conv_vae, vae")
+    vae = builders[base](cfg, input_shape)
+    if len(vae.latent_shape) != 1:
+        raise ConfigError(
+            "config.model.latent_dim must be > 0 for a FactorVAE on a conv VAE: the "
+            "discriminator shuffles the dimensions of a code vector"
+        )
+    widths = _positive_widths(
+        _field(cfg, "discriminator_widths"), "config.model.discriminator_widths"
+    )
+    return FactorVAE(vae, Discriminator(widths))
+
+
+def build_vamp_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """VampPrior VAE (Tomczak & Welling, 2018): the MLP VAE whose prior is the mixture of
+    its posteriors at `num_pseudo_inputs` learned pseudo-inputs (`aejax.models.vamp`)."""
+    return build_vamp(cfg, build_vae(cfg, input_shape), input_shape)
+
+
+def build_vae_gan(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """VAE-GAN (Larsen et al., 2016): a `vae_base` VAE ("vae" or "conv_vae") and a
+    discriminator of `discriminator_layers` on images, whose layer `reconstruction_layer`
+    (1-based; -1 its output) gives the features."""
+    base = _field(cfg, "vae_base")
+    builders = {"vae": build_vae, "conv_vae": build_conv_vae}
+    if base not in builders:
+        raise ConfigError(f"config.model.vae_base={base!r} is not known; valid: conv_vae, vae")
+    vae = builders[base](cfg, input_shape)
+    if vae.num_samples != 1 or vae.x_logvar != "none":
+        raise ConfigError(
+            "config.model.num_samples must be 1 and x_logvar 'none' for a VAE-GAN (its "
+            "likelihood is the discriminator's features)"
+        )
+    layers = parse_discriminator_layers(_field(cfg, "discriminator_layers"), input_shape)
+    level = _field(cfg, "reconstruction_layer")
+    depth = len(layers) + 1
+    if (
+        isinstance(level, bool)
+        or not isinstance(level, int)
+        or not (1 <= level <= depth or level == -1)
+    ):
+        raise ConfigError(
+            f"config.model.reconstruction_layer={level!r} must be an integer in 1..{depth} "
+            f"(the discriminator's {depth} layers) or -1 (its output)"
+        )
+    feature_layer = depth if level == -1 else level
+    return VAEGAN(vae, FeatureDiscriminator(layers, feature_layer))
+
+
+def build_vae_nf(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """MLP VAE whose Gaussian posterior goes through the planar and radial flows listed in
+    `flows` (pythae's VAE_LinNF; `aejax.models.flow_vae`)."""
+    return build_flow_vae(cfg, build_vae(cfg, input_shape), "nf")
+
+
+def build_vae_iaf(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """MLP VAE whose Gaussian posterior goes through an inverse autoregressive flow of
+    `iaf_blocks` MADE blocks (pythae's VAE_IAF; `aejax.models.flow_vae`)."""
+    return build_flow_vae(cfg, build_vae(cfg, input_shape), "iaf")
+
+
+def build_svae(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """Hyperspherical VAE (Davidson et al., 2018): the MLP autoencoder with a von
+    Mises-Fisher posterior on S^(d-1) and a uniform prior (`aejax.models.manifold_vae`)."""
+    return build_manifold_vae(cfg, build_mlp(cfg, input_shape), input_shape, "svae")
+
+
+def build_pvae(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """Poincaré VAE (Mathieu et al., 2019): the MLP autoencoder with wrapped normal
+    posterior and prior on the Poincaré ball (`aejax.models.manifold_vae`)."""
+    return build_manifold_vae(cfg, build_mlp(cfg, input_shape), input_shape, "pvae")
+
+
 def build_hamiltonian_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
     """Hamiltonian VAE (Caterini et al., 2018): the MLP VAE's encoder and decoder with K
     tempered leapfrog steps on log p(x, z) after the encoder (`aejax.models.hvae`)."""
@@ -293,6 +386,13 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "aae": build_aae,
     "vq_vae": build_vq_vae,
     "conv_vq_vae": build_conv_vq_vae,
+    "factor_vae": build_factor_vae,
+    "vamp_vae": build_vamp_vae,
+    "vae_gan": build_vae_gan,
+    "vae_nf": build_vae_nf,
+    "vae_iaf": build_vae_iaf,
+    "svae": build_svae,
+    "pvae": build_pvae,
     "hvae": build_hamiltonian_vae,
     "rhvae": build_riemannian_hvae,
 }

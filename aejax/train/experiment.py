@@ -127,7 +127,9 @@ class Experiment:
                     f"level holds {', '.join(v['params'])}"
                 ) from None
         _, aux = jax.eval_shape(lambda v, x: self.model.apply(v, x, train=False), v, x)
-        losses.check_inputs(self.all_weights, {"x", "x_in", "encode", "key", *aux})
+        losses.check_inputs(
+            self.all_weights, {"x", "x_in", "encode", "key", "step", "num_train", *aux}
+        )
 
     def _check_memory(self) -> None:
         """Refuses a model whose training state cannot fit in one device's memory: the
@@ -201,11 +203,18 @@ class Experiment:
             axis_name,
             self.phases,
             self.loss_params,
+            self.dataset.num_train,
         )
 
     def eval_step(self):
         """This experiment's jitted `make_eval_step`."""
-        return make_eval_step(self.model, self.all_weights, self.options, self.compiler_options())
+        return make_eval_step(
+            self.model,
+            self.all_weights,
+            self.options,
+            self.compiler_options(),
+            self.dataset.num_train,
+        )
 
     def checkpointer(self) -> Checkpointer:
         """The run's checkpoints, each saved with this config."""
@@ -245,12 +254,13 @@ class Experiment:
         ("valid/..."): choices such as the number of epochs belong on the latter."""
         eval_step = eval_step or self.eval_step()
         v = variables(state.params, state.model_state)
+        step = lambda b: eval_step(v, b, state.step)  # noqa: E731
         out = {}
         for prefix, x in (("test", self.dataset.test_x), ("valid", self.dataset.valid_x)):
             if x is None:
                 continue
             per_example = data.map_batches(
-                lambda b: {k: val for k, val in eval_step(v, b).items() if k != "x_hat"},
+                lambda b: {k: val for k, val in step(b).items() if k != "x_hat"},
                 x,
                 self.config.eval_batch_size,
                 pad=False,  # terms over the whole batch (kl_sparsity) would see the padding

@@ -18,9 +18,9 @@ from aejax.train.state import Phase, TrainState, get_subtree, set_subtree, varia
 
 
 def model_tensors(model, variables, x_in, aux) -> dict:
-    """What loss terms may ask for besides x and key: the model's aux outputs, the input
-    it saw, and `encode`, the deterministic encoder as a function of its input (for
-    Jacobians)."""
+    """What loss terms may ask for besides x, key, step and num_train: the model's aux
+    outputs, the input it saw, and `encode`, the deterministic encoder as a function of its
+    input (for Jacobians)."""
     encode = lambda x: model.apply(variables, x, train=False, method="encode")
     return dict(x_in=x_in, encode=encode, **aux)
 
@@ -49,6 +49,7 @@ def make_train_step(
     axis_name: str | None = None,
     phases: tuple[Phase, ...] = (),
     path: tuple[str, ...] = (),
+    num_train: int = 0,
 ):
     """Builds `train_step(state, batch, key) -> (state, metrics)`, the one step body.
 
@@ -66,6 +67,9 @@ def make_train_step(
         same keys.
       path: the parameters the main update changes (config.loss_params); () for all.
         `state.opt_state` covers only these.
+      num_train: the number of training examples, which loss terms may read as
+        `num_train` (an estimator over the dataset, such as β-TC-VAE's); terms also get
+        `step`, the state's step number (a schedule, such as an annealed capacity).
     Returns:
       A pure function; `batch` is the clean [B, ...] input, `key` the run's training key.
       metrics holds "loss" (the sum of every update's total), every loss term, "grad_norm"
@@ -75,7 +79,7 @@ def make_train_step(
       parameters. With extra phases each update is judged on its own.
     """
 
-    def gradients(params, model_state, weights, path, batch, x_in, keys):
+    def gradients(params, model_state, weights, path, batch, x_in, keys, step):
         """The gradient of the recipe `weights` for the parameters under `path`, with the
         new model state, the metrics and the gradient's norm."""
 
@@ -84,7 +88,13 @@ def make_train_step(
             (_, aux), new_state = apply_for_training(model, v, x_in, keys)
             tensors = model_tensors(model, v, x_in, aux)
             loss, metrics = losses.total_loss(
-                weights, options, x=batch, key=keys["loss"], **tensors
+                weights,
+                options,
+                x=batch,
+                key=keys["loss"],
+                step=step,
+                num_train=num_train,
+                **tensors,
             )
             return loss, (metrics, new_state)
 
@@ -122,7 +132,7 @@ def make_train_step(
         if axis_name is not None:  # each device draws its rows of the global batch's draws
             keys = keys_lib.device_rows_keys(keys, axis_name, batch.shape[0])
         x_in = corrupt(keys["noise"], batch)
-        inputs = (batch, x_in, keys)
+        inputs = (batch, x_in, keys, state.step)
         grads, model_state, metrics, grad_norm = gradients(
             state.params, state.model_state, weights, path, *inputs
         )
@@ -195,16 +205,18 @@ def make_train_chunk(make_step: Callable[[str | None], Callable], unroll: bool =
     return for_axis
 
 
-def make_eval_step(model, weights, options=None, compiler_options=None):
-    """Builds a jitted `eval_step(variables, x) -> dict of [B] metrics`: every loss term of
-    the recipe on the clean input (deterministic model, fixed keys) and the reconstruction
-    metrics (`aejax.metrics.reconstruction_metrics`), plus "x_hat"."""
+def make_eval_step(model, weights, options=None, compiler_options=None, num_train: int = 0):
+    """Builds a jitted `eval_step(variables, x, step=0) -> dict of [B] metrics`: every loss
+    term of the recipe on the clean input (deterministic model, fixed keys) and the
+    reconstruction metrics (`aejax.metrics.reconstruction_metrics`), plus "x_hat". `step`
+    (the trained state's step) and `num_train` reach the terms as in training."""
     options = options or {}
 
-    def eval_step(variables, x):
+    def eval_step(variables, x, step=0):
         fixed = jax.random.key(0)
         x_hat, aux = model.apply(variables, x, train=False, rngs={"latent": fixed})
-        tensors = dict(x=x, key=fixed, **model_tensors(model, variables, x, aux))
+        tensors = dict(x=x, key=fixed, step=jnp.asarray(step, jnp.int32), num_train=num_train)
+        tensors |= model_tensors(model, variables, x, aux)
         out = losses.per_example_terms(weights, options, tensors)
         out["loss"] = sum(w * out[name] for name, w in weights.items())
         return {**out, **metrics.reconstruction_metrics(x, x_hat), "x_hat": x_hat}

@@ -71,7 +71,7 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> None:
             except ValueError as e:
                 raise AejaxError(f"{path} is not a readable config: {e}") from None
         new = config_lib.from_json(config_lib.to_json(config))
-        differing = config_diff(old.to_dict(), new.to_dict(), ignore=BUDGET_FIELDS)
+        differing = config_diff(config_dict(old), config_dict(new), ignore=BUDGET_FIELDS)
         if differing:
             raise AejaxError(
                 f"workdir {workdir} holds a different experiment (differs in "
@@ -92,15 +92,27 @@ def save_config(config: ml_collections.ConfigDict, workdir: str) -> None:
     os.replace(tmp, path)
 
 
-def config_diff(old: dict, new: dict, prefix: str = "", ignore=frozenset()) -> list[str]:
+def config_diff(
+    old: dict, new: dict, prefix: str = "", ignore=frozenset(), defaults: dict | None = None
+) -> list[str]:
     """The experiment fields (not `RESUMABLE_FIELDS`, nor `ignore`) that differ, one line
-    each."""
+    each.
+
+    A field `old` lacks while `new` holds its default (`defaults`, the base config's
+    values; by default `config_lib.base_config()`'s) is not a difference: it is a field
+    added to aejax after the old run was saved (a new model family's option), which that
+    run trained without.
+    """
+    if defaults is None:
+        defaults = config_dict(config_lib.base_config())
     out = []
     for k in sorted(set(old) | set(new)):
         name = prefix + k
         a, b = old.get(k), new.get(k)
+        if k not in old and k in defaults and b == defaults[k]:
+            continue
         if isinstance(a, dict) and isinstance(b, dict):
-            out += config_diff(a, b, name + ".", ignore)
+            out += config_diff(a, b, name + ".", ignore, defaults.get(k) or {})
         elif name not in RESUMABLE_FIELDS and name not in ignore and a != b:
             out.append(f"config.{name}: {a!r} then, {b!r} now")
     return out

@@ -1,0 +1,243 @@
+"""The zoo's harness beside pythae: the numpy readers and the JSON both sides write
+(benchmarks/zoo_schema.py), the table's rows and its scorer hook (experiments/zoo_table.py),
+aejax's epoch clock, overrides and pairs (experiments/zoo.py). pythae's own side
+(benchmarks/zoo_peer.py) is tested only where PyTorch and pythae are installed."""
+
+import gzip
+import json
+import math
+import os
+import struct
+import sys
+
+import numpy as np
+import pytest
+
+import zoo
+import zoo_schema
+import zoo_table
+from aejax import config as config_lib
+from aejax import losses
+from aejax.data import sources
+from aejax.errors import ConfigError
+
+DATA = os.environ.get("AEJAX_DATA_DIR", "")
+
+
+def _write_idx(path, array, gz=True):
+    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}i", *array.shape)
+    with (gzip.open if gz else open)(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_read_idx_round_trips_and_refuses_bad_files(tmp_path):
+    a = (np.arange(2 * 3 * 5) * 7 % 256).reshape(2, 3, 5)
+    for gz in (True, False):
+        path = str(tmp_path / f"x{'.gz' if gz else ''}")
+        _write_idx(path, a, gz)
+        out = zoo_schema.read_idx(path)
+        assert out.dtype == np.uint8 and out.shape == (2, 3, 5) and (out == a).all()
+    bad = tmp_path / "bad"
+    bad.write_bytes(bytes([0, 0, 0x0D, 1]) + struct.pack(">i", 2) + b"\0" * 8)  # floats
+    with pytest.raises(ValueError, match="not an IDX file"):
+        zoo_schema.read_idx(str(bad))
+    short = tmp_path / "short"
+    short.write_bytes(bytes([0, 0, 0x08, 1]) + struct.pack(">i", 5) + b"\1\2")
+    with pytest.raises(ValueError, match="header says"):
+        zoo_schema.read_idx(str(short))
+
+
+@pytest.mark.skipif(not os.path.isdir(os.path.join(DATA, "mnist")), reason="no MNIST files")
+def test_read_idx_reads_mnist_as_aejax_does():
+    path = os.path.join(DATA, "mnist", "t10k-labels-idx1-ubyte.gz")
+    labels = zoo_schema.read_idx(path)
+    # The per-class test counts of the data's README.
+    expected = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert np.bincount(labels).tolist() == expected
+    images = zoo_schema.read_idx(os.path.join(DATA, "mnist", "t10k-images-idx3-ubyte.gz"))
+    reference = sources.read_idx(os.path.join(DATA, "mnist", "t10k-images-idx3-ubyte.gz"))
+    assert images.shape == (10000, 28, 28)
+    assert np.array_equal(images, np.asarray(reference).reshape(images.shape))
+
+
+def test_read_amat_matches_aejax_reader(tmp_path):
+    bits = np.random.default_rng(0).integers(0, 2, (3, 784))
+    path = str(tmp_path / "b.amat.gz")
+    with gzip.open(path, "wb") as f:
+        f.write("".join(" ".join(map(str, r)) + "\n" for r in bits).encode())
+    out = zoo_schema.read_amat(path)
+    assert out.shape == (3, 784) and np.array_equal(out, bits)
+    assert np.array_equal(out, sources.read_amat(path))
+    (tmp_path / "cut.amat").write_bytes(b"0 1\n")
+    with pytest.raises(ValueError, match="1568-byte lines"):
+        zoo_schema.read_amat(str(tmp_path / "cut.amat"))
+
+
+def test_result_has_every_key_in_order_and_refuses_unknown_ones(tmp_path, capsys):
+    out = zoo_schema.result(model="vae", seconds_per_epoch=2.5, nll={"value": 90.0})
+    assert tuple(out) == zoo_schema.KEYS
+    assert out["model"] == "vae" and out["recon_mse_per_pixel"] is None
+    with pytest.raises(ValueError, match="recon_mse"):
+        zoo_schema.result(recon_mse=1.0)
+    path = tmp_path / "r.json"
+    zoo_schema.write(out, str(path))
+    assert json.loads(path.read_text()) == out
+    assert json.loads(capsys.readouterr().out)["nll"] == {"value": 90.0}
+
+
+def _run(library, model, folder, **fields):
+    base = dict(
+        model=model,
+        library=library,
+        epochs=1,
+        train_examples=60000,
+        samples=f"{library}_{model}.npy",
+        seconds_per_epoch=fields.pop("s", 10.0),
+    )
+    out = zoo_schema.result(**(base | fields))
+    with open(os.path.join(folder, f"{library}_{model}.json"), "w") as f:
+        json.dump(out, f)
+    np.save(os.path.join(folder, out["samples"]), np.zeros((2, 784), np.float32))
+    return out
+
+
+def test_row_formats_each_pair_of_cells(tmp_path):
+    nll = {"value": 95.123, "k": 1000, "test_images": 1000}
+    _run("aejax", "vae", tmp_path, s=4.0, recon_mse_per_pixel=0.0123, nll=nll)
+    _run("pythae", "vae", tmp_path, s=10.0, recon_mse_per_pixel=0.02, nll=dict(nll, value=96))
+    _run("pythae", "svae", tmp_path, s=3.0)
+    runs = zoo_table.load_runs(str(tmp_path))
+    assert sorted(runs) == ["svae", "vae"] and sorted(runs["vae"]) == ["aejax", "pythae"]
+    files = {os.path.join(str(tmp_path), f"{lib}_vae.npy") for lib in ("aejax", "pythae")}
+    scores = {
+        f: {"FD": 12.0 if "aejax" in f else 15.5, "precision": 0.8, "recall": 0.5} for f in files
+    }
+    assert zoo_table.row("vae", runs["vae"], scores) == (
+        "| vae | 0.0123 / 0.02 | 12 / 15.5 | 0.8 / 0.8 | 0.5 / 0.5 | 95.12 / 96 | 4 / 10 | 2.5 |"
+    )
+    assert zoo_table.row("svae", runs["svae"], {}) == (
+        "| svae | — / — | — / — | — / — | — / — | — / — | — / 3 | — |"
+    )
+    text = zoo_table.table(runs, scores)
+    assert text.startswith(zoo_table.HEADER)
+    assert "- vae, aejax: 1 epoch(s), 60000 training images; NLL k = 1000 on 1000" in text
+
+
+def test_the_steady_time_is_the_table_time_when_given(tmp_path):
+    _run("aejax", "wae", tmp_path, s=30.0, steady_seconds_per_epoch=6.0)
+    _run("pythae", "wae", tmp_path, s=12.0, steady_seconds_per_epoch=12.0)
+    runs = zoo_table.load_runs(str(tmp_path))
+    assert zoo_table.row("wae", runs["wae"], {}).endswith("| 6 / 12 | 2 |")
+
+
+def test_per_file_reads_the_scorers_layouts():
+    files = ["/r/aejax_vae.npy", "/r/pythae_vae.npy"]
+    a, b = {"FD": 1.0, "precision": 0.5, "recall": 0.25}, {"fd": 2.0, "Precision": 0.1}
+    want = {files[0]: a, files[1]: {"FD": 2.0, "precision": 0.1, "recall": None}}
+    assert zoo_table.per_file({files[0]: a, "pythae_vae.npy": b}, files) == want
+    assert zoo_table.per_file({"results": {"aejax_vae.npy": a, files[1]: b}}, files) == want
+    listed = [dict(a, samples=files[0]), dict(b, file="pythae_vae.npy")]
+    assert zoo_table.per_file(listed, files) == want
+    # experiments/zoo_score.py's layout: its reference row first, then one row per file.
+    rows = [{"samples": "mnist train[:10000] (floor)", "n": 10000, "fd": 1.0}]
+    rows += [dict(a, samples=files[0], n=10000), dict(b, samples=files[1], n=10000)]
+    assert zoo_table.per_file({"classifier": {}, "k": 3, "rows": rows}, files) == want
+    assert zoo_table.per_file({"other.npy": a}, files) == {}
+
+
+def test_table_runs_the_scorer_once_over_every_sample_file(tmp_path):
+    _run("aejax", "ae", tmp_path, s=2.0)
+    _run("pythae", "ae", tmp_path, s=3.0)
+    scorer = tmp_path / "scorer.py"
+    scorer.write_text(
+        "import json, os, sys\n"
+        "args = dict(a[2:].split('=', 1) for a in sys.argv[1:])\n"
+        "files = args['samples'].split(',')\n"
+        "out = {os.path.basename(f): {'FD': i + 1.0, 'precision': 0.9, 'recall': 0.7}"
+        " for i, f in enumerate(sorted(files))}\n"
+        "json.dump(dict(out, classifier=args['classifier_dir']), open(args['json'], 'w'))\n"
+    )
+    command = f"{sys.executable} {scorer} --classifier_dir={{classifier_dir}} "
+    command += "--samples={samples} --json={json}"
+    out = tmp_path / "rows.md"
+    argv = ["--dir", str(tmp_path), "--classifier_dir", "clf", "--scorer", command]
+    zoo_table.main(argv + ["--write", str(out)])
+    assert "| ae | — / — | 1 / 2 | 0.9 / 0.9 | 0.7 / 0.7 | — / — | 2 / 3 | 1.5 |" in out.read_text()
+    with pytest.raises(SystemExit):  # FD needs a classifier, or --no_score
+        zoo_table.main(["--dir", str(tmp_path)])
+
+
+def test_epoch_clock_counts_training_windows_without_the_evaluations(monkeypatch):
+    clock = zoo.EpochClock()
+    times = iter([10.0, 12.0, 20.0, 21.0, 23.0])
+    monkeypatch.setattr(zoo.time, "perf_counter", lambda: next(times))
+    rows = [
+        (50, {"train/steps_per_s": 5.0}),  # 10 s, compiling included
+        (100, {"train/steps_per_s": 25.0}),  # 2 s: epoch 1 = 12 s
+        (100, {"test/loss": 1.0}),  # the evaluation ended at t = 20
+        (150, {"train/steps_per_s": 50 / 9}),  # 9 s since the last fetch, 1 after the eval
+        (200, {"train/steps_per_s": 25.0}),  # 2 s: epoch 2 = 3 s
+    ]
+    for step, row in rows:
+        clock(step, row)
+    assert [round(s, 6) for s in clock.epoch_seconds(100)] == [12.0, 3.0]
+    # Steady: 100 steps an epoch at the median rate (25, 50, 25 steps/s) of windows 2..4.
+    assert math.isclose(clock.steady_seconds_per_epoch(100), 4.0)
+
+
+def test_override_sets_typed_values_and_names_unknown_keys():
+    config = config_lib.load_config("vae")
+    zoo.apply_override(config, "model.encoder_widths=(512, 16)")
+    zoo.apply_override(config, "loss=0.5*mse + kl_normal")
+    assert tuple(config.model.encoder_widths) == (512, 16) and config.loss == "0.5*mse + kl_normal"
+    with pytest.raises(ConfigError, match="no field 'model.encoder_width'"):
+        zoo.apply_override(config, "model.encoder_width=3")
+    with pytest.raises(ConfigError, match="no field 'modle.encoder_widths'"):
+        zoo.apply_override(config, "modle.encoder_widths=(3,)")
+    with pytest.raises(ConfigError, match="no field 'loss.x'"):
+        zoo.apply_override(config, "loss.x=3")
+    with pytest.raises(ConfigError, match="not key=value"):
+        zoo.apply_override(config, "loss")
+
+
+@pytest.mark.parametrize("name", sorted(zoo.PAIRS))
+def test_each_pair_is_pythaes_setting(name):
+    args = zoo.argparse.Namespace(
+        config="", set=[], model=name, epochs=2, nll_epochs=0, data_dir="/data"
+    )
+    config = zoo.build_config(args)
+    config_lib.validate(config)
+    losses.parse_recipe(config.loss)
+    assert (config.batch_size, config.optimizer.learning_rate) == (100, 1e-3)
+    assert config.optimizer.schedule == "constant" and config.num_epochs == 2
+    assert tuple(config.model.encoder_widths) == (512, 16) and config.data.data_dir == "/data"
+    if zoo.PAIRS[name][2] is not None:
+        binarized = zoo.build_config(args, binarized=True)
+        assert binarized.data.source == "binarized_mnist"
+        assert "bce" in losses.parse_recipe(binarized.loss) or binarized.loss == "iwae_bce"
+
+
+def test_peer_trains_and_samples_a_few_steps(tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("pythae")
+    import zoo_peer
+
+    args = zoo_peer.argparse.Namespace(seed=0, lr=1e-3, batch=10)
+    x = np.random.default_rng(0).uniform(size=(30, 1, 28, 28)).astype(np.float32)
+    x[0, 0, 0, 0] = 1.0  # pythae's mixture sampler checks that the data reach 1
+    for name in ("vae", "wae"):
+        model, seconds = zoo_peer.train(name, x, 1, args)
+        assert len(seconds) == 1 and seconds[0] > 0
+        assert zoo_peer.reconstruct(name, model, x).shape == (30, 784)
+        samples = zoo_peer.sample(name, model, x, 7, 0)
+        assert samples.shape == (7, 784) and samples.min() >= 0 and samples.max() <= 1
+
+
+def test_pythae_is_an_optional_extra_never_a_requirement():
+    import tomllib
+
+    with open(os.path.join(os.path.dirname(__file__), "..", "pyproject.toml"), "rb") as f:
+        project = tomllib.load(f)["project"]
+    assert not any("pythae" in r or "torch" in r for r in project["dependencies"])
+    assert "pythae==0.1.2" in project["optional-dependencies"]["zoo"]
+    assert not any("pythae" in r for r in project["optional-dependencies"]["test"])
