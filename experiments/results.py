@@ -143,9 +143,14 @@ def main(argv):
             )
             for r in saved
         }
+        kept = {}
+        if os.path.isfile(f.write):  # rows computed elsewhere stay as the page has them
+            with open(f.write) as page:
+                kept = results_rows.kept_rows(page.read())
+        text = results_rows.to_markdown(saved, commands, kept)
         with open(f.write, "w") as out:
-            out.write(HEADER + results_rows.to_markdown(saved, commands) + FOOTER)
-        print(f"wrote {f.write} ({len(saved)} rows)")
+            out.write(HEADER + text + FOOTER)
+        print(f"wrote {f.write} ({len(saved)} rows computed, {len(kept)} on the page before)")
 
 
 if __name__ == "__main__":

@@ -55,6 +55,20 @@ class Options:
             config_lib.check_number(c, "probe_c", low=0, low_open=True)
 
 
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One published result: where it is from, what is compared, and how it is computed."""
+
+    title: str
+    reference: str
+    metric: str
+    published: str
+    target: str
+    higher_is_better: bool
+    target_value: float | None  # None: the row computes it (a baseline's figure), or none
+    compute: Callable[[str, Adjust, Options], dict]
+
+
 def adjusted_config(spec: str, adjust: Adjust) -> ml_collections.ConfigDict:
     config = config_lib.load_config(spec)
     adjust(config)

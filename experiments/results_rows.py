@@ -15,15 +15,17 @@ import functools
 import json
 import os
 import platform
+import re
 import time
-from collections.abc import Callable
 
 import anomaly_protocols
 import anomaly_tables
 from aejax.errors import AejaxError
+from app_rows import APP_ROWS
 from results_compute import (
     Adjust,
     Options,
+    Row,
     adjusted_config,
     denoising,
     fashion,
@@ -31,21 +33,6 @@ from results_compute import (
     reconstruction,
     vae_likelihood,
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class Row:
-    """One published result: where it is from, what is compared, and how it is computed."""
-
-    title: str
-    reference: str
-    metric: str
-    published: str
-    target: str
-    higher_is_better: bool
-    target_value: float | None  # None: the row computes it (a baseline's figure), or none
-    compute: Callable[[str, Adjust, Options], dict]
-
 
 # --------------------------------------------------------------------------- anomaly
 
@@ -190,6 +177,7 @@ ROWS: dict[str, Row] = {
         None,
         tabular,
     ),
+    **APP_ROWS,
 }
 
 
@@ -289,28 +277,55 @@ def _describe(row: Row) -> dict:
     return {f.name: getattr(row, f.name) for f in dataclasses.fields(row) if f.name != "compute"}
 
 
-def to_markdown(results: list[dict], commands: dict[str, str]) -> str:
+def kept_rows(page: str) -> dict[str, tuple[str, str]]:
+    """The rows of an existing results page, to keep those with no saved result.
+
+    Args:
+      page: a page `to_markdown` wrote (with any header and footer).
+    Returns:
+      row name -> (its line of the summary table, its section: from its anchor to the
+      next row's anchor or the next level-2 heading that is not its own).
+    """
+    lines = page.splitlines()
+    out = {}
+    for i, line in enumerate(lines):
+        m = re.fullmatch(r'<a id="([^"]+)"></a>', line)
+        if not m:
+            continue
+        name = m.group(1)
+        summary = next((x for x in lines if x.startswith("| [") and f"](#{name})" in x), "")
+        end = i + 1
+        while end < len(lines) and not lines[end].startswith('<a id="'):
+            if lines[end].startswith("## ") and end > i + 1:
+                break
+            end += 1
+        out[name] = (summary, "\n".join(lines[i:end]).rstrip("\n"))
+    return out
+
+
+def to_markdown(
+    results: list[dict], commands: dict[str, str], kept: dict[str, tuple[str, str]] | None = None
+) -> str:
     """The results page: a summary table (ours beside the published figure and the target,
     met or not, wall time, machine), then each row's details.
 
     Args:
       results: `run_row` dicts.
       commands: row name -> the command that reproduces it.
+      kept: rows of an earlier page (`kept_rows`), written as they were where `results`
+        has no row of that name; in ROWS order with the others.
     """
     met_text = {True: "met", False: "**missed**", None: "–"}
     # A target the row computes (a baseline's figure) is printed beside its text.
     computed = lambda r: r["target_value"] is not None and ROWS[r["row"]].target_value is None
-    lines = [
-        "| result | metric | published | ours | target | met | train + evaluate |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
     # The rows' descriptions come from ROWS (the code), their numbers from the results.
     results = [
         {**r, **_describe(ROWS[r["row"]]), "target_value": r["target_value"]} for r in results
     ]
+    summary, sections = {}, {}
     for r in results:
         train = sum(x["train_seconds"] or 0 for x in r["runs"])
-        lines.append(
+        summary[r["row"]] = (
             f"| [{r['title']}](#{r['row']}) | {r['metric']} | {r['published']} | "
             f"**{_fmt(r['ours'])}** | {r['target']}"
             + (f": {_fmt(r['target_value'])}" if computed(r) else "")
@@ -318,7 +333,7 @@ def to_markdown(results: list[dict], commands: dict[str, str]) -> str:
             f"{_minutes(r['evaluate_seconds'])} |"
         )
     for r in results:
-        lines += ["", f'<a id="{r["row"]}"></a>', f"## {r['title']}", ""]
+        lines = [f'<a id="{r["row"]}"></a>', f"## {r['title']}", ""]
         lines += [f"- Reference: {r['reference']}."]
         lines += [f"- Command: `{commands.get(r['row'], '')}`"]
         for run in r["runs"]:
@@ -340,4 +355,14 @@ def to_markdown(results: list[dict], commands: dict[str, str]) -> str:
         lines.append("|" + " --- |" * len(t["header"]))
         lines += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in t["rows"]]
         lines += [""] + [f"{n}" for n in r["notes"]]
-    return "\n".join(lines) + "\n"
+        sections[r["row"]] = "\n".join(lines).rstrip("\n")
+    for name, (line, section) in (kept or {}).items():
+        if name in ROWS and name not in summary and line:
+            summary[name], sections[name] = line, section
+    order = [name for name in ROWS if name in summary]
+    head = [
+        "| result | metric | published | ours | target | met | train + evaluate |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    body = "\n".join(head + [summary[n] for n in order])
+    return body + "".join(f"\n\n{sections[n]}" for n in order) + "\n"

@@ -186,6 +186,23 @@ def test_page_lists_every_row_and_the_cli_writes_it(rows):
     assert "--rows hinton --workdir" in text
 
 
+def test_write_keeps_the_rows_it_has_no_result_for(rows):
+    """docs/RESULTS.md is rebuilt exactly from its own rows, and a page written from one
+    saved row keeps every other row of the page before it, in ROWS order."""
+    import results
+
+    with open(os.path.join(ROOT, "docs", "RESULTS.md")) as f:
+        published = f.read()
+    kept = results_rows.kept_rows(published)
+    assert results.HEADER + results_rows.to_markdown([], {}, kept) + results.FOOTER == published
+    workdir, out = rows
+    page = results_rows.to_markdown([out["probe"]], {}, kept)
+    names = [n for n in results_rows.ROWS if f'<a id="{n}"></a>' in page]
+    assert names == [n for n in results_rows.ROWS if n in kept or n == "probe"]
+    assert kept["hinton"][1] in page and kept["probe"][1] not in page
+    assert f"**{results_rows._fmt(out['probe']['ours'])}**" in page
+
+
 def test_unknown_row_is_refused(tmp_path):
     with pytest.raises(AejaxError, match="unknown results row 'nope'; valid: hinton"):
         results_rows.run_row("nope", str(tmp_path))
