@@ -26,7 +26,7 @@ OPTS = results_rows.Options(
     classes=(0, 1),
     sets=("38_thyroid",),
     disentangle_points=20,
-    disentangle_seeds=2,
+    disentangle_seeds=1,
 )
 
 
