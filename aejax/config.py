@@ -24,7 +24,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.seed = 0
 
     c.data = ml_collections.ConfigDict()
-    c.data.source = "digits"  # digits | idx | binarized_mnist | npz | tfds | sprites
+    c.data.source = "digits"  # digits | idx | binarized_mnist | npz | tfds | sprites | color_patches
     # idx: folder under data_dir (mnist); npz: file (adbench_classical/6_cardio); sprites:
     # dSprites' original file (empty: the re-rendering)
     c.data.name = ""
@@ -72,7 +72,7 @@ def base_config() -> ml_collections.ConfigDict:
         c.model[name] = default
 
     c.corruption = ml_collections.ConfigDict()
-    c.corruption.name = "none"  # none | gaussian | masking | salt_and_pepper
+    c.corruption.name = "none"  # none | gaussian | masking | salt_and_pepper | grayscale
     c.corruption.sigma = 0.0  # gaussian: noise standard deviation
     c.corruption.fraction = 0.0  # masking, salt_and_pepper: fraction of entries hit
     c.corruption.clip = False  # gaussian: clip the noisy input to [0, 1]

@@ -7,6 +7,19 @@ signature of the rows in `results_compute`: (workdir, adjust, opts) -> the row's
 `results_rows.ROWS` holds these rows after the reproduced published numbers.
 """
 
+from app_colorize import colorize
 from results_compute import Row
 
-APP_ROWS: dict[str, Row] = {}
+APP_ROWS: dict[str, Row] = {
+    "colorize": Row(
+        "Colorization, 32x32 patches of photos not trained on",
+        "Zhang, Isola & Efros, ECCV 2016 (colorization; their regression baseline); Hasler & "
+        "Süsstrunk 2003 (colourfulness); baselines: the gray input, the training mean chroma",
+        "test PSNR (dB)",
+        "no published number on these photos",
+        "≥ the better baseline",
+        True,
+        None,
+        colorize,
+    ),
+}
