@@ -24,9 +24,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.seed = 0
 
     c.data = ml_collections.ConfigDict()
-    c.data.source = "digits"  # digits | idx | binarized_mnist | npz | tfds | sprites | color_patches
+    c.data.source = "digits"  # digits | idx | binarized_mnist | npz | tfds | sprites
     # idx: folder under data_dir (mnist); npz: file (adbench_classical/6_cardio); sprites:
-    # dSprites' original file (empty: the re-rendering)
+    # dSprites' original file (empty: the re-rendering); the source color_patches: the
+    # photos held out for test, comma-separated (empty: china,chelsea; aejax/data/photos.py)
     c.data.name = ""
     c.data.data_dir = os.environ.get("AEJAX_DATA_DIR", "")
     # tfds: the catalog dataset `name` through tfds.data_source (no TensorFlow), these
