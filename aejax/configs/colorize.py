@@ -36,7 +36,7 @@ def get_config(arg: str = "tiny"):
     config.data.source = "color_patches"
     config.data.valid_fraction = 0.1
     config.model.name = "conv"
-    config.model.features = (32, 64)
+    config.model.features = (32, 64, 128)  # 32 -> 16 -> 8 -> 4: a 4x4x128 code
     config.model.code_activation = "relu"
     config.corruption.name = "grayscale"
     config.loss = "mse"
@@ -51,7 +51,7 @@ def get_config(arg: str = "tiny"):
         config.eval_every_steps = 150
         config.checkpoint_every_steps = 150
     elif arg == "patches":
-        config.num_steps = 3_000
+        config.num_steps = 2_000
         config.eval_every_steps = 500
         config.checkpoint_every_steps = 500
     else:  # cifar10
