@@ -39,7 +39,7 @@ def get_config(arg: str = "tiny"):
     config.model.features = (32, 64, 128)  # 32 -> 16 -> 8 -> 4: a 4x4x128 code
     config.model.code_activation = "relu"
     config.corruption.name = "grayscale"
-    config.loss = "mse"
+    config.loss = "chroma_mse"  # the output's luminance is replaced by the input's
     config.batch_size = 64
     config.optimizer.learning_rate = 1e-3
     config.log_every_steps = 50
@@ -51,7 +51,7 @@ def get_config(arg: str = "tiny"):
         config.eval_every_steps = 150
         config.checkpoint_every_steps = 150
     elif arg == "patches":
-        config.num_steps = 2_000
+        config.num_steps = 1_500
         config.eval_every_steps = 500
         config.checkpoint_every_steps = 500
     else:  # cifar10
