@@ -51,7 +51,7 @@ def get_config(arg: str = "tiny"):
         config.eval_every_steps = 150
         config.checkpoint_every_steps = 150
     elif arg == "patches":
-        config.num_steps = 1_500
+        config.num_steps = 1_000
         config.eval_every_steps = 500
         config.checkpoint_every_steps = 500
     else:  # cifar10
