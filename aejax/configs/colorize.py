@@ -10,7 +10,8 @@ input and the training patches' mean chroma on photos the model never saw.
 
 Presets:
 
-- `tiny` (default): 1,000 patches, features (8, 16), 150 steps: for tests.
+- `tiny` (default): 400 training patches, features (8, 16), 60 steps of batch 32: for
+  tests.
     aejax train colorize:tiny --workdir runs/colorize_tiny
 - `patches`: 32x32 patches of the seven photographs shipped with scikit-learn and
   scikit-image (`aejax.data.photos`: 10,000 training patches from five photos, a tenth
@@ -45,11 +46,12 @@ def get_config(arg: str = "tiny"):
     config.log_every_steps = 50
     config.steps_per_dispatch = 1  # convolutions on CPU: one unrolled step per call
     if arg == "tiny":
-        config.data.max_train, config.data.max_test = 1_000, 200
+        config.data.max_train, config.data.max_test = 400, 100
         config.model.features = (8, 16)
-        config.num_steps = 150
-        config.eval_every_steps = 150
-        config.checkpoint_every_steps = 150
+        config.batch_size = 32
+        config.num_steps = 60
+        config.eval_every_steps = 60
+        config.checkpoint_every_steps = 60
     elif arg == "patches":
         config.num_steps = 1_000
         config.eval_every_steps = 500
