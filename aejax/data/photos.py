@@ -119,7 +119,9 @@ def _split(photos: tuple[str, ...], total: int, seed: int) -> tuple[np.ndarray, 
 
 
 def load_color_patches(cfg) -> Dataset:
-    """`config.data` for source "color_patches": 32x32 RGB patches in [0, 1].
+    """32x32 RGB patches of seven shipped photos; the test split's from held-out photos.
+
+    `config.data` for source "color_patches"; values in [0, 1].
 
     Fields read: name (the held-out photos, see `held_out_photos`), split_seed (the patch
     positions), max_train and max_test (patches in all; 0: TRAIN_PER_PHOTO per training

@@ -13,7 +13,9 @@ from aejax import color
 
 
 def chroma_mse(*, x: jax.Array, x_hat: jax.Array, **_) -> jax.Array:
-    """Σ over pixels of (Û − U)² + (V̂ − V)², U and V the BT.601 YUV chroma.
+    """Squared error of the chroma alone: Σ over pixels of (Û − U)² + (V̂ − V)², YUV's.
+
+    U and V are BT.601 YUV's chroma (`aejax.color.rgb_to_yuv`).
 
     Args:
       x: clean RGB targets, [B, H, W, 3].
