@@ -8,18 +8,30 @@ used here). Colour is judged by PSNR and by Hasler & Süsstrunk's (2003) colourf
 (`aejax.color.colourfulness`); `experiments/app_colorize.py` scores it against the gray
 input and the training patches' mean chroma on photos the model never saw.
 
+The trainer's own test/ and valid/ numbers feed the model the colour image (evaluation
+applies no corruption), so they say little here; the colorization numbers are the row's.
+
 Presets:
 
 - `tiny` (default): 400 training patches, features (8, 16), 60 steps of batch 32: for
-  tests.
+  tests. Measured: validation chroma_mse of its colorings 27.6 per patch against 36.7 for
+  the gray input (zero chroma) and 35.0 for the untrained model, in 72 s on the 2-core
+  CPU (loaded: load average about 20).
     aejax train colorize:tiny --workdir runs/colorize_tiny
 - `patches`: 32x32 patches of the seven photographs shipped with scikit-learn and
   scikit-image (`aejax.data.photos`: 10,000 training patches from five photos, a tenth
   held out for validation; 1,000 test patches from the two others), conv features
-  (32, 64) (an 8x8x64 code), batch 64, Adam 1e-3 cosine.
+  (32, 64, 128) (a 4x4x128 code), batch 64, Adam 1e-3 cosine, 1,000 steps.
     aejax train colorize:patches --workdir runs/colorize_patches
+    python experiments/results.py --rows colorize --workdir runs/results
+  Measured by the row (its chroma on the input's luminance): validation PSNR 25.32 dB
+  (gray input 21.29, mean chroma 20.54), but on the held-out photos test PSNR 22.96 dB
+  against 23.44 for the gray input and 24.74 for the mean chroma; colourfulness 31.7
+  against 25.9 for the true test patches. Trained in 700 s on the 2-core CPU (loaded:
+  load average about 19 to 22).
 - `cifar10`: the same model on TFDS's CIFAR-10 (a prepared `cifar10` in data_dir and the
-  `tfds` extra; 10 epochs, 5% of the training images held out).
+  `tfds` extra; 10 epochs, 5% of the training images held out). Not run here (no network
+  for the download); tested on tfds.testing.mock_data.
     aejax train colorize:cifar10 --workdir runs/colorize_cifar10
 """
 
