@@ -130,7 +130,9 @@ def colorize(
             "colourfulness M = sqrt(σ_rg² + σ_yb²) + 0.3·sqrt(μ_rg² + μ_yb²) per patch on the "
             "0..255 scale (Hasler & Süsstrunk 2003: 15 slightly, 33 moderately, 45 averagely "
             "colourful), averaged. Which of the autoencoder's two colorings is ours was chosen "
-            f"by validation PSNR. Trained on `{m.exp.config.loss}`: {run['steps']} steps of "
+            "by validation PSNR; the validation patches come from the training photos, so "
+            "they do not measure how colours carry over to new photos, as the test patches "
+            f"do. Trained on `{m.exp.config.loss}`: {run['steps']} steps of "
             f"batch {m.exp.config.batch_size}; Zhang et al. (2016) trained on 1.3M ImageNet "
             f"images for far longer. Figure: `{FIGURE}` (gray / ours / mean chroma / truth).",
         ],

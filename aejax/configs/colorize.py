@@ -1,10 +1,12 @@
 """Colorization: a convolutional autoencoder that maps gray images to colour ones.
 
 The input is the image's BT.601 luminance replicated over 3 channels (the `grayscale`
-corruption), the target the colour image, the loss `mse`: the denoising autoencoder's
-recipe with colour taken away instead of noise added (the regression baseline of Zhang,
-Isola & Efros, 2016, "Colorful Image Colorization", whose classification loss is not
-used here). Colour is judged by PSNR and by Hasler & Süsstrunk's (2003) colourfulness
+corruption), the target the colour image, the loss `chroma_mse` (the squared error of
+the YUV chroma alone; the output's luminance is replaced by the input's when it is used):
+the denoising autoencoder's recipe with colour taken away instead of noise added, and
+the regression baseline of Zhang, Isola & Efros (2016), "Colorful Image Colorization",
+who predict only chroma given luminance (their classification loss is not used here).
+Colour is judged by PSNR and by Hasler & Süsstrunk's (2003) colourfulness
 (`aejax.color.colourfulness`); `experiments/app_colorize.py` scores it against the gray
 input and the training patches' mean chroma on photos the model never saw.
 
