@@ -11,6 +11,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from aejax import color
 from aejax.errors import ConfigError
 from aejax.registry import add, resolve
 
@@ -47,11 +48,26 @@ def salt_and_pepper(key: jax.Array, x: jax.Array, *, fraction: float, **_) -> ja
     return jnp.where(hit, value, x)
 
 
+def grayscale(key: jax.Array, x: jax.Array, **_) -> jax.Array:
+    """RGB images turned into their BT.601 luminance, Y = 0.299 R + 0.587 G + 0.114 B,
+    replicated over the 3 channels, so that a colorization autoencoder's input and output
+    have one shape. Deterministic (the key is unused). [B, H, W, 3] -> same shape and dtype.
+    """
+    del key
+    if x.shape[-1] != 3:
+        raise ConfigError(
+            f"config.corruption.name='grayscale' needs RGB images (3 channels last); the "
+            f"data has examples of shape {tuple(x.shape[1:])}"
+        )
+    return jnp.broadcast_to(color.luminance(x), x.shape).astype(x.dtype)
+
+
 CORRUPTIONS: dict[str, Callable[..., jax.Array]] = {
     "none": none,
     "gaussian": gaussian,
     "masking": masking,
     "salt_and_pepper": salt_and_pepper,
+    "grayscale": grayscale,
 }
 # The level each built-in corruption reads (a level of 0 would leave the input unchanged).
 LEVELS = {"gaussian": "sigma", "masking": "fraction", "salt_and_pepper": "fraction"}

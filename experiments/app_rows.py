@@ -8,6 +8,7 @@ signature of the rows in `results_compute`: (workdir, adjust, opts) -> the row's
 """
 
 import app_disentangle
+from app_colorize import colorize
 from results_compute import Row
 
 APP_ROWS: dict[str, Row] = {
@@ -21,5 +22,16 @@ APP_ROWS: dict[str, Row] = {
         True,
         None,
         app_disentangle.compute,
+    ),
+    "colorize": Row(
+        "Colorization, 32x32 patches of photos not trained on",
+        "Zhang, Isola & Efros, ECCV 2016 (colorization; their regression baseline); Hasler & "
+        "Süsstrunk 2003 (colourfulness); baselines: the gray input, the training mean chroma",
+        "test PSNR (dB)",
+        "no published number on these photos",
+        "≥ the better baseline",
+        True,
+        None,
+        colorize,
     ),
 }

@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from aejax.data.photos import load_color_patches
 from aejax.data.pipeline import batch_indices, epoch_permutation, map_batches, steps_per_epoch
 from aejax.data.sources import (
     Dataset,
@@ -45,6 +46,7 @@ SOURCES: dict[str, Callable[..., Dataset]] = {
     "binarized_mnist": load_binarized_mnist,
     "npz": load_npz,
     "sprites": load_sprites,
+    "color_patches": load_color_patches,
 }
 
 

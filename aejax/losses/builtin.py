@@ -2,7 +2,7 @@
 what it is: batch-level, its options' domains, its units."""
 
 from aejax.contractive import contractive
-from aejax.losses import disentangle, importance, mmd, msssim, regularizers, vaegan
+from aejax.losses import chroma, disentangle, importance, mmd, msssim, regularizers, vaegan
 from aejax.losses.terms import (
     adv_discriminator,
     adv_generator,
@@ -66,6 +66,7 @@ def register_all(register_loss) -> None:
     register_loss("adv_discriminator", adv_discriminator)
     register_loss("adv_generator", adv_generator)
     register_loss("msssim", msssim.msssim, domains=msssim.DOMAINS)
+    register_loss("chroma_mse", chroma.chroma_mse, features="sum")  # colorization's
     register_loss("feature_nll", vaegan.feature_nll)
     for _name, _domains in vaegan.GATED.items():  # the VAE-GAN's gates read the whole batch
         register_loss(_name, getattr(vaegan, _name), batch=True, domains=_domains)
