@@ -86,7 +86,8 @@ def get_config(arg: str = "tiny"):
         config.checkpoint_every_steps = 200
         set_labels(config, 50, 1438 - 100)
         return config
-    mnist_schedule(config, 10)
+    mnist_schedule(config, 10)  # (it sets the source to "idx": the base, here)
+    config.data.source = "partly_labelled"
     config.batch_size = 100
     config.data.base_source = "idx"
     config.data.num_valid = 100
