@@ -165,8 +165,8 @@ def compute(workdir: str, adjust: Adjust, opts: Options) -> dict:
             "training image without labels. M2 and M1+M2: one hidden layer of 500 softplus "
             "units in each network, z of 50, half of each batch labelled (the labelled "
             "images repeated), α = 0.1·N_unlabelled/N_labelled on −log q(y|x). "
-            f"Budget: M2 runs {runs[1]['steps']} steps of batch 100 and M1+M2 "
-            f"{runs[2]['steps']} steps on this loaded 2-core CPU; the paper trains for "
+            f"Budget: M2 runs {runs[1]['steps']} steps and M1+M2 {runs[2]['steps']} steps "
+            f"of batch {m1_config.batch_size} on this loaded 2-core CPU; the paper trains for "
             "far longer (thousands of epochs on a GPU), so these errors are those of a short "
             "run, not of the method at convergence."
         ],

@@ -183,12 +183,13 @@ def test_the_bounds_gradients():
 
     cast = lambda *a: tuple(jnp.asarray(v, jnp.float64) for v in a)
     with jax.enable_x64():
-        check_grads(f, cast(logits, mean, logvar, x_logits), order=2, modes=["rev"])
+        check_grads(f, cast(logits, mean, logvar, x_logits), order=1, modes=["rev"])
         check_grads(g, cast(x_logits, np.array([0.3, -0.2, 0.1, 0.0])), order=1)
 
 
 def test_the_model_gives_every_class_and_declares_its_parts():
     config = _tiny_config()
+    config.model.encoder_widths, config.model.classifier_widths = (16, 8), (16,)
     model = build_model(config.model, (64 + 10,))
     x = jnp.concatenate(
         [jnp.full((2, 64), 0.5), jnp.eye(10)[jnp.array([3, 0])] * jnp.array([[1.0], [0.0]])], 1
@@ -218,8 +219,8 @@ def test_a_short_run_classifies_far_better_than_chance(tmp_path):
     from aejax.train import train_and_evaluate
 
     config = _tiny_config()
-    config.num_steps, config.batch_size, config.progress_bar = 150, 32, False
-    config.checkpoint_every_steps = config.eval_every_steps = 150
+    config.num_steps, config.batch_size, config.progress_bar = 120, 32, False
+    config.checkpoint_every_steps = config.eval_every_steps = 120
     train_and_evaluate(config, str(tmp_path))
     m = TrainedModel.load(str(tmp_path))
     logits = jax.jit(lambda v, x: m.model.apply(v, x, method="classify"))(
