@@ -2,7 +2,16 @@
 what it is: batch-level, its options' domains, its units."""
 
 from aejax.contractive import contractive
-from aejax.losses import chroma, disentangle, importance, mmd, msssim, regularizers, vaegan
+from aejax.losses import (
+    chroma,
+    disentangle,
+    importance,
+    mmd,
+    msssim,
+    regularizers,
+    semisup,
+    vaegan,
+)
 from aejax.losses.terms import (
     adv_discriminator,
     adv_generator,
@@ -87,3 +96,8 @@ def register_all(register_loss) -> None:
     register_loss("kl_capacity", disentangle.kl_capacity, batch=True, domains=_CAPACITY)
     register_loss("factor_tc", disentangle.factor_tc)
     register_loss("factor_discriminator", disentangle.factor_discriminator, batch=True)
+    # M2's semi-supervised terms (aejax.losses.semisup), on partly labelled examples.
+    register_loss("m2_elbo", semisup.m2_elbo)
+    register_loss("m2_elbo_gaussian", semisup.m2_elbo_gaussian)
+    register_loss("m2_classify", semisup.m2_classify)
+    register_loss("m2_labelled", semisup.m2_labelled)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 import flax.linen as nn
 
 from aejax.errors import ConfigError
-from aejax.models import interface
+from aejax.models import interface, m2
 from aejax.models.aae import PRIORS, AdversarialAE, Discriminator
 from aejax.models.autoencoder import Autoencoder
 from aejax.models.conv import (
@@ -80,6 +80,7 @@ FAMILY_FIELDS = {
     **MANIFOLD_FIELDS,  # pvae: the Poincaré ball (aejax/models/manifold_vae.py)
     **HVAE_FIELDS,  # hvae, rhvae: the Hamiltonian flow (aejax/models/hvae.py)
     **RHVAE_FIELDS,  # rhvae: the Riemannian metric (aejax/models/rhvae.py)
+    **m2.M2_FIELDS,  # m2: the classes, the classifier, the likelihood (aejax/models/m2.py)
 }
 
 
@@ -378,6 +379,18 @@ def build_riemannian_hvae(cfg, input_shape: Sequence[int]) -> nn.Module:
     return build_rhvae(cfg, build_vae(cfg, input_shape))
 
 
+def build_m2(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """M2 (Kingma et al., 2014): q(y|x), q(z|x,y) and p(x|y,z), MLPs, on partly labelled
+    examples (`aejax.models.m2`, the "partly_labelled" data source)."""
+    build_mlp(cfg, input_shape)  # checks the widths, activations, dropout
+    widths = _positive_widths(_field(cfg, "classifier_widths"), "config.model.classifier_widths")
+    common = dict(activation=cfg.activation, dropout=cfg.dropout, batch_norm=cfg.batch_norm)
+    common["kernel_init"] = _kernel_init(cfg)
+    parts = lambda w, out, enc: MLPEncoder(w, **common) if enc else MLPDecoder(w, out, **common)
+    field = lambda name: widths if name == "classifier_widths" else _field(cfg, name)
+    return m2.build(cfg, input_shape, parts, field)
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": build_mlp,
     "vae": build_vae,
@@ -395,6 +408,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "pvae": build_pvae,
     "hvae": build_hamiltonian_vae,
     "rhvae": build_riemannian_hvae,
+    "m2": build_m2,
 }
 
 
