@@ -165,5 +165,6 @@ def build_cluster_aae(cfg, ae: nn.Module, discriminator_widths: tuple[int, ...])
         num_clusters=k,
         output_activation=ae.output_activation,
     )
-    pair = DiscriminatorPair(Discriminator(discriminator_widths), Discriminator(discriminator_widths))
+    widths = tuple(discriminator_widths)
+    pair = DiscriminatorPair(Discriminator(widths), Discriminator(widths))
     return ClusterAAE(autoencoder, pair, num_clusters=k, style_dim=style_dim)
