@@ -24,7 +24,7 @@ Presets (the part after the colon):
   about 40 s on a 2-core CPU shared with other jobs.
 - `mnist16`, `mnist30`: MNIST with 16 or 30 clusters, 784-1000-1000-(K + 5 style) ReLU,
   mirrored decoder, discriminators 500-500 on y and on z, batch 128, Adam 1e-3 cosine,
-  30 epochs of 50k training images (10k held out to label the clusters). The paper's
+  6 epochs of 50k training images (10k held out to label the clusters). The paper's
   encoder, decoder and discriminators have two layers of 3000 units and train far longer;
   ours are narrower to fit a CPU budget.
     aejax train aae_cluster:mnist16 --workdir runs/aae_cluster_mnist16
@@ -60,12 +60,12 @@ def get_config(arg: str = "digits"):
         config.model.encoder_widths = (256, 128, 4)
         digits_schedule(config, 1e-3)
     elif arg in ("mnist16", "mnist30"):
-        mnist_schedule(config, 30)
+        mnist_schedule(config, 6)
         config.model.num_clusters = int(arg.removeprefix("mnist"))
         config.model.encoder_widths = (1000, 1000, 5)
         config.model.discriminator_widths = (500, 500)
         config.data.valid_fraction = 1 / 6  # 10k of the 60k training images
-        config.eval_every_steps = 390 * 5
+        config.eval_every_steps = 390 * 3
     else:
         raise unknown_preset("aae_cluster", arg, PRESETS)
     return config
