@@ -4,6 +4,7 @@ what it is: batch-level, its options' domains, its units."""
 from aejax.contractive import contractive
 from aejax.losses import (
     chroma,
+    clustering,
     disentangle,
     importance,
     mmd,
@@ -74,6 +75,9 @@ def register_all(register_loss) -> None:
     register_loss("contractive", contractive)
     register_loss("adv_discriminator", adv_discriminator)
     register_loss("adv_generator", adv_generator)
+    # The clustering AAE's category discriminator (aejax.losses.clustering).
+    register_loss("adv_cat_discriminator", clustering.adv_cat_discriminator)
+    register_loss("adv_cat_generator", clustering.adv_cat_generator)
     register_loss("msssim", msssim.msssim, domains=msssim.DOMAINS)
     register_loss("chroma_mse", chroma.chroma_mse, features="sum")  # colorization's
     register_loss("feature_nll", vaegan.feature_nll)

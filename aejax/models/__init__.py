@@ -12,6 +12,7 @@ import flax.linen as nn
 from aejax.errors import ConfigError
 from aejax.models import interface, m2
 from aejax.models.aae import PRIORS, AdversarialAE, Discriminator
+from aejax.models.aae_cluster import CLUSTER_FIELDS, ClusterAAE, build_cluster_aae
 from aejax.models.autoencoder import Autoencoder
 from aejax.models.conv import (
     ConvDecoder,
@@ -37,6 +38,7 @@ from aejax.registry import add, resolve
 __all__ = [
     "MODELS",
     "AdversarialAE",
+    "ClusterAAE",
     "VAE",
     "VAEGAN",
     "VQAutoencoder",
@@ -70,7 +72,8 @@ FAMILY_FIELDS = {
     "decoder_layers": (),
     "aae_base": "mlp",  # aae: the autoencoder's family, mlp | conv
     "prior": "gaussian",  # aae: gaussian | mixture
-    "discriminator_widths": (64, 64),  # aae, factor_vae
+    "discriminator_widths": (64, 64),  # aae, factor_vae, aae_cluster
+    **CLUSTER_FIELDS,  # aae_cluster: the categorical head (aejax/models/aae_cluster.py)
     "vae_base": "vae",  # factor_vae, vae_gan: the VAE's family, vae | conv_vae
     "discriminator_layers": ("dense:256:relu",),  # vae_gan: pythae's default MLP
     "reconstruction_layer": -1,  # vae_gan: the feature layer, 1-based; -1 the output (pythae)
@@ -276,6 +279,16 @@ def build_aae(cfg, input_shape: Sequence[int]) -> nn.Module:
     return AdversarialAE(ae, Discriminator(widths), latent_dim=latent, prior=prior)
 
 
+def build_aae_cluster(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """Clustering AAE (Makhzani et al., 2016, §6): the MLP autoencoder with a head of
+    `num_clusters` softmax units beside its style code and two discriminators of
+    `discriminator_widths` (`aejax.models.aae_cluster`)."""
+    widths = _positive_widths(
+        _field(cfg, "discriminator_widths"), "config.model.discriminator_widths"
+    )
+    return build_cluster_aae(cfg, build_mlp(cfg, input_shape), widths)
+
+
 def build_vq_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
     """VQ-VAE (van den Oord et al., 2017): the MLP autoencoder with its code quantized to
     the nearest of `num_embeddings` codebook vectors (`aejax.models.vq`)."""
@@ -397,6 +410,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "conv": build_conv,
     "conv_vae": build_conv_vae,
     "aae": build_aae,
+    "aae_cluster": build_aae_cluster,
     "vq_vae": build_vq_vae,
     "conv_vq_vae": build_conv_vq_vae,
     "factor_vae": build_factor_vae,
