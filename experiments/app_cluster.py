@@ -137,8 +137,8 @@ def compute(workdir: str, adjust: Adjust, opts: Options) -> dict:
             "image with the highest q(y_i|x). k-means: scikit-learn, k-means++, 3 restarts, "
             "on the pixels and on PCA codes as large as the AAE's code (K + style).",
             f"Budget: the presets' {runs[0]['steps']} and {runs[1]['steps']} steps "
-            "(batch 128) of a 784-1000-1000 encoder and decoder with 500-500 discriminators; "
-            "the paper's networks have two layers of 3000 units and train far longer.",
+            "(batch 128) of a 784-3000-3000 encoder and decoder with 3000-3000 "
+            "discriminators, as the paper's, which trains longer.",
             *notes,
         ],
     }
