@@ -24,8 +24,8 @@ Presets:
   the 50 labelled images' pixels: 14.8%). 181 s wall, 54 s of CPU, on the 2-core CPU
   shared with other jobs (load average about 10).
 - `m2_mnist`: MNIST, 100 labels, 100 validation examples; M2 as in the paper (one hidden
-  layer of 500 softplus units in each MLP, z of 50), batch 100, Adam 1e-3, 18,000 steps
-  (30 epochs; each step is ten times a VAE's work: about 2 s a step on the loaded 2-core
+  layer of 500 softplus units in each MLP, z of 50), batch 100, Adam 1e-3, 9,000 steps
+  (15 epochs; each step is ten times a VAE's work: about 2 s a step on the loaded 2-core
   CPU, so the results row's runs were made on a GPU; the paper trains for thousands of
   epochs).
     aejax train semi_supervised:m2_mnist --workdir runs/m2_mnist
@@ -36,7 +36,7 @@ Presets:
     aejax train semi_supervised:m1_mnist --workdir runs/m1_mnist
 - `m1m2_mnist`: M2 on M1's codes (the posterior means, 50 features, Gaussian likelihood
   with a learned variance per feature), `data.name` the `.npz` of the codes that
-  `experiments/app_semisup.py` writes (the "split_npz" source); 18,000 steps.
+  `experiments/app_semisup.py` writes (the "split_npz" source); 9,000 steps.
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule
@@ -103,12 +103,12 @@ def get_config(arg: str = "tiny"):
     config.log_every_steps = config.steps_per_dispatch = 20
     if arg == "m2_mnist":
         config.model.likelihood = "bernoulli"
-        config.num_steps = 18_000
+        config.num_steps = 9_000
     else:  # m1m2_mnist: M2 on M1's codes, a fixed train/test split in an .npz
         config.data.base_source = "split_npz"
         config.data.name = ""
         config.model.likelihood = "gaussian"
-        config.num_steps = 18_000
+        config.num_steps = 9_000
     config.eval_every_steps = config.checkpoint_every_steps = config.num_steps
     set_labels(config, 100, 60_000 - config.data.num_valid)
     return config
