@@ -48,9 +48,9 @@ class Settings:
     valid: int = 200
     seeds: tuple[int, ...] = (0, 1, 2)
     samples: int = 2000
-    thresholds: tuple[float, ...] = (0.5, 0.9, 0.99)
+    thresholds: tuple[float, ...] = (0.7, 0.95)
     shrinkages: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
-    classifier_steps: int = 300
+    classifier_steps: int = 150
 
 
 MODELS = {"VAE": "augment.py:vae", "AAE": "augment.py:aae"}
@@ -70,14 +70,13 @@ def _classifier(x, y, seed: int, steps: int):
 def _for_budget(settings: Settings, config) -> Settings:
     """The settings under the generative models' (adjusted) budget: a test's few steps
     (num_steps without epochs) shrink the classifiers' steps and the protocol to one size,
-    two seeds (the second reuses the first's threshold) and two thresholds."""
+    two seeds (the second reuses the first's threshold)."""
     if config.num_epochs:
         return settings
     return dataclasses.replace(
         settings,
         labelled=settings.labelled[:1],
         seeds=settings.seeds[:2],
-        thresholds=settings.thresholds[:2],
         classifier_steps=min(settings.classifier_steps, config.num_steps),
     )
 

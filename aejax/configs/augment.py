@@ -6,9 +6,9 @@ The models are `vae.py:mnist` and `aae.py:mnist` on a shorter budget, trained wi
 on MNIST's 60,000 training images (the semi-supervised setting: every training image is
 available, its label is not):
 
-- `vae` (default): `vae.py:mnist`, MLP 784-512-256-(20 Gaussian), bce + kl_normal, 10 epochs.
+- `vae` (default): `vae.py:mnist`, MLP 784-512-256-(20 Gaussian), bce + kl_normal, 4 epochs.
     aejax train augment:vae --workdir runs/augment_vae
-- `aae`: `aae.py:mnist`, 784-1000-1000-8, Gaussian prior, 5 epochs.
+- `aae`: `aae.py:mnist`, 784-1000-1000-8, Gaussian prior, 2 epochs.
     aejax train augment:aae --workdir runs/augment_aae
 - `tiny`: `vae` on the first 600 training images for 30 steps of 32 (for tests: seconds).
 
@@ -26,6 +26,7 @@ PRESETS = ("vae", "aae", "tiny")
 def get_config(arg: str = "vae"):
     if arg in ("vae", "tiny"):
         config = vae.get_config("mnist")
+        config.num_epochs = 4
         if arg == "tiny":
             config.data.max_train = 600
             config.data.max_test = 300
@@ -38,7 +39,7 @@ def get_config(arg: str = "vae"):
             config.steps_per_dispatch = 10
     elif arg == "aae":
         config = aae.get_config("mnist")
-        config.num_epochs = 5
+        config.num_epochs = 2
     else:
         raise unknown_preset("augment", arg, PRESETS)
     return config
