@@ -19,6 +19,7 @@ Real images are repeated so that they weigh about as much as the samples
 """
 
 import dataclasses
+import json
 import os
 import time
 
@@ -50,11 +51,38 @@ class Settings:
     samples: int = 2000
     thresholds: tuple[float, ...] = (0.7, 0.95)
     shrinkages: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
-    classifier_steps: int = 150
+    classifier_steps: int = 100
 
 
 MODELS = {"VAE": "augment.py:vae", "AAE": "augment.py:aae"}
 BASE = "labelled only"
+
+
+class _Saved:
+    """Each classifier's (validation, test) accuracy, written to `path` as it is computed,
+    so an interrupted row resumes where it stopped (under the same settings only)."""
+
+    def __init__(self, path: str, settings: "Settings"):
+        self.path, self.tag = path, dataclasses.asdict(settings)
+        self.acc = {}
+        if os.path.isfile(path):
+            with open(path) as f:
+                saved = json.load(f)
+            if saved["settings"] == json.loads(json.dumps(self.tag)):
+                self.acc = saved["accuracy"]
+
+    def get(self, key: str, fn) -> tuple[float, float]:
+        if key not in self.acc:
+            self.acc[key] = list(fn())
+            print(
+                f"augmentation {key}: validation {self.acc[key][0]:.4f}, test "
+                f"{self.acc[key][1]:.4f}",
+                flush=True,
+            )
+            with open(self.path + ".tmp", "w") as f:
+                json.dump({"settings": self.tag, "accuracy": self.acc}, f)
+            os.replace(self.path + ".tmp", self.path)
+        return tuple(self.acc[key])
 
 
 def _classifier(x, y, seed: int, steps: int):
@@ -112,6 +140,7 @@ def compute(workdir: str, adjust: Adjust, opts: Options, settings: Settings = Se
     acc = {}  # (n, method, seed) -> (validation accuracy, test accuracy)
     chosen, kept = {}, {}  # choices on validation; pseudo-labelled samples kept
     t0 = time.perf_counter()
+    saved = _Saved(os.path.join(workdir, "accuracy.json"), settings)
     sizes = _sizes(settings, ds.train_y)
     for n in sizes:
         for seed in settings.seeds:
@@ -124,12 +153,18 @@ def compute(workdir: str, adjust: Adjust, opts: Options, settings: Settings = Se
                 vx, vy, tx, ty = splits
                 return features.accuracy(params, vx, vy), features.accuracy(params, tx, ty)
 
-            def with_samples(sx, sy, lx=lx, ly=ly, seed=seed, score=score):
-                return score(_classifier(*augment.mix(lx, ly, sx, sy), seed, steps))
+            def with_samples(name, sx, sy, lx=lx, ly=ly, n=n, seed=seed, score=score):
+                train = lambda: score(_classifier(*augment.mix(lx, ly, sx, sy), seed, steps))
+                return saved.get(f"{n}/{name}/{seed}", train)
 
-            base = _classifier(lx, ly, seed, steps)
+            base_dir = os.path.join(workdir, "classifiers", f"{n}_{seed}")
+            if os.path.isdir(base_dir) and f"{n}/{BASE}/{seed}" in saved.acc:
+                base = features.load(base_dir)[0]
+            else:
+                base = _classifier(lx, ly, seed, steps)
+                features.save(base_dir, base, {"labelled": n, "seed": seed, "steps": steps})
             # With no sample confident enough, the training set is the labelled images.
-            acc[n, BASE, seed] = baseline = score(base)
+            acc[n, BASE, seed] = baseline = saved.get(f"{n}/{BASE}/{seed}", lambda b=base: score(b))
             for g, m in gens.items():
                 # Class-conditional: Gaussians on the labelled codes, λ by validation likelihood.
                 codes, vcodes = m.encode(lx), m.encode(vx)
@@ -147,7 +182,7 @@ def compute(workdir: str, adjust: Adjust, opts: Options, settings: Settings = Se
                 z, sy = sampler.sample(settings.samples, seed)
                 sx = np.clip(m.decode(z), 0.0, 1.0).reshape(len(z), *x.shape[1:])
                 method = f"+ {g} samples, class-conditional"
-                acc[n, method, seed] = with_samples(sx, sy)
+                acc[n, method, seed] = with_samples(method, sx, sy)
                 if n == sizes[0] and seed == settings.seeds[0]:
                     _save_samples(
                         os.path.join(workdir, f"samples_{g.lower()}_conditional.png"),
@@ -165,7 +200,11 @@ def compute(workdir: str, adjust: Adjust, opts: Options, settings: Settings = Se
                     trials = {}
                     for t in settings.thresholds:
                         keep, py = augment.confident_labels(logits, t)
-                        trials[t] = with_samples(px[keep], py[keep]) if keep.any() else baseline
+                        trials[t] = (
+                            with_samples(f"{method} {t}", px[keep], py[keep])
+                            if keep.any()
+                            else baseline
+                        )
                     best = max(settings.thresholds, key=lambda t: trials[t][0])
                     chosen[n, g, "threshold"] = (best, {t: v[0] for t, v in trials.items()})
                     acc[n, method, seed] = trials[best]
@@ -173,7 +212,9 @@ def compute(workdir: str, adjust: Adjust, opts: Options, settings: Settings = Se
                     best = chosen[n, g, "threshold"][0]
                     keep, py = augment.confident_labels(logits, best)
                     acc[n, method, seed] = (
-                        with_samples(px[keep], py[keep]) if keep.any() else baseline
+                        with_samples(f"{method} {best}", px[keep], py[keep])
+                        if keep.any()
+                        else baseline
                     )
                 keep, py = augment.confident_labels(logits, chosen[n, g, "threshold"][0])
                 kept[n, g, seed] = int(keep.sum())
