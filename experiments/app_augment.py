@@ -297,9 +297,10 @@ def _summary(settings, sizes, acc, chosen, kept, runs, steps, num_train, seconds
         "notes": [
             f"The VAE and the AAE are trained once, without labels, on all {num_train} "
             "training images (the semi-supervised setting), and reused for every seed: "
-            "`augment:vae` and `augment:aae`, 2 epochs each (their `vae:mnist` and "
-            "`aae:mnist` presets train 10), a budget chosen to fit about half an hour on the "
-            "shared 2-core CPU; longer-trained models would give sharper samples. Per "
+            f"`augment:vae` and `augment:aae`, {runs[0]['steps']} and {runs[1]['steps']} "
+            "steps (2 epochs of batch 128 at the row's budget; the `vae:mnist` and "
+            "`aae:mnist` presets train 10 epochs), a budget chosen to fit about half an hour "
+            "on the shared 2-core CPU; longer-trained models would give sharper samples. Per "
             f"seed ({', '.join(map(str, settings.seeds))}), {', '.join(map(str, sizes))} "
             f"labelled images and {settings.valid} validation images, class-balanced and "
             "disjoint, are drawn from the training split; the test split is only scored. "
