@@ -7,6 +7,7 @@ signature of the rows in `results_compute`: (workdir, adjust, opts) -> the row's
 `results_rows.ROWS` holds these rows after the reproduced published numbers.
 """
 
+import app_augment
 import app_cluster
 import app_disentangle
 from app_colorize import colorize
@@ -56,5 +57,15 @@ APP_ROWS: dict[str, Row] = {
         False,
         None,
         app_cluster.compute,
+    ),
+    "augmentation": Row(
+        "Data augmentation with VAE and AAE samples, 100 / 1000 labelled MNIST images",
+        "the small CNN of aejax.features trained on the labelled images alone, same steps",
+        "test accuracy, 100 labelled, best augmentation on validation (mean of 3 seeds)",
+        "none (a baseline: labelled images alone)",
+        "≥ labelled only",
+        True,
+        None,
+        app_augment.compute,
     ),
 }
