@@ -27,8 +27,9 @@ Presets (the part after the colon):
 - `mnist16`, `mnist30`: MNIST with 16 or 30 clusters, 784-3000-3000-(K + 5 style) ReLU
   with batch norm, mirrored decoder, discriminators 3000-3000 on y and on z (the paper's
   widths), batch 128, Adam 1e-3 cosine, 50 epochs of 50k training images (10k held out to
-  label the clusters). The paper trains longer. At these widths a CPU takes hours; the
-  results row's runs were made on a GPU.
+  label the clusters). The paper trains longer. At these widths a CPU takes hours: on an
+  H200 GPU shared by 14 training processes `mnist16` ran at a median of 444 steps/s and
+  ended at test/mse_per_pixel 0.0196 (test/adv_cat_discriminator 0.843, chance 1.39).
     aejax train aae_cluster:mnist16 --workdir runs/aae_cluster_mnist16
   Measured numbers: the `clustering` row in docs/RESULTS.md.
 """
