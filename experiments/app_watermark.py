@@ -36,7 +36,8 @@ def biharmonic(stamped: np.ndarray, touched: np.ndarray) -> np.ndarray:
         if not mask.any():  # nothing to fill (skimage wants at least one masked pixel)
             out[i] = img
             continue
-        filled = inpaint_biharmonic(np.array(img), mask, channel_axis=-1)
+        # Copies: skimage's Cython code needs writable buffers; jax's arrays are read-only.
+        filled = inpaint_biharmonic(np.array(img), np.array(mask), channel_axis=-1)
         out[i] = np.clip(filled, 0.0, 1.0)
     return out
 

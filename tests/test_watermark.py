@@ -178,3 +178,21 @@ def test_a_short_run_removes_stamps_better_than_leaving_them(tmp_path):
     print(mse(stamped), mse(m.reconstruct(stamped)))
     # Better than the stamped input by more than 1 dB of PSNR on the whole test set.
     assert mse(m.reconstruct(stamped)) < 10 ** (-1 / 10) * mse(stamped)
+
+
+def test_the_rows_biharmonic_baseline_fills_the_true_mask_of_a_stamp():
+    import app_watermark
+
+    # Biharmonic inpainting reproduces a linear ramp inside any hole (its Laplacian's
+    # Laplacian is 0), so a stamp on a ramp is undone; pixels outside the mask are kept.
+    ramp = np.linspace(0.1, 0.9, 20, dtype=np.float32)
+    x = np.broadcast_to(ramp[None, :, None] + 0.0 * ramp[:, None, None], (20, 20, 1))
+    x = np.stack([x, x[::-1, ::-1]]).astype(np.float32)
+    stamp_fn, mask_fn = _jitted(kind="logo", opacity=(1.0, 1.0))
+    key = jax.random.key(6)
+    stamped = np.asarray(stamp_fn(key, x))
+    touched = np.asarray(mask_fn(key, x.shape).touched)
+    out = app_watermark.biharmonic(stamped, touched)
+    np.testing.assert_allclose(out, x, atol=1e-3)
+    np.testing.assert_array_equal(out[~touched], stamped[~touched])
+    assert np.abs(stamped - x).max() > 0.05
