@@ -175,8 +175,8 @@ def test_a_short_run_removes_stamps_better_than_leaving_them(tmp_path):
     options = {k: v for k, v in config.corruption.items() if k in wm.DEFAULTS}
     stamped = np.asarray(jax.jit(functools.partial(wm.watermark, **options))(jax.random.key(9), x))
     mse = lambda y: float(np.mean((y - x) ** 2))
-    print(mse(stamped), mse(m.reconstruct(stamped)))
-    # Better than the stamped input by more than 1 dB of PSNR on the whole test set.
+    # Better than the stamped input by more than 1 dB of PSNR on the whole test set (a run
+    # measured 2.2 dB; an untrained model is far worse than the stamped input).
     assert mse(m.reconstruct(stamped)) < 10 ** (-1 / 10) * mse(stamped)
 
 
