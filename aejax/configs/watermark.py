@@ -14,16 +14,24 @@ given the true mask.
 Options: `--config.corruption.kind=text|logo|either|both`, `value=white|black|random`,
 `opacity=(0.3,0.7)`, `scale=(0.3,0.6)`, `length=3`.
 
-- `digits` (default): the tiny preset on scikit-learn's 8x8 digits, 20 epochs.
+- `digits` (default): the tiny preset on scikit-learn's 8x8 digits, 20 epochs; one
+  character, 0.6 to 0.9 of the image's height.
     aejax train watermark --workdir runs/watermark_digits
   Expected: test/mse_per_pixel 0.0257 (on clean test digits), in about 77 s on a 2-core
   CPU loaded by other jobs (load average 21).
 
-- `mnist`: MNIST (IDX files in $AEJAX_DATA_DIR/mnist), 5k images held out for validation.
+- `mnist`: MNIST (IDX files in $AEJAX_DATA_DIR/mnist), 5k images held out for validation,
+  2 epochs at batch 64 (1,718 steps).
     aejax train watermark:mnist --workdir runs/watermark_mnist
+  Expected: test/mse_per_pixel 0.0064 (on clean test images), in about 13 min on a 2-core
+  CPU loaded by other jobs (load average about 20). On stamped test images its output
+  scores 21.3 dB PSNR against the clean ones (the stamped input: 16.7 dB).
 
 - `fashion`: the same on Fashion-MNIST ($AEJAX_DATA_DIR/fashion_mnist).
     aejax train watermark:fashion --workdir runs/watermark_fashion
+  Expected: test/mse_per_pixel 0.0109 (on clean test images), in about 3 min on the same
+  CPU (load average about 15). On stamped test images: 19.0 dB, no better than the
+  stamped input (19.0 dB).
 """
 
 from aejax import watermark
