@@ -166,8 +166,9 @@ def compute(workdir: str, adjust: Adjust, opts: Options) -> dict:
             f"scores {ceiling}: its reconstruction sets the ceiling of a blind removal. "
             "Nothing is tuned. Budget: "
             + budget
-            + "; a removal network in a paper trains far longer on larger images. Figure "
-            f"(stamped, ours, biharmonic, clean; {FIGURE_IMAGES} test images per data set): "
-            f"`{FIGURE}` beside this row's result.json.",
+            + ": what a shared 2-core CPU trains in minutes; longer training would raise the "
+            "autoencoder's figures. Figure (stamped, ours, biharmonic, clean; "
+            f"{FIGURE_IMAGES} test images per data set): `{FIGURE}` beside this row's "
+            "result.json (runs/results/watermark/).",
         ],
     }
