@@ -196,3 +196,26 @@ def test_the_rows_biharmonic_baseline_fills_the_true_mask_of_a_stamp():
     np.testing.assert_allclose(out, x, atol=1e-3)
     np.testing.assert_array_equal(out[~touched], stamped[~touched])
     assert np.abs(stamped - x).max() > 0.05
+
+
+def test_a_registered_corruption_gets_its_own_checked_options():
+    def check(fields, where):
+        if fields.get("shift", 0) < 0:
+            raise ConfigError(f"{where}.shift={fields['shift']!r} must be >= 0")
+        return {"shift": 1.0, **fields}
+
+    corruption.register_corruption(
+        "test_shift", lambda key, x, *, shift, **_: x + shift, options=check
+    )
+    try:
+        config = config_lib.base_config()
+        config.corruption.name = "test_shift"
+        np.testing.assert_array_equal(corruption.get_corruption(config.corruption)(None, 0.0), 1.0)
+        with config.corruption.unlocked():
+            config.corruption.shift = 2.5
+        np.testing.assert_array_equal(corruption.get_corruption(config.corruption)(None, 0.0), 2.5)
+        config.corruption.shift = -1.0
+        with pytest.raises(ConfigError, match=r"^config.corruption.shift=-1.0 must be >= 0$"):
+            corruption.get_corruption(config.corruption)
+    finally:
+        del corruption.CORRUPTIONS["test_shift"], corruption.OPTION_CHECKS["test_shift"]
