@@ -26,7 +26,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.data = ml_collections.ConfigDict()
     c.data.source = "digits"  # digits | idx | binarized_mnist | npz | tfds | sprites
     # idx: folder under data_dir (mnist); npz: file (adbench_classical/6_cardio); sprites:
-    # dSprites' original file (empty: the re-rendering)
+    # dSprites' original file (empty: the re-rendering); the source color_patches: the
+    # photos held out for test, comma-separated (empty: china,chelsea; aejax/data/photos.py)
     c.data.name = ""
     c.data.data_dir = os.environ.get("AEJAX_DATA_DIR", "")
     # tfds: the catalog dataset `name` through tfds.data_source (no TensorFlow), these
@@ -72,7 +73,7 @@ def base_config() -> ml_collections.ConfigDict:
         c.model[name] = default
 
     c.corruption = ml_collections.ConfigDict()
-    c.corruption.name = "none"  # none | gaussian | masking | salt_and_pepper
+    c.corruption.name = "none"  # none | gaussian | masking | salt_and_pepper | grayscale
     c.corruption.sigma = 0.0  # gaussian: noise standard deviation
     c.corruption.fraction = 0.0  # masking, salt_and_pepper: fraction of entries hit
     c.corruption.clip = False  # gaussian: clip the noisy input to [0, 1]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from aejax import color
 from aejax import watermark as watermark_lib
 from aejax.errors import ConfigError
 from aejax.registry import add, resolve
@@ -51,14 +52,31 @@ def salt_and_pepper(key: jax.Array, x: jax.Array, *, fraction: float, **_) -> ja
     return jnp.where(hit, value, x)
 
 
+def grayscale(key: jax.Array, x: jax.Array, **_) -> jax.Array:
+    """RGB images turned into their BT.601 luminance, Y = 0.299 R + 0.587 G + 0.114 B,
+    replicated over the 3 channels, so that a colorization autoencoder's input and output
+    have one shape. Deterministic (the key is unused). [B, H, W, 3] -> same shape and dtype.
+    """
+    del key
+    if x.shape[-1] != 3:
+        raise ConfigError(
+            f"config.corruption.name='grayscale' needs RGB images (3 channels last); the "
+            f"data has examples of shape {tuple(x.shape[1:])}"
+        )
+    return jnp.broadcast_to(color.luminance(x), x.shape).astype(x.dtype)
+
+
 CORRUPTIONS: dict[str, Callable[..., jax.Array]] = {
     "none": none,
     "gaussian": gaussian,
     "masking": masking,
     "salt_and_pepper": salt_and_pepper,
+    "grayscale": grayscale,
 }
 # The level each built-in corruption reads (a level of 0 would leave the input unchanged).
 LEVELS = {"gaussian": "sigma", "masking": "fraction", "salt_and_pepper": "fraction"}
+# The built-ins above take no options of their own (config.corruption.<field> is refused).
+_NO_OPTIONS = frozenset(CORRUPTIONS)
 # The fields of config.corruption every corruption gets; the others are its own options.
 COMMON_FIELDS = ("name", "sigma", "fraction", "clip")
 # Corruption name -> `check(options, where) -> options`, which raises ConfigError.
@@ -116,7 +134,7 @@ def get_corruption(config) -> Callable[[jax.Array, jax.Array], jax.Array]:
     extra = {k: config[k] for k in config.keys() if k not in COMMON_FIELDS}
     if name in OPTION_CHECKS:
         extra = OPTION_CHECKS[name](extra, "config.corruption")
-    elif extra and (name == "none" or name in LEVELS):
+    elif extra and name in _NO_OPTIONS:
         first = sorted(extra)[0]
         raise ConfigError(
             f"config.corruption.{first}={extra[first]!r} is not an option of the {name!r} "
@@ -130,6 +148,6 @@ def get_corruption(config) -> Callable[[jax.Array, jax.Array], jax.Array]:
                 f"config.corruption.clip=True applies to the gaussian corruption, not {name!r}"
             )
         return lambda key, x: fn(key, x, sigma=sigma, fraction=fraction, clip=True)
-    if extra:  # the options of a corruption of its own (the built-ins above take none)
+    if extra:  # the options of the named corruption (the option-less built-ins refused them)
         return lambda key, x: fn(key, x, sigma=sigma, fraction=fraction, **extra)
     return lambda key, x: fn(key, x, sigma=sigma, fraction=fraction)

@@ -147,6 +147,7 @@ def _compiled():
 def _batched(params, x, batch: int = 1000):
     """(logits [N, 10], features [N, 128]) as numpy, a fixed batch shape (one compile)."""
     x = as_images(x)
+    batch = min(batch, len(x))  # a few images: no work on a whole batch of padding
     logits, feats = [], []
     for i in range(0, len(x), batch):
         chunk = x[i : i + batch]
@@ -161,6 +162,12 @@ def features(params, x) -> np.ndarray:
     """The classifier's penultimate activations: float32 [N, 128] of images [N, 28, 28, 1]
     or [N, 784] in [0, 1]."""
     return _batched(params, x)[1]
+
+
+def logits(params, x) -> np.ndarray:
+    """The classifier's logits: float32 [N, 10] of images [N, 28, 28, 1] or [N, 784] in
+    [0, 1] (softmax them for class probabilities)."""
+    return _batched(params, x)[0]
 
 
 def accuracy(params, x, y) -> float:
@@ -198,9 +205,14 @@ def train_classifier(config: dict, data=None, log=None):
         raise AejaxError(f"dataset {data.name!r} has no labels to train the classifier on")
     if config["max_train"]:
         x, y = x[: config["max_train"]], y[: config["max_train"]]
-    x, y = jnp.asarray(as_images(x, "training images")), jnp.asarray(y)
-    batch = min(config["batch_size"], len(x))
-    steps_per_epoch = len(x) // batch
+    n = len(x)
+    # The step takes the whole (device-resident) set: padded to a power of two with rows no
+    # batch draws, so sets of other sizes (augmented data sets) reuse its compilation.
+    rows = 1 << max(n - 1, 0).bit_length()
+    x = np.pad(as_images(x, "training images"), ((0, rows - n), (0, 0), (0, 0), (0, 0)))
+    x, y = jnp.asarray(x), jnp.asarray(np.pad(np.asarray(y), (0, rows - n)))
+    batch = min(config["batch_size"], n)
+    steps_per_epoch = n // batch
     # Cosine decay to 0 over the run (measured: 98.9% after two epochs, 98.3% after one).
     total = config["num_epochs"] * steps_per_epoch
     lrs = np.asarray(optax.cosine_decay_schedule(config["learning_rate"], total)(np.arange(total)))
@@ -212,7 +224,7 @@ def train_classifier(config: dict, data=None, log=None):
     steps = 0
     for epoch in range(config["num_epochs"]):
         order_key = jax.random.fold_in(jax.random.fold_in(key, 1), epoch)
-        perm = np.asarray(jax.random.permutation(order_key, len(x)))
+        perm = np.asarray(jax.random.permutation(order_key, n))
         t0 = time.perf_counter()
         for i in range(steps_per_epoch):
             idx = perm[i * batch : (i + 1) * batch]

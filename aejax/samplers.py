@@ -9,6 +9,9 @@ from its aggregate posterior instead of its prior.
   Deterministic Autoencoders", §4.
 - `TwoStageVAESampler`: a second, small VAE trained on the codes, sampled through its
   decoder: Dai & Wipf (2019), "Diagnosing and Enhancing VAE Models", §4.
+- `ClassConditionalGaussianSampler`: one Gaussian per class fitted to labelled codes, so
+  each draw comes with its class: labelled samples for data augmentation
+  (experiments/app_augment.py).
 
 Both take codes [N, *code_shape] (`TrainedModel.encode(train_x)`) and give codes; decode
 them with the model (`sample_decoded`). Draws are functions of the seed.
@@ -196,6 +199,93 @@ class TwoStageVAESampler:
         z = z + gamma * jax.random.normal(ke, z.shape)
         z = np.asarray(z, np.float64) * self.scale + self.shift
         return z.reshape(n, *self.code_shape).astype(np.float32)
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassConditionalGaussianSampler:
+    """p(z | y = k) = N(z; μ_k, Σ_k), one Gaussian per class fitted to labelled codes.
+
+    With few codes per class (10 labelled images a class, codes of 8 to 20 units) a class's
+    sample covariance S_k is singular, so Σ_k shrinks it towards the pooled within-class
+    covariance S (all classes' deviations from their own means, which has N − K degrees of
+    freedom instead of N_k − 1): Σ_k = (1 − λ) S_k + λ S + ε·mean(diag S)·I, with a small
+    ridge ε that keeps Σ_k positive definite when S itself is singular.
+
+    Attributes:
+      classes: the class labels, [K] int.
+      means: μ, [K, d].
+      covariances: Σ, [K, d, d].
+      code_shape: the shape of one code (draws are reshaped to it).
+    """
+
+    classes: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    code_shape: tuple[int, ...]
+
+    @classmethod
+    def fit(
+        cls, codes, labels, shrinkage: float = 0.5, ridge: float = 1e-3
+    ) -> "ClassConditionalGaussianSampler":
+        """Per-class means and shrunk covariances of codes [N, *code_shape] with integer
+        labels [N]; each class needs at least 2 codes. `shrinkage` λ in [0, 1] (1: every
+        class gets the pooled covariance, a linear-discriminant model), `ridge` ε >= 0."""
+        flat = _flat_codes(codes)
+        labels = np.asarray(labels)
+        if labels.shape != (len(flat),) or not np.issubdtype(labels.dtype, np.integer):
+            raise AejaxError(
+                f"labels must be integers shaped [{len(flat)}] like the codes; got "
+                f"{labels.dtype} {labels.shape}"
+            )
+        if isinstance(shrinkage, bool) or not 0.0 <= shrinkage <= 1.0:
+            raise AejaxError(f"shrinkage={shrinkage!r} must be a number in [0, 1]")
+        if isinstance(ridge, bool) or not ridge >= 0.0:
+            raise AejaxError(f"ridge={ridge!r} must be a number >= 0")
+        classes, counts = np.unique(labels, return_counts=True)
+        if counts.min() < 2:
+            raise AejaxError(
+                f"class {classes[counts.argmin()]} has {counts.min()} code; each class needs 2"
+            )
+        means = np.stack([flat[labels == k].mean(0) for k in classes])
+        centred = flat - means[np.searchsorted(classes, labels)]
+        pooled = centred.T @ centred / max(len(flat) - len(classes), 1)
+        own = np.stack(
+            [np.cov(centred[labels == k].T, ddof=1).reshape(pooled.shape) for k in classes]
+        )
+        eye = np.eye(len(pooled)) * ridge * max(float(np.mean(np.diag(pooled))), 1e-12)
+        covs = (1.0 - shrinkage) * own + shrinkage * pooled + eye
+        return cls(classes, means, covs, tuple(np.shape(codes)[1:]))
+
+    def sample(self, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """n labelled codes, the classes in turn (balanced: n // K or one more each): codes
+        [n, *code_shape] float32 and their labels [n] int32, z = μ_y + L_y ε with
+        Σ_y = L_y L_yᵀ and ε ~ N(0, I) from numpy's generator seeded with `seed`."""
+        if not isinstance(n, int) or n < 1:
+            raise AejaxError(f"n={n!r} must be an integer >= 1")
+        rng = np.random.default_rng(seed)
+        k = np.arange(n) % len(self.classes)
+        chol = np.linalg.cholesky(self.covariances)
+        eps = rng.standard_normal((n, self.means.shape[1]))
+        z = self.means[k] + np.einsum("nij,nj->ni", chol[k], eps)
+        labels = self.classes[k].astype(np.int32)
+        return z.reshape(n, *self.code_shape).astype(np.float32), labels
+
+    def log_prob(self, codes, labels) -> np.ndarray:
+        """log N(z_i; μ_{y_i}, Σ_{y_i}) of codes [N, *code_shape] with labels [N] among the
+        fitted classes: [N] (to choose the shrinkage on held-out codes)."""
+        flat = _flat_codes(codes)
+        labels = np.asarray(labels)
+        idx = np.searchsorted(self.classes, labels)
+        idx = np.minimum(idx, len(self.classes) - 1)
+        if labels.shape != (len(flat),) or np.any(self.classes[idx] != labels):
+            raise AejaxError(f"labels must be [{len(flat)}] among the fitted classes")
+        chol = np.linalg.cholesky(self.covariances)
+        diff = flat - self.means[idx]
+        # Solve L u = diff per code: ‖u‖² is the Mahalanobis distance; log|Σ| = 2 Σ log diag L.
+        u = np.linalg.solve(chol[idx], diff[..., None])[..., 0]
+        logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(-1)
+        d = flat.shape[1]
+        return -0.5 * (np.sum(u**2, -1) + logdet[idx] + d * np.log(2 * np.pi))
 
 
 def sample_decoded(

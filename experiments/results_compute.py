@@ -38,6 +38,8 @@ class Options:
       probe_c: the linear probes' inverse L2 strengths tried on validation.
       classes: the one-class protocol's normal digits.
       sets: ADBench set stems (None: all).
+      disentangle_points: training points of each disentanglement metric.
+      disentangle_seeds: seeds of each disentangling model.
     """
 
     iwae_k: int = 5000
@@ -46,10 +48,12 @@ class Options:
     probe_c: tuple[float, ...] = (1.0, 0.1, 0.01)
     classes: tuple[int, ...] = tuple(range(10))
     sets: tuple[str, ...] | None = None
+    disentangle_points: int = 3000
+    disentangle_seeds: int = 3
 
     def __post_init__(self):
         """Refuses a bad setting (ConfigError naming its flag) before any row trains."""
-        for name in ("iwae_k", "valid_k", "tune_images"):
+        for name in ("iwae_k", "valid_k", "tune_images", "disentangle_points", "disentangle_seeds"):
             config_lib.check_number(getattr(self, name), f"--{name}", integer=True, low=1)
         for c in self.probe_c:
             config_lib.check_number(c, "probe_c", low=0, low_open=True)

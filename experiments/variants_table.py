@@ -22,8 +22,9 @@ from absl import logging
 from aejax import config as config_lib
 from aejax import configs, train
 
-# Protocols over many runs, not one preset's run: experiments/anomaly.py, results.py.
-SKIP = ("anomaly", "results")
+# Protocols over many runs, not one preset's run: experiments/anomaly.py, results.py,
+# app_augment.py.
+SKIP = ("anomaly", "results", "augment")
 _EXPECTED = re.compile(r"(test/\w+)(?: \([^)]*\))?:? (?:about |~ ?)?(-?[0-9]+\.?[0-9]*(?:e-?\d+)?)")
 
 

@@ -19,7 +19,14 @@ from results_compute import VAE_PRESETS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OPTS = results_rows.Options(
-    iwae_k=4, valid_k=3, tune_images=16, probe_c=(1.0, 0.01), classes=(0, 1), sets=("38_thyroid",)
+    iwae_k=4,
+    valid_k=3,
+    tune_images=16,
+    probe_c=(1.0, 0.01),
+    classes=(0, 1),
+    sets=("38_thyroid",),
+    disentangle_points=20,
+    disentangle_seeds=1,
 )
 
 
@@ -39,6 +46,9 @@ def tiny(data_dir):
         config.log_every_steps = 6
         config.steps_per_dispatch = 1
         config.progress_bar = False
+        if config.data.source == "sprites":  # 64x64 images: a small MLP keeps it seconds
+            config.model.encoder_widths = (32, 10)
+            config.data.max_test = 64
 
     return adjust
 

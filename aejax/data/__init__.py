@@ -5,7 +5,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from aejax.data.photos import load_color_patches
 from aejax.data.pipeline import batch_indices, epoch_permutation, map_batches, steps_per_epoch
+from aejax.data.semisup import load_partly_labelled, load_split_npz
 from aejax.data.sources import (
     Dataset,
     check_split_seed,
@@ -45,6 +47,9 @@ SOURCES: dict[str, Callable[..., Dataset]] = {
     "binarized_mnist": load_binarized_mnist,
     "npz": load_npz,
     "sprites": load_sprites,
+    "color_patches": load_color_patches,
+    "partly_labelled": load_partly_labelled,  # semi-supervised (aejax.data.semisup)
+    "split_npz": load_split_npz,  # a fixed split of computed features (M1's codes)
 }
 
 

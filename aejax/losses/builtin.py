@@ -2,7 +2,17 @@
 what it is: batch-level, its options' domains, its units."""
 
 from aejax.contractive import contractive
-from aejax.losses import disentangle, importance, mmd, msssim, regularizers, vaegan
+from aejax.losses import (
+    chroma,
+    clustering,
+    disentangle,
+    importance,
+    mmd,
+    msssim,
+    regularizers,
+    semisup,
+    vaegan,
+)
 from aejax.losses.terms import (
     adv_discriminator,
     adv_generator,
@@ -65,7 +75,11 @@ def register_all(register_loss) -> None:
     register_loss("contractive", contractive)
     register_loss("adv_discriminator", adv_discriminator)
     register_loss("adv_generator", adv_generator)
+    # The clustering AAE's category discriminator (aejax.losses.clustering).
+    register_loss("adv_cat_discriminator", clustering.adv_cat_discriminator)
+    register_loss("adv_cat_generator", clustering.adv_cat_generator)
     register_loss("msssim", msssim.msssim, domains=msssim.DOMAINS)
+    register_loss("chroma_mse", chroma.chroma_mse, features="sum")  # colorization's
     register_loss("feature_nll", vaegan.feature_nll)
     for _name, _domains in vaegan.GATED.items():  # the VAE-GAN's gates read the whole batch
         register_loss(_name, getattr(vaegan, _name), batch=True, domains=_domains)
@@ -86,3 +100,8 @@ def register_all(register_loss) -> None:
     register_loss("kl_capacity", disentangle.kl_capacity, batch=True, domains=_CAPACITY)
     register_loss("factor_tc", disentangle.factor_tc)
     register_loss("factor_discriminator", disentangle.factor_discriminator, batch=True)
+    # M2's semi-supervised terms (aejax.losses.semisup), on partly labelled examples.
+    register_loss("m2_elbo", semisup.m2_elbo)
+    register_loss("m2_elbo_gaussian", semisup.m2_elbo_gaussian)
+    register_loss("m2_classify", semisup.m2_classify)
+    register_loss("m2_labelled", semisup.m2_labelled)

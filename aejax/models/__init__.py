@@ -10,8 +10,9 @@ from collections.abc import Callable, Sequence
 import flax.linen as nn
 
 from aejax.errors import ConfigError
-from aejax.models import interface
+from aejax.models import interface, m2
 from aejax.models.aae import PRIORS, AdversarialAE, Discriminator
+from aejax.models.aae_cluster import CLUSTER_FIELDS, ClusterAAE, build_cluster_aae
 from aejax.models.autoencoder import Autoencoder
 from aejax.models.conv import (
     ConvDecoder,
@@ -37,6 +38,7 @@ from aejax.registry import add, resolve
 __all__ = [
     "MODELS",
     "AdversarialAE",
+    "ClusterAAE",
     "VAE",
     "VAEGAN",
     "VQAutoencoder",
@@ -70,7 +72,8 @@ FAMILY_FIELDS = {
     "decoder_layers": (),
     "aae_base": "mlp",  # aae: the autoencoder's family, mlp | conv
     "prior": "gaussian",  # aae: gaussian | mixture
-    "discriminator_widths": (64, 64),  # aae, factor_vae
+    "discriminator_widths": (64, 64),  # aae, factor_vae, aae_cluster
+    **CLUSTER_FIELDS,  # aae_cluster: the categorical head (aejax/models/aae_cluster.py)
     "vae_base": "vae",  # factor_vae, vae_gan: the VAE's family, vae | conv_vae
     "discriminator_layers": ("dense:256:relu",),  # vae_gan: pythae's default MLP
     "reconstruction_layer": -1,  # vae_gan: the feature layer, 1-based; -1 the output (pythae)
@@ -80,6 +83,7 @@ FAMILY_FIELDS = {
     **MANIFOLD_FIELDS,  # pvae: the Poincaré ball (aejax/models/manifold_vae.py)
     **HVAE_FIELDS,  # hvae, rhvae: the Hamiltonian flow (aejax/models/hvae.py)
     **RHVAE_FIELDS,  # rhvae: the Riemannian metric (aejax/models/rhvae.py)
+    **m2.M2_FIELDS,  # m2: the classes, the classifier, the likelihood (aejax/models/m2.py)
 }
 
 
@@ -275,6 +279,16 @@ def build_aae(cfg, input_shape: Sequence[int]) -> nn.Module:
     return AdversarialAE(ae, Discriminator(widths), latent_dim=latent, prior=prior)
 
 
+def build_aae_cluster(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """Clustering AAE (Makhzani et al., 2016, §6): the MLP autoencoder with a head of
+    `num_clusters` softmax units beside its style code and two discriminators of
+    `discriminator_widths` (`aejax.models.aae_cluster`)."""
+    widths = _positive_widths(
+        _field(cfg, "discriminator_widths"), "config.model.discriminator_widths"
+    )
+    return build_cluster_aae(cfg, build_mlp(cfg, input_shape), widths)
+
+
 def build_vq_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
     """VQ-VAE (van den Oord et al., 2017): the MLP autoencoder with its code quantized to
     the nearest of `num_embeddings` codebook vectors (`aejax.models.vq`)."""
@@ -378,12 +392,25 @@ def build_riemannian_hvae(cfg, input_shape: Sequence[int]) -> nn.Module:
     return build_rhvae(cfg, build_vae(cfg, input_shape))
 
 
+def build_m2(cfg, input_shape: Sequence[int]) -> nn.Module:
+    """M2 (Kingma et al., 2014): q(y|x), q(z|x,y) and p(x|y,z), MLPs, on partly labelled
+    examples (`aejax.models.m2`, the "partly_labelled" data source)."""
+    build_mlp(cfg, input_shape)  # checks the widths, activations, dropout
+    widths = _positive_widths(_field(cfg, "classifier_widths"), "config.model.classifier_widths")
+    common = dict(activation=cfg.activation, dropout=cfg.dropout, batch_norm=cfg.batch_norm)
+    common["kernel_init"] = _kernel_init(cfg)
+    parts = lambda w, out, enc: MLPEncoder(w, **common) if enc else MLPDecoder(w, out, **common)
+    field = lambda name: widths if name == "classifier_widths" else _field(cfg, name)
+    return m2.build(cfg, input_shape, parts, field)
+
+
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": build_mlp,
     "vae": build_vae,
     "conv": build_conv,
     "conv_vae": build_conv_vae,
     "aae": build_aae,
+    "aae_cluster": build_aae_cluster,
     "vq_vae": build_vq_vae,
     "conv_vq_vae": build_conv_vq_vae,
     "factor_vae": build_factor_vae,
@@ -395,6 +422,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "pvae": build_pvae,
     "hvae": build_hamiltonian_vae,
     "rhvae": build_riemannian_hvae,
+    "m2": build_m2,
 }
 
 
