@@ -4,6 +4,9 @@ Each takes a PRNG key and the whole batch x [B, ...] and returns an array of x's
 and dtype; the loss still compares with the clean x. They receive the config's levels as
 keywords (`sigma`, `fraction`) and ignore what they do not use (`**_`). Your own: a
 function named in the config as `module:function`, or `register_corruption(name, fn)`.
+Any other field of `config.corruption` is an option of the named corruption, passed as a
+keyword too (the watermark's `opacity`, `scale`, `kind`, `value`, `length`), and checked
+before training by the `options` function registered with it.
 """
 
 from collections.abc import Callable
@@ -12,6 +15,7 @@ import jax
 import jax.numpy as jnp
 
 from aejax import color
+from aejax import watermark as watermark_lib
 from aejax.errors import ConfigError
 from aejax.registry import add, resolve
 
@@ -71,17 +75,36 @@ CORRUPTIONS: dict[str, Callable[..., jax.Array]] = {
 }
 # The level each built-in corruption reads (a level of 0 would leave the input unchanged).
 LEVELS = {"gaussian": "sigma", "masking": "fraction", "salt_and_pepper": "fraction"}
+# The built-ins above take no options of their own (config.corruption.<field> is refused).
+_NO_OPTIONS = frozenset(CORRUPTIONS)
+# The fields of config.corruption every corruption gets; the others are its own options.
+COMMON_FIELDS = ("name", "sigma", "fraction", "clip")
+# Corruption name -> `check(options, where) -> options`, which raises ConfigError.
+OPTION_CHECKS: dict[str, Callable[[dict, str], dict]] = {}
 
 
-def register_corruption(name: str, fn: Callable[..., jax.Array] | None = None):
+def register_corruption(
+    name: str,
+    fn: Callable[..., jax.Array] | None = None,
+    *,
+    options: Callable[[dict, str], dict] | None = None,
+):
     """Adds a corruption `fn(key, x, *, sigma, fraction, **_)` under `name` (also as a
     decorator, `@register_corruption("stamp")`); configs then name it in
-    `config.corruption.name`."""
-    return (
-        (lambda f: add(CORRUPTIONS, name, f, "corruption"))
-        if fn is None
-        else add(CORRUPTIONS, name, fn, "corruption")
-    )
+    `config.corruption.name`. `options(fields, where)`, if given, checks the corruption's
+    own fields of config.corruption (a dict of them) and returns them with its defaults
+    filled in, raising a one-line ConfigError that names `where.<field>`."""
+
+    def _add(f):
+        add(CORRUPTIONS, name, f, "corruption")
+        if options is not None:
+            OPTION_CHECKS[name] = options
+        return f
+
+    return _add if fn is None else _add(fn)
+
+
+register_corruption("watermark", watermark_lib.watermark, options=watermark_lib.check_options)
 
 
 def get(name: str, where: str = "config.corruption.name") -> Callable[..., jax.Array]:
@@ -90,7 +113,8 @@ def get(name: str, where: str = "config.corruption.name") -> Callable[..., jax.A
 
 
 def get_corruption(config) -> Callable[[jax.Array, jax.Array], jax.Array]:
-    """Builds `corrupt(key, x)` from `config.corruption` (name, sigma, fraction)."""
+    """Builds `corrupt(key, x)` from `config.corruption` (name, sigma, fraction, and the
+    named corruption's own options)."""
     name = config.name
     fn = get(name)
     if config.sigma < 0:
@@ -107,6 +131,15 @@ def get_corruption(config) -> Callable[[jax.Array, jax.Array], jax.Array]:
     if not isinstance(clip, bool):
         raise ConfigError(f"config.corruption.clip={clip!r} must be true or false")
     sigma, fraction = float(config.sigma), float(config.fraction)
+    extra = {k: config[k] for k in config.keys() if k not in COMMON_FIELDS}
+    if name in OPTION_CHECKS:
+        extra = OPTION_CHECKS[name](extra, "config.corruption")
+    elif extra and name in _NO_OPTIONS:
+        first = sorted(extra)[0]
+        raise ConfigError(
+            f"config.corruption.{first}={extra[first]!r} is not an option of the {name!r} "
+            "corruption"
+        )
     if clip:
         # Only gaussian takes it: the others keep [0, 1] data in [0, 1] already, and a
         # corruption of the user's would ignore it silently (its **_).
@@ -115,4 +148,6 @@ def get_corruption(config) -> Callable[[jax.Array, jax.Array], jax.Array]:
                 f"config.corruption.clip=True applies to the gaussian corruption, not {name!r}"
             )
         return lambda key, x: fn(key, x, sigma=sigma, fraction=fraction, clip=True)
+    if extra:  # the options of the named corruption (the option-less built-ins refused them)
+        return lambda key, x: fn(key, x, sigma=sigma, fraction=fraction, **extra)
     return lambda key, x: fn(key, x, sigma=sigma, fraction=fraction)

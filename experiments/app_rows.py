@@ -10,6 +10,7 @@ signature of the rows in `results_compute`: (workdir, adjust, opts) -> the row's
 import app_augment
 import app_cluster
 import app_disentangle
+import app_watermark
 from app_colorize import colorize
 from app_semisup import compute as semi_supervised
 from results_compute import Row
@@ -67,5 +68,15 @@ APP_ROWS: dict[str, Row] = {
         True,
         None,
         app_augment.compute,
+    ),
+    "watermark": Row(
+        "Watermark removal, MNIST and Fashion-MNIST",
+        "scikit-image's biharmonic inpainting (`inpaint_biharmonic`) given the true mask",
+        "test PSNR (dB) against the clean image, MNIST",
+        "the stamped input; biharmonic inpainting with the true mask",
+        "≥ biharmonic inpainting (true mask)",
+        True,
+        None,
+        app_watermark.compute,
     ),
 }
