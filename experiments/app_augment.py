@@ -270,6 +270,12 @@ def _summary(settings, sizes, acc, chosen, kept, runs, steps, num_train, seconds
         for m in methods[1:]
         if stat[n, m][1] - stat[n, BASE][1] > stat[n, BASE][2] + stat[n, m][2]
     ]
+    hurt = [
+        f"{m} at {n} ({100 * (stat[n, m][1] - stat[n, BASE][1]):+.2f} points)"
+        for n in sizes
+        for m in methods[1:]
+        if stat[n, BASE][1] - stat[n, m][1] > stat[n, BASE][2] + stat[n, m][2]
+    ]
     return {
         "ours": float(stat[small, best][1]),
         "baselines": {f"{BASE}, {n} labelled": float(stat[n, BASE][1]) for n in sizes}
@@ -323,6 +329,8 @@ def _summary(settings, sizes, acc, chosen, kept, runs, steps, num_train, seconds
                 else "none: adding these samples does not help "
                 "this classifier by more than the spread over seeds"
             )
+            + ". Hurt by more than that spread: "
+            + (", ".join(hurt) if hurt else "none")
             + ". Figures: samples_<model>_<scheme>.png in this row's folder (the first "
             "seed's added samples, by label).",
         ],
