@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from flax.errors import ScopeParamShapeError
 
+from aejax import models
 from aejax.config import base_config
 from aejax.errors import ConfigError
 from aejax.models import build_model, layers
@@ -130,3 +131,30 @@ def test_layers_check_parameter_shapes_cheaply_as_flax_does(ours, flax_layer, sh
     wrong["params"][name] = jnp.zeros((*wrong["params"][name].shape[:-1], 6))
     with pytest.raises(ScopeParamShapeError, match=name):
         ours.apply(wrong, x, mutable=["batch_stats"])
+
+
+def test_family_field_tables_agree_on_the_fields_they_share():
+    """Families' field tables merge into one FAMILY_FIELDS, the later table winning: a field
+    two tables declare (M2 and the Hamiltonian families both read `likelihood`) must have
+    one default, or one family silently gets the other's."""
+    from aejax.models import aae_cluster, flows, hvae, m2, manifold_vae, rhvae, vamp, vq
+
+    tables = {
+        "CLUSTER_FIELDS": aae_cluster.CLUSTER_FIELDS,
+        "VQ_FIELDS": vq.VQ_FIELDS,
+        "VAMP_FIELDS": vamp.VAMP_FIELDS,
+        "FLOW_FIELDS": flows.FLOW_FIELDS,
+        "MANIFOLD_FIELDS": manifold_vae.MANIFOLD_FIELDS,
+        "HVAE_FIELDS": hvae.HVAE_FIELDS,
+        "RHVAE_FIELDS": rhvae.RHVAE_FIELDS,
+        "M2_FIELDS": m2.M2_FIELDS,
+    }
+    seen = {}
+    for table_name, table in tables.items():
+        for field, default in table.items():
+            if field in seen:
+                first, value = seen[field]
+                assert value == default, f"{field}: {first} has {value!r}, {table_name} {default!r}"
+            seen[field] = (table_name, default)
+    for field, (_, default) in seen.items():
+        assert models.FAMILY_FIELDS[field] == default

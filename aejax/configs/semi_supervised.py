@@ -60,7 +60,7 @@ def set_labels(config, num_labels: int, num_train: int) -> None:
     (the training split less the validation examples)."""
     config.data.num_labels = num_labels
     a = alpha(num_labels, num_train, config.data.labelled_fraction)
-    likelihood = "m2_elbo_gaussian" if config.model.likelihood == "gaussian" else "m2_elbo"
+    likelihood = "m2_elbo_gaussian" if config.model.likelihood == "gaussian_nll" else "m2_elbo"
     config.loss = f"{likelihood} + {a:.4g}*m2_classify + 0*m2_labelled"
 
 
@@ -88,7 +88,7 @@ def get_config(arg: str = "tiny"):
         config.data.num_valid = 100
         config.model.encoder_widths = (64, 8)
         config.model.classifier_widths = (64,)
-        config.model.likelihood = "bernoulli"
+        config.model.likelihood = "bce"
         digits_schedule(config, 1e-3)
         config.num_epochs, config.num_steps = 0, 600
         config.checkpoint_every_steps = 200
@@ -104,12 +104,12 @@ def get_config(arg: str = "tiny"):
     config.num_epochs = 0
     config.log_every_steps = config.steps_per_dispatch = 20
     if arg == "m2_mnist":
-        config.model.likelihood = "bernoulli"
+        config.model.likelihood = "bce"
         config.num_steps = 9_000
     else:  # m1m2_mnist: M2 on M1's codes, a fixed train/test split in an .npz
         config.data.base_source = "split_npz"
         config.data.name = ""
-        config.model.likelihood = "gaussian"
+        config.model.likelihood = "gaussian_nll"
         config.num_steps = 9_000
     config.eval_every_steps = config.checkpoint_every_steps = config.num_steps
     set_labels(config, 100, 60_000 - config.data.num_valid)

@@ -91,7 +91,7 @@ def m2_elbo_gaussian(
     **_,
 ) -> jax.Array:
     """M2's negative bound with a Gaussian p(x | y, z) = N(decoder output, diag exp(s)),
-    s [D] learned (`model.likelihood="gaussian"`), for real-valued x such as M1's codes.
+    s [D] learned (`model.likelihood="gaussian_nll"`), for real-valued x such as M1's codes.
 
     Args:
       as `m2_elbo`, and m2_x_logvar: [D] the log-variance per feature.

@@ -61,7 +61,7 @@ FAMILY_FIELDS = {
     **MANIFOLD_FIELDS,  # pvae: the Poincaré ball (aejax/models/manifold_vae.py)
     **HVAE_FIELDS,  # hvae, rhvae: the Hamiltonian flow (aejax/models/hvae.py)
     **RHVAE_FIELDS,  # rhvae: the Riemannian metric (aejax/models/rhvae.py)
-    **m2.M2_FIELDS,  # m2: the classes, the classifier, the likelihood (aejax/models/m2.py)
+    **m2.M2_FIELDS,  # m2: the classes, the classifier (aejax/models/m2.py); `likelihood` above
 }
 
 

@@ -23,12 +23,12 @@ from aejax.errors import ConfigError
 from aejax.models.interface import ModelInterface
 from aejax.models.vae import reparameterize
 
-LIKELIHOODS = ("bernoulli", "gaussian")
+# config.model.likelihood, a field the Hamiltonian families read too (default "bce").
+LIKELIHOODS = ("bce", "gaussian_nll")
 # The fields of config.model only M2 reads, with their defaults (aejax.models.FAMILY_FIELDS).
 M2_FIELDS = {
     "num_classes": 10,  # m2: K, the label part's width (the last K features of an example)
     "classifier_widths": (500,),  # m2: hidden widths of q(y|x)
-    "likelihood": "bernoulli",  # m2: bernoulli (pixels in [0, 1]) | gaussian (codes)
 }
 
 
@@ -41,7 +41,7 @@ class M2(ModelInterface, nn.Module):
       decoder: [B', Z + K] (z, one-hot y) -> logits [B', D].
       num_classes: K.
       latent_dim: Z.
-      likelihood: "bernoulli" (x̂ = sigmoid of the decoder's output) or "gaussian" (x̂
+      likelihood: "bce" (Bernoulli: x̂ = sigmoid of the decoder's output) or "gaussian_nll" (x̂
         the output itself, with a learned log-variance per feature, aux["m2_x_logvar"]).
       sample_at_eval: sample z at train=False when a "latent" rng is given (as `VAE`).
     """
@@ -51,14 +51,14 @@ class M2(ModelInterface, nn.Module):
     decoder: nn.Module
     num_classes: int
     latent_dim: int
-    likelihood: str = "bernoulli"
+    likelihood: str = "bce"
     sample_at_eval: bool = True
 
     def _split(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         return x[:, : -self.num_classes], x[:, -self.num_classes :]
 
     def _mean(self, logits: jax.Array) -> jax.Array:
-        return nn.sigmoid(logits) if self.likelihood == "bernoulli" else logits
+        return nn.sigmoid(logits) if self.likelihood == "bce" else logits
 
     def classify(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         """x [B, D + K] (the label part is not read) -> class logits of q(y|x) [B, K]."""
@@ -125,7 +125,7 @@ class M2(ModelInterface, nn.Module):
             "m2_x_logits": x_logits,
             "x_hat": x_hat,
         }
-        if self.likelihood == "gaussian":
+        if self.likelihood == "gaussian_nll":
             aux["m2_x_logvar"] = self.param("x_logvar", nn.initializers.zeros, (pixels.shape[-1],))
         return x_hat, aux
 
