@@ -22,6 +22,11 @@ Adam at a constant 1e-3, batch 100. pythae's script hands that file to the coupl
 adversarial trainers too, whose own learning rates then stay at their 1e-4 defaults, and
 RAE-L2's decoder gets no weight decay; here every optimizer gets 1e-3 and RAE-L2's decoder
 weight_decay = reg_weight, as pythae's reproducibility/rae_l2.py sets it.
+Departures from the files, to match aejax's side: the importance-weighted bounds (IWAE,
+MIWAE, CIWAE, PIWAE) train pythae's "bce", as aejax's are Bernoulli; MIWAE, CIWAE, PIWAE
+and P-VAE have no MNIST file (MIWAE, CIWAE and PIWAE take their reproducibility runs'
+sample counts, P-VAE its class defaults); VAE-GAN's discriminator is the default MLP
+(784-256-1), its hidden layer the features (the file's layer 3 needs the conv one).
 
 Written to --out: `pythae_<model>.json` (benchmarks/zoo_schema.py's keys) and
 `pythae_<model>.npy`, [10000, 784] float32 in [0, 1].
