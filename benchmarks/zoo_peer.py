@@ -22,6 +22,11 @@ Adam at a constant 1e-3, batch 100. pythae's script hands that file to the coupl
 adversarial trainers too, whose own learning rates then stay at their 1e-4 defaults, and
 RAE-L2's decoder gets no weight decay; here every optimizer gets 1e-3 and RAE-L2's decoder
 weight_decay = reg_weight, as pythae's reproducibility/rae_l2.py sets it.
+Departures from the files, to match aejax's side: the importance-weighted bounds (IWAE,
+MIWAE, CIWAE, PIWAE) train pythae's "bce", as aejax's are Bernoulli; MIWAE, CIWAE, PIWAE
+and P-VAE have no MNIST file (MIWAE, CIWAE and PIWAE take their reproducibility runs'
+sample counts, P-VAE its class defaults); VAE-GAN's discriminator is the default MLP
+(784-256-1), its hidden layer the features (the file's layer 3 needs the conv one).
 
 Written to --out: `pythae_<model>.json` (benchmarks/zoo_schema.py's keys) and
 `pythae_<model>.npy`, [10000, 784] float32 in [0, 1].
@@ -58,16 +63,26 @@ _NO_CONFIG = "none at v0.1.2: the class defaults, latent_dim 16 as every MNIST c
 # the config class is the model's, `CONFIG_CLASS`). Trainers: pythae's BaseTrainer, the
 # coupled one (separate encoder and decoder optimizers), the adversarial ones.
 M16 = {"latent_dim": 16, "reconstruction_loss": "mse"}
+B16 = {"latent_dim": 16, "reconstruction_loss": "bce"}
+_REPRO = (
+    "none at v0.1.2: examples/scripts/reproducibility/{}.py's bound and likelihood, "
+    "latent_dim 16 as every MNIST config"
+)
 # fmt: off
 MODELS = {
     "ae": ("AE", "base", "gmm", "ae_config.json", {"latent_dim": 16}),
     "vae": ("VAE", "base", "normal", "vae_config.json", M16),
     "beta_vae": ("BetaVAE", "base", "normal", "beta_vae_config.json", M16 | {"beta": 2}),
+    # The importance-weighted bounds train "bce" (aejax's are Bernoulli; iwae's file says
+    # "mse"); MIWAE, CIWAE and PIWAE have no MNIST file: their reproducibility runs' values.
     "iwae": ("IWAE", "base", "normal", "iwae_config.json",
-             M16 | {"number_samples": 5, "beta": 1}),
-    "miwae": ("MIWAE", "base", "normal", _NO_CONFIG, {"latent_dim": 16}),
-    "ciwae": ("CIWAE", "base", "normal", _NO_CONFIG, {"latent_dim": 16}),
-    "piwae": ("PIWAE", "coupled", "normal", _NO_CONFIG, {"latent_dim": 16}),
+             B16 | {"number_samples": 5, "beta": 1}),
+    "miwae": ("MIWAE", "base", "normal", _REPRO.format("miwae"),
+              B16 | {"number_gradient_estimates": 8, "number_samples": 8}),
+    "ciwae": ("CIWAE", "base", "normal", _REPRO.format("ciwae"),
+              B16 | {"number_samples": 64, "beta": 0.5}),
+    "piwae": ("PIWAE", "coupled", "normal", _REPRO.format("piwae"),
+              B16 | {"number_gradient_estimates": 8, "number_samples": 8}),
     "wae": ("WAE_MMD", "base", "gmm", "wae_config.json",
             {"latent_dim": 16, "kernel_choice": "imq", "reg_weight": 10,
              "kernel_bandwidth": 1.0}),
@@ -96,10 +111,11 @@ MODELS = {
     "rhvae": ("RHVAE", "base", "normal", "rhvae_config.json",
               M16 | {"n_lf": 3, "eps_lf": 0.001, "beta_zero": 0.3, "temperature": 0.8,
                      "regularization": 0.01}),
-    # The file's reconstruction_layer is 3, deeper than the default MLP discriminator's 2
-    # layers (pythae refuses it): the last one, 2, is used.
+    # The file's reconstruction_layer 3 is the last hidden layer of pythae's convolutional
+    # MNIST discriminator; the default MLP discriminator (784-256-1) has 2 layers (pythae
+    # refuses 3), and its hidden layer, 1, is the same role (aejax's vae_gan:mnist_mlp).
     "vaegan": ("VAEGAN", "coupled_adversarial", "normal", "vaegan_config.json",
-               M16 | {"adversarial_loss_scale": 0.8, "reconstruction_layer": 2,
+               M16 | {"adversarial_loss_scale": 0.8, "reconstruction_layer": 1,
                       "margin": 0.4, "equilibrium": 0.68}),
     "aae": ("Adversarial_AE", "adversarial", "normal", "aae_config.json",
             M16 | {"adversarial_loss_scale": 0.9}),

@@ -58,17 +58,18 @@ from aejax.train import train_and_evaluate
 # pythae model: (aejax config:preset, overrides beyond pythae's MLP and trainer, the recipe of
 # the binarized run or None (no likelihood), a note). pythae's reconstruction term "mse" is
 # ½‖x − x̂‖² in its VAEs (a unit-variance Gaussian up to a constant), ‖x − x̂‖² in its AEs;
-# its "bce" is aejax's bce.
+# its "bce" is aejax's bce. The binarized recipe is a recipe, or a dict of overrides.
+_REPRO = "pythae's reproducibility run (no MNIST config file)"
+_HAMILTONIAN_BCE = {"loss": "bce + kl_sample", "model.likelihood": "bce"}
 PAIRS = {
     "ae": ("ae:mnist", {"loss": "mse"}, None, ""),
     "vae": ("vae:mnist", {"loss": "0.5*mse + kl_normal"}, "bce + kl_normal", ""),
     "beta_vae": ("vae:mnist", {"loss": "0.5*mse + 2*kl_normal"}, "bce + 2*kl_normal", ""),
-    "iwae": (
-        "vae:iwae",
-        {},
-        "iwae_bce",
-        "grey-level run: aejax's Bernoulli IWAE bound (k = 5), pythae's Gaussian (½‖x − x̂‖²)",
-    ),
+    # The importance-weighted bounds are Bernoulli in aejax: pythae's side trains "bce" too.
+    "iwae": ("vae:iwae", {}, "iwae_bce", "k = 5, Bernoulli on both sides (pythae's file: mse)"),
+    "miwae": ("miwae:mnist", {}, "miwae_bce", _REPRO + ": M = K = 8, bce"),
+    "ciwae": ("ciwae:mnist", {}, "ciwae_bce", _REPRO + ": K = 64, β = 0.5, bce"),
+    "piwae": ("piwae:mnist", {}, "iwae_bce", _REPRO + ": M = K = 8, bce; two optimizers"),
     "wae": ("wae:mnist", {}, None, ""),
     "info_vae": ("info_vae:mnist", {}, "bce + 1*kl_normal + 999*mmd_imq", ""),
     "rae_l2": ("rae:l2_mnist", {}, None, ""),
@@ -80,6 +81,39 @@ PAIRS = {
         {"model.num_embeddings": 256, "model.code_groups": 16},
         None,
         "16 code vectors of 1 dimension, K = 256 each (pythae's embedding_dim 1)",
+    ),
+    "vamp": ("vamp:mnist", {}, "bce + kl_sample", "50 pseudo-inputs, hardtanh"),
+    "vae_lin_nf": ("vae_nf:mnist", {}, "bce + kl_sample", "5 planar flows"),
+    "vae_iaf": (
+        "vae_iaf:mnist",
+        {},
+        "bce + kl_sample",
+        "2 MADE blocks of 32-32; aejax's IAF step is gated, pythae's z·exp(s) + m",
+    ),
+    "msssim_vae": ("msssim_vae:mnist", {}, None, ""),
+    "svae": ("svae:mnist", {}, "bce + kl_vmf", ""),
+    # pythae ships no MNIST PoincareVAE config: its class defaults on the default MLP.
+    "pvae": (
+        "pvae:mnist",
+        {
+            "model.curvature": 1.0,
+            "model.pvae_isotropic": False,
+            "model.pvae_decoder": "mlp",
+            "loss": "gaussian_nll + kl_sample",
+        },
+        "bce + kl_sample",
+        "pythae's class defaults: curvature 1, wrapped normals, diagonal σ, MLP decoder",
+    ),
+    # The Hamiltonian flows' likelihood is a model field too (their leapfrog steps use it).
+    "hvae": ("hvae:mnist", {}, _HAMILTONIAN_BCE, ""),
+    "rhvae": ("rhvae:mnist", {}, _HAMILTONIAN_BCE, ""),
+    # pythae's default MLP discriminator (784-256-1) on both sides, its hidden layer the
+    # features (the file's reconstruction_layer 3 needs pythae's convolutional one).
+    "vaegan": (
+        "vae_gan:mnist_mlp",
+        {},
+        None,
+        "MLP discriminator 784-256-1, features from its hidden layer (reconstruction_layer 1)",
     ),
 }
 
@@ -125,7 +159,11 @@ def build_config(args, binarized: bool = False):
         for key, value in overrides.items():
             apply_override(config, f"{key}={value!r}")
         if binarized:
-            config.data.source, config.loss = "binarized_mnist", binarized_loss
+            config.data.source = "binarized_mnist"
+            if isinstance(binarized_loss, str):
+                binarized_loss = {"loss": binarized_loss}
+            for key, value in binarized_loss.items():
+                apply_override(config, f"{key}={value!r}")
     config.num_epochs = (args.nll_epochs or args.epochs) if binarized else args.epochs
     config.num_steps = 0
     config.progress_bar = False

@@ -214,7 +214,100 @@ def test_each_pair_is_pythaes_setting(name):
     if zoo.PAIRS[name][2] is not None:
         binarized = zoo.build_config(args, binarized=True)
         assert binarized.data.source == "binarized_mnist"
-        assert "bce" in losses.parse_recipe(binarized.loss) or binarized.loss == "iwae_bce"
+        terms = losses.parse_recipe(binarized.loss)
+        assert any(t.endswith("bce") for t in terms), binarized.loss
+        assert "gaussian_nll" not in terms and "mse" not in terms
+        assert binarized.model.get("likelihood", "bce") == "bce"
+
+
+def _peer():
+    """benchmarks/zoo_peer.py's tables (its module imports numpy only; torch lazily)."""
+    import zoo_peer
+
+    return zoo_peer
+
+
+def _aejax_values(name: str, config) -> dict:
+    """The pythae config values a pair's aejax config stands for (`zoo_peer.MODELS`' keys)."""
+    terms = losses.parse_recipe(config.loss)
+    m, opts = config.model, config.loss_options
+    out = {"latent_dim": m.encoder_widths[-1]}
+    if "gaussian_nll" in terms or terms.get("mse") == 0.5:  # ½‖x − x̂‖²: pythae's VAE "mse"
+        out["reconstruction_loss"] = "mse"
+    elif any(t.endswith("bce") for t in terms):
+        out["reconstruction_loss"] = "bce"
+    if name == "beta_vae":
+        out["beta"] = terms["kl_normal"] / (2 * terms["mse"])  # pythae's: ½‖·‖² + β KL
+    elif name == "iwae":
+        out |= {"number_samples": m.num_samples, "beta": 1}
+    elif name in ("miwae", "piwae"):
+        groups = opts.miwae_bce.groups
+        out |= {"number_gradient_estimates": groups, "number_samples": m.num_samples // groups}
+    elif name == "ciwae":
+        out |= {"number_samples": m.num_samples, "beta": opts.ciwae_bce.beta}
+    elif name == "vamp":
+        out["number_components"] = m.num_pseudo_inputs
+    elif name == "vae_lin_nf":
+        out["flows"] = [f.capitalize() for f in m.flows]
+    elif name == "vae_iaf":
+        widths = set(m.made_widths)
+        out |= {"n_made_blocks": m.iaf_blocks, "n_hidden_in_made": len(m.made_widths)}
+        out["hidden_size"] = widths.pop() if len(widths) == 1 else tuple(m.made_widths)
+    elif name == "msssim_vae":
+        out = {"latent_dim": out["latent_dim"], "window_size": opts.msssim.window_size}
+        out["beta"] = terms["kl_normal"] / terms["msssim"]
+    elif name in ("hvae", "rhvae"):
+        out |= {"n_lf": m.n_lf, "eps_lf": m.eps_lf, "beta_zero": m.beta_zero}
+        if name == "hvae":
+            out |= {"learn_eps_lf": m.learn_eps_lf, "learn_beta_zero": m.learn_beta_zero}
+        else:
+            out |= {"temperature": m.metric_temperature}
+            out["regularization"] = m.metric_regularization
+    elif name == "vaegan":
+        s = terms_of(config.extra_phases[0])["gan_decoder"]
+        gate = opts.gan_decoder
+        out |= {"adversarial_loss_scale": s, "margin": gate.margin}
+        out |= {"equilibrium": gate.equilibrium, "reconstruction_layer": m.reconstruction_layer}
+        out["reconstruction_loss"] = "mse"  # pythae's VAEGAN reads it not: its features' term
+    return out
+
+
+def terms_of(phase: str) -> dict[str, float]:
+    """An extra phase's recipe ("recipe @ params") as {term: weight}."""
+    return losses.parse_recipe(phase.partition("@")[0].strip())
+
+
+NEW_PAIRS = (
+    "beta_vae iwae miwae ciwae piwae vamp vae_lin_nf vae_iaf msssim_vae svae pvae hvae rhvae "
+    "vaegan".split()
+)
+
+
+@pytest.mark.parametrize("name", NEW_PAIRS)
+def test_each_new_pair_has_pythaes_values_on_both_sides(name):
+    """aejax's side of the pair sets what benchmarks/zoo_peer.py hands pythae, value by
+    value (the Gaussian "mse" or Bernoulli likelihood, the bound's sample counts, the flows,
+    the Hamiltonian and adversarial settings)."""
+    peer = _peer()
+    assert name in zoo.PAIRS and name in peer.MODELS
+    args = zoo.argparse.Namespace(
+        config="", set=[], model=name, epochs=1, nll_epochs=0, data_dir=""
+    )
+    config = zoo.build_config(args)
+    values = dict(peer.MODELS[name][4])
+    if name == "pvae":  # pythae's class defaults: curvature 1, diagonal σ, "mse"
+        values["reconstruction_loss"] = "mse"
+        assert (config.model.curvature, config.model.pvae_isotropic) == (1.0, False)
+        assert config.model.pvae_decoder == "mlp"
+    got = _aejax_values(name, config)
+    assert got == values, (got, values)
+
+
+def test_the_pairs_and_the_peer_agree_on_which_models_have_a_likelihood():
+    peer = _peer()
+    assert set(zoo.PAIRS) <= set(peer.MODELS)
+    for name, (_, _, binarized, _) in zoo.PAIRS.items():
+        assert (binarized is not None) == (name in peer.LIKELIHOOD_MODELS), name
 
 
 def test_peer_trains_and_samples_a_few_steps(tmp_path):
@@ -225,7 +318,7 @@ def test_peer_trains_and_samples_a_few_steps(tmp_path):
     args = zoo_peer.argparse.Namespace(seed=0, lr=1e-3, batch=10)
     x = np.random.default_rng(0).uniform(size=(30, 1, 28, 28)).astype(np.float32)
     x[0, 0, 0, 0] = 1.0  # pythae's mixture sampler checks that the data reach 1
-    for name in ("vae", "wae"):
+    for name in ("vae", "wae", "piwae", "vaegan"):  # the base, coupled, adversarial trainers
         model, seconds = zoo_peer.train(name, x, 1, args)
         assert len(seconds) == 1 and seconds[0] > 0
         assert zoo_peer.reconstruct(name, model, x).shape == (30, 784)
