@@ -124,7 +124,9 @@ def run_models(
             row["test_bce"] = float(metrics.get("test/bce", np.nan))
             row.update(seconds=time.perf_counter() - t, train_seconds=train_seconds)
             row.update(steps=int(trained.step), num_points=num_points, machine=_machine())
-            log(model, seed, {k: round(v, 4) for k, v in row.items()})
+            log(
+                model, seed, {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
+            )
             title = f"{model}, seed {seed}: each dimension from −2 to 2"
             traversal(trained, os.path.join(run, "traversal.png"), title)
             with open(saved, "w") as fh:
