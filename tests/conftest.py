@@ -19,6 +19,11 @@ def tiny_config(**overrides):
     config.log_every_steps = 2
     config.eval_batch_size = 128
     config.progress_bar = False
+    return override(config, **overrides)
+
+
+def override(config, **overrides):
+    """Sets each dotted key of `overrides` ("model.top_k") in config; returns config."""
     for key, value in overrides.items():
         node = config
         *path, last = key.split(".")

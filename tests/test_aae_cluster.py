@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import override
 from jax.test_util import check_grads
 from test_aae import trees_equal
 from test_denoising import load_config
@@ -86,13 +87,7 @@ def cluster_config(**overrides):
     config.model.discriminator_widths = (16,)
     config.model.num_clusters = 5
     config.progress_bar = False
-    for key, value in overrides.items():
-        node = config
-        *path, last = key.split(".")
-        for p in path:
-            node = node[p]
-        node[last] = value
-    return config
+    return override(config, **overrides)
 
 
 def _step(config):
