@@ -28,7 +28,7 @@ import numpy as np
 
 from aejax import augment, features, plots, samplers, sampling
 from aejax.data.sources import Dataset
-from results_compute import Adjust, Options, _train
+from results_compute import Adjust, Options, train_preset
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,7 +130,7 @@ def compute(workdir: str, adjust: Adjust, opts: Options, settings: Settings = Se
     del opts
     gens, runs = {}, []
     for name, spec in MODELS.items():
-        gens[name], run = _train(spec, os.path.join(workdir, name.lower()), adjust)
+        gens[name], run = train_preset(spec, os.path.join(workdir, name.lower()), adjust)
         runs.append(run)
     ds = gens["VAE"].dataset
     settings = _for_budget(settings, gens["VAE"].exp.config)

@@ -15,7 +15,7 @@ import numpy as np
 
 from aejax import clustering, metrics, plots  # noqa: F401 (plots: the Agg backend)
 from aejax.errors import AejaxError
-from results_compute import Adjust, Options, _train
+from results_compute import Adjust, Options, train_preset
 
 PRESETS = {16: "aae_cluster.py:mnist16", 30: "aae_cluster.py:mnist30"}
 PAPER = {16: 0.0955, 30: 0.0410}  # Makhzani et al., 2016, Table 3 (test error)
@@ -63,7 +63,7 @@ def compute(workdir: str, adjust: Adjust, opts: Options) -> dict:
     del opts
     runs, errors, rows, notes = [], {}, [], []
     for k, preset in PRESETS.items():
-        m, run = _train(preset, os.path.join(workdir, f"aae{k}"), adjust)
+        m, run = train_preset(preset, os.path.join(workdir, f"aae{k}"), adjust)
         runs.append(run)
         ds = m.dataset
         if ds.valid_x is None or ds.valid_y is None:

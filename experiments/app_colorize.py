@@ -10,7 +10,7 @@ import numpy as np
 
 from aejax import color, corruption, plots
 from aejax.errors import AejaxError
-from results_compute import Adjust, Options, _train
+from results_compute import Adjust, Options, mean_psnr, train_preset
 
 GRAY, MEAN, AE, AE_LUMA = (
     "gray input",
@@ -19,12 +19,6 @@ GRAY, MEAN, AE, AE_LUMA = (
     "autoencoder chroma, input luminance kept",
 )
 FIGURE = "colorize_test_patches.png"
-
-
-def psnr(x: np.ndarray, x_hat: np.ndarray) -> float:
-    """Mean over images [N, ...] of 10·log10(1 / per-pixel MSE), in dB (peak 1)."""
-    mse = np.mean((np.asarray(x) - np.asarray(x_hat)).reshape(len(x), -1) ** 2, axis=1)
-    return float(np.mean(10.0 * np.log10(1.0 / np.maximum(mse, 1e-12))))
 
 
 def pooled_psnr(x: np.ndarray, x_hat: np.ndarray) -> float:
@@ -63,7 +57,7 @@ def colorize(
     two colorings (its output, or its chroma on the input's luminance) is ours is chosen
     by validation PSNR."""
     del opts
-    m, run = _train(preset, os.path.join(workdir, "run"), adjust)
+    m, run = train_preset(preset, os.path.join(workdir, "run"), adjust)
     ds = m.dataset
     if ds.valid_x is None:
         raise AejaxError(f"{preset}: the colorize row needs config.data.valid_fraction > 0")
@@ -73,8 +67,8 @@ def colorize(
     mean_chroma = np.asarray(color.rgb_to_yuv(ds.train_x)[..., 1:].reshape(-1, 2).mean(0))
     valid = colorings(m.reconstruct, ds.valid_x, mean_chroma)
     test = colorings(m.reconstruct, ds.test_x, mean_chroma)
-    valid_psnr = {k: psnr(ds.valid_x, v) for k, v in valid.items()}
-    test_psnr = {k: psnr(ds.test_x, v) for k, v in test.items()}
+    valid_psnr = {k: mean_psnr(ds.valid_x, v) for k, v in valid.items()}
+    test_psnr = {k: mean_psnr(ds.test_x, v) for k, v in test.items()}
     test_pooled = {k: pooled_psnr(ds.test_x, v) for k, v in test.items()}
     test_colour = {k: colourfulness(v) for k, v in test.items()}
     truth_colour = colourfulness(ds.test_x)

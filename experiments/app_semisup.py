@@ -25,7 +25,7 @@ import numpy as np
 from aejax import metrics
 from aejax.configs import semi_supervised
 from aejax.data.semisup import label_split
-from results_compute import Adjust, Options, _train, adjusted_config
+from results_compute import Adjust, Options, adjusted_config, train_preset
 
 LABEL_COUNTS = (100, 600, 1000, 3000)
 # Table 1 of Kingma et al. (2014), test error in %.
@@ -77,11 +77,11 @@ def _m2_run(preset: str, n: int, pool: int, run_dir: str, adjust: Adjust, name: 
             config.data.name = name
         semi_supervised.set_labels(config, n, pool)
 
-    return _train(f"semi_supervised.py:{preset}", run_dir, with_labels)
+    return train_preset(f"semi_supervised.py:{preset}", run_dir, with_labels)
 
 
 def compute(workdir: str, adjust: Adjust, opts: Options) -> dict:
-    m1, m1_run = _train("semi_supervised.py:m1_mnist", os.path.join(workdir, "m1"), adjust)
+    m1, m1_run = train_preset("semi_supervised.py:m1_mnist", os.path.join(workdir, "m1"), adjust)
     ds = m1.dataset
     n_train = len(ds.train_x)
     # A label count needs its labels and as many validation examples out of the pool.

@@ -18,7 +18,7 @@ import jax
 import numpy as np
 
 from aejax import watermark
-from results_compute import Adjust, Options, _psnr, _train
+from results_compute import Adjust, Options, mean_psnr, train_preset
 
 DATASETS = {"MNIST": "watermark.py:mnist", "Fashion-MNIST": "watermark.py:fashion"}
 TEST_KEY = 2  # the stamps of the test images (training draws its own from config.seed)
@@ -52,7 +52,7 @@ def _stamp(key, x, **options):
 def _one(name: str, spec: str, workdir: str, adjust: Adjust) -> dict:
     """Trains (or reuses) one preset and scores its test images (and, for reference, its
     validation images, which are stamped in the same draw)."""
-    m, run = _train(spec, os.path.join(workdir, spec.partition(":")[2]), adjust)
+    m, run = train_preset(spec, os.path.join(workdir, spec.partition(":")[2]), adjust)
     ds = m.dataset
     options = watermark.check_options(
         {k: v for k, v in m.exp.config.corruption.items() if k in watermark.DEFAULTS}
@@ -70,13 +70,13 @@ def _one(name: str, spec: str, workdir: str, adjust: Adjust) -> dict:
     inpainted = biharmonic(stamped, touched)
     seconds = time.perf_counter() - t0
     out = {
-        "stamped": _psnr(x, stamped),
-        "ours": _psnr(x, ours),
-        "biharmonic": _psnr(x, inpainted),
+        "stamped": mean_psnr(x, stamped),
+        "ours": mean_psnr(x, ours),
+        "biharmonic": mean_psnr(x, inpainted),
         # Given the true mask too: the autoencoder's output inside it, the input outside.
-        "ours_masked": _psnr(x, np.where(touched[..., None], ours, stamped)),
+        "ours_masked": mean_psnr(x, np.where(touched[..., None], ours, stamped)),
         # The autoencoder on the clean images: the ceiling its bottleneck sets.
-        "ours_clean": _psnr(x, m.reconstruct(x)),
+        "ours_clean": mean_psnr(x, m.reconstruct(x)),
         "batch_size": m.exp.config.batch_size,
         "area": float(touched.sum(axis=(1, 2)).mean()),
         "images": len(x),
@@ -85,7 +85,7 @@ def _one(name: str, spec: str, workdir: str, adjust: Adjust) -> dict:
         "run": run,
     }
     if n:  # for reference: the same measure on held-out training images
-        out["valid_ours"] = _psnr(valid, restored[:n])
+        out["valid_ours"] = mean_psnr(valid, restored[:n])
     k = FIGURE_IMAGES
     out["figure"] = {
         "stamped": stamped[:k],

@@ -79,7 +79,7 @@ def adjusted_config(spec: str, adjust: Adjust) -> ml_collections.ConfigDict:
     return config
 
 
-def _train(spec: str, run_dir: str, adjust: Adjust) -> tuple[TrainedModel, dict]:
+def train_preset(spec: str, run_dir: str, adjust: Adjust) -> tuple[TrainedModel, dict]:
     """Trains (or reuses) the run of preset `spec` in run_dir. Returns the model and its
     training record: the preset, wall seconds (measured when the run was trained, saved in
     run_dir/train_seconds.json and read back when it is reused) and steps."""
@@ -109,7 +109,7 @@ def _sq_err(x: np.ndarray, x_hat: np.ndarray) -> float:
     return float(np.mean(np.sum(metrics.residuals(x, x_hat) ** 2, axis=1)))
 
 
-def _psnr(x: np.ndarray, x_hat: np.ndarray) -> float:
+def mean_psnr(x: np.ndarray, x_hat: np.ndarray) -> float:
     """Mean over images of 10·log10(1 / per-pixel MSE), in dB (peak 1)."""
     mse = np.mean(metrics.residuals(x, x_hat) ** 2, axis=1)
     return float(np.mean(10.0 * np.log10(1.0 / np.maximum(mse, 1e-12))))
@@ -128,7 +128,7 @@ def reconstruction(
     models, runs, valid = [], [], []
     for preset in presets:
         run_dir = os.path.join(workdir, preset.partition(":")[2] if len(presets) > 1 else "run")
-        m, run = _train(preset, run_dir, adjust)
+        m, run = train_preset(preset, run_dir, adjust)
         if m.dataset.valid_x is None and len(presets) > 1:
             raise AejaxError(f"{preset}: choosing among presets needs a validation split")
         models.append(m)
@@ -201,7 +201,7 @@ def vae_likelihood(workdir: str, adjust: Adjust, opts: Options, presets=VAE_PRES
     for preset in presets:
         name = preset.partition(":")[2]
         run_dir = os.path.join(workdir, name)
-        trained[name], run = _train(preset, run_dir, adjust)
+        trained[name], run = train_preset(preset, run_dir, adjust)
         runs.append(run)
         ckpt_dir = os.path.join(run_dir, "checkpoints")
         for step in sorted(int(d) for d in os.listdir(ckpt_dir) if d.isdigit()):
@@ -260,7 +260,7 @@ def vae_likelihood(workdir: str, adjust: Adjust, opts: Options, presets=VAE_PRES
 def probe(workdir: str, adjust: Adjust, opts: Options, preset: str = "results.py:probe") -> dict:
     """Linear-probe test accuracy on frozen codes, PCA codes of the same size (at most the
     input size) and raw pixels; each probe's L2 strength chosen on the validation split."""
-    m, run = _train(preset, os.path.join(workdir, "run"), adjust)
+    m, run = train_preset(preset, os.path.join(workdir, "run"), adjust)
     ds = m.dataset
     if ds.valid_x is None:
         raise AejaxError(f"{preset}: the probe row needs config.data.valid_fraction > 0")
@@ -337,7 +337,7 @@ def denoising(workdir: str, adjust: Adjust, opts: Options, sigma: float = 0.5) -
     """Test PSNR of images under Gaussian noise σ: noisy, the DAE's output, and each
     classical denoiser with its parameter tuned on validation images. Outputs are clipped to
     [0, 1] (the DAE's sigmoid output already is)."""
-    m, run = _train("results.py:dae", os.path.join(workdir, "run"), adjust)
+    m, run = train_preset("results.py:dae", os.path.join(workdir, "run"), adjust)
     ds = m.dataset
     if ds.valid_x is None:
         raise AejaxError("results.py:dae: the denoising row needs config.data.valid_fraction")
@@ -345,14 +345,14 @@ def denoising(workdir: str, adjust: Adjust, opts: Options, sigma: float = 0.5) -
     valid = ds.valid_x[: opts.tune_images]
     noisy_valid = np.asarray(noise(jax.random.key(1), valid))
     noisy = np.asarray(noise(jax.random.key(2), ds.test_x))
-    psnr = {"noisy input": _psnr(ds.test_x, noisy)}
-    psnr["denoising autoencoder"] = _psnr(ds.test_x, m.reconstruct(noisy))
+    psnr = {"noisy input": mean_psnr(ds.test_x, noisy)}
+    psnr["denoising autoencoder"] = mean_psnr(ds.test_x, m.reconstruct(noisy))
     tuning = {}
     for name, (fn, grid) in DENOISERS.items():
-        scores = {p: _psnr(valid, np.clip(fn(noisy_valid, p, sigma), 0, 1)) for p in grid}
+        scores = {p: mean_psnr(valid, np.clip(fn(noisy_valid, p, sigma), 0, 1)) for p in grid}
         best = max(grid, key=scores.get)
         tuning[name] = {"grid": {str(p): s for p, s in scores.items()}, "chosen": best}
-        psnr[f"{name}, {best:g}"] = _psnr(ds.test_x, np.clip(fn(noisy, best, sigma), 0, 1))
+        psnr[f"{name}, {best:g}"] = mean_psnr(ds.test_x, np.clip(fn(noisy, best, sigma), 0, 1))
     classical = {k: v for k, v in psnr.items() if k not in ("noisy input", "denoising autoencoder")}
     best_classical = max(classical.values())
     return {

@@ -190,7 +190,7 @@ def test_colorings_of_an_oracle_and_of_a_gray_model():
     x = load_dataset(patch_config()).test_x[:8]
     chroma = np.array([0.01, 0.02], np.float32)
     oracle = app_colorize.colorings(lambda g: x, x, chroma)
-    assert app_colorize.psnr(x, oracle[app_colorize.AE_LUMA]) > 60
+    assert app_colorize.mean_psnr(x, oracle[app_colorize.AE_LUMA]) > 60
     gray = app_colorize.colorings(lambda g: g, x, chroma)
     np.testing.assert_allclose(gray[app_colorize.AE_LUMA], gray[app_colorize.GRAY], atol=1e-5)
     assert app_colorize.colourfulness(gray[app_colorize.GRAY]) < 1e-3
