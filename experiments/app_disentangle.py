@@ -23,7 +23,7 @@ from aejax import disentanglement, plots
 from aejax.configs.disentangle import MODELS
 from aejax.data import sprites
 from aejax.evaluate import TrainedModel
-from results_compute import Adjust, Options, adjusted_config
+from results_compute import Adjust, Options, adjusted_config, machine
 
 METRICS = ("beta_vae", "factor_vae", "mig", "dci_disentanglement", "dci_completeness")
 
@@ -123,7 +123,7 @@ def run_models(
             row = scores(trained, num_points, seed)
             row["test_bce"] = float(metrics.get("test/bce", np.nan))
             row.update(seconds=time.perf_counter() - t, train_seconds=train_seconds)
-            row.update(steps=int(trained.step), num_points=num_points, machine=_machine())
+            row.update(steps=int(trained.step), num_points=num_points, machine=machine())
             log(
                 model, seed, {k: round(v, 4) if isinstance(v, float) else v for k, v in row.items()}
             )
@@ -133,14 +133,6 @@ def run_models(
                 json.dump(row, fh, indent=1)
             results[model][seed] = {**row, "trained_here": True}
     return results
-
-
-def _machine() -> str:
-    """Where a run was trained and scored: the accelerator (or CPU) and the CPU count."""
-    import jax
-
-    device = jax.devices()[0]
-    return f"{device.device_kind} ({device.platform}), {os.cpu_count()} CPU cores"
 
 
 def _mean(results: dict, model: str, metric: str) -> float:

@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import json
 import os
+import platform
 import time
 from collections.abc import Callable
 
@@ -71,6 +72,24 @@ class Row:
     higher_is_better: bool
     target_value: float | None  # None: the row computes it (a baseline's figure), or none
     compute: Callable[[str, Adjust, Options], dict]
+
+
+def machine() -> str:
+    """This machine in words: cores, CPU model, accelerators and the jax version."""
+    import jax
+
+    backend = jax.default_backend()
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    device = jax.devices()[0]
+    kind = getattr(device, "device_kind", str(device))
+    gpu = "" if backend == "cpu" else f", {jax.device_count()}x {kind}"
+    return f"{cpus}-core {cpu}{gpu}, jax {jax.__version__} on {backend}"
 
 
 def adjusted_config(spec: str, adjust: Adjust) -> ml_collections.ConfigDict:

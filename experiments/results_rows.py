@@ -14,7 +14,6 @@ import dataclasses
 import functools
 import json
 import os
-import platform
 import re
 import time
 
@@ -29,6 +28,7 @@ from results_compute import (
     adjusted_config,
     denoising,
     fashion,
+    machine,
     probe,
     reconstruction,
     vae_likelihood,
@@ -179,24 +179,6 @@ ROWS: dict[str, Row] = {
     ),
     **APP_ROWS,
 }
-
-
-def machine() -> str:
-    """This machine in words: cores, CPU model, accelerators and the jax version."""
-    import jax
-
-    backend = jax.default_backend()
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    device = jax.devices()[0]
-    kind = getattr(device, "device_kind", str(device))
-    gpu = "" if backend == "cpu" else f", {jax.device_count()}x {kind}"
-    return f"{cpus}-core {cpu}{gpu}, jax {jax.__version__} on {backend}"
 
 
 _DEFAULT_OPTIONS = Options()
