@@ -167,7 +167,7 @@ def test_ema_quantizer_updates_its_state_in_training_only():
     v = vq.init(jax.random.key(1), z)
     assert set(v) == {"vq_ema"}  # no parameters: the codebook is state
     state = v["vq_ema"]
-    np.testing.assert_array_equal(state["cluster_size"], 1.0)
+    np.testing.assert_array_equal(state["cluster_size"], 0.0)
     np.testing.assert_array_equal(state["embed_sum"], state["codebook"])
     (_, idx, _), new = vq.apply(v, z, train=True, mutable=["vq_ema"])
     want = _ema_by_hand(
@@ -337,7 +337,7 @@ for n in (1, 2):
     state, _ = train.train_and_evaluate(config, f"{sys.argv[2]}/{n}")
     states.append(jax.tree.map(np.asarray, state))
 diffs = [float(np.abs(a - b).max()) for a, b in zip(*map(jax.tree.leaves, states), strict=True)]
-moved = float(np.abs(states[1].model_state["vq_ema"]["quantizer"]["cluster_size"] - 1).max())
+moved = float(np.abs(states[1].model_state["vq_ema"]["quantizer"]["cluster_size"]).max())
 print(json.dumps({"devices": jax.device_count(), "max_diff": max(diffs), "moved": moved}))
 """
 

@@ -22,9 +22,8 @@ Presets (the part after the colon):
   files in $AEJAX_DATA_DIR/mnist.
     aejax train msssim_vae:mnist --workdir runs/msssim_vae_mnist
   Measured with --config.num_epochs=1 (600 steps), not the 100 epochs: test/msssim 0.133
-  (test/kl_normal 2.54, test/mse_per_pixel 0.0685), in 500 s wall (60 s of CPU) on the
-  shared 2-core CPU while other jobs kept it about 9 times oversubscribed. 100 epochs were
-  not run.
+  (test/kl_normal 2.53, test/mse_per_pixel 0.0686), in 39 s wall (31 s of CPU) on the
+  2-core CPU while the test suite shared it. 100 epochs were not run.
 """
 
 import ml_collections

@@ -22,8 +22,8 @@ batch uses.
   Expected: test/sq_err_per_image 0.900, test/vq_perplexity 96.9, test/vq_usage 0.219;
   about 10 s on a 2-core CPU.
 - `digits_ema`: `digits` with the EMA codebook, mse + 0.25*vq_commitment.
-  Expected: test/sq_err_per_image 0.769, test/vq_perplexity 114.7, test/vq_usage 0.273;
-  about 8 s.
+  Expected: test/sq_err_per_image 0.646, test/vq_perplexity 338, test/vq_usage 0.850;
+  about 10 s.
 - `conv`: 8x8 digits, Conv 16, pool, Conv 32, pool: a 2x2 map of 32-d code vectors (36
   bits), each quantized; the mirrored decoder; the `digits` recipe and schedule.
   Expected: test/sq_err_per_image 1.73, test/vq_perplexity 22.9, test/vq_usage 0.051;
@@ -38,8 +38,8 @@ batch uses.
   image, 3.84 entropy-coded.
 - `mnist_ema`: `mnist` with the EMA codebook (decay 0.99), mse + 0.25*vq_commitment.
     aejax train vq_vae:mnist_ema --workdir runs/vq_mnist_ema
-  Expected: test/sq_err_per_image 26.0, test/vq_perplexity 176, test/vq_usage 0.46; 138 s.
-  Report (compression): 9 bits an image, 8.04 entropy-coded.
+  Expected: test/sq_err_per_image 25.0, test/vq_perplexity 212, test/vq_usage 0.548; 64 s
+  (another job shared the CPU). Report (compression): 9 bits an image, 8.37 entropy-coded.
 """
 
 from aejax.config import base_config, digits_schedule, mnist_schedule

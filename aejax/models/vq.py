@@ -112,8 +112,12 @@ class VectorQuantizer(nn.Module):
 
     The codebook is initialized uniformly in [−1/K, 1/K] (as pythae does). Without EMA it is
     the parameter "codebook"; with EMA it lives in the "vq_ema" collection with the moving
-    averages, which start as if each code had been chosen once by its own initial vector
-    (N_k = 1, m_k = e_k), so an unused code keeps its vector until its count decays.
+    averages, which start at N_k = 0 and m_k = e_k, as in Sonnet's `VectorQuantizerEMA` and
+    pythae's `Quantizer_EMA`. After the first step a code no vector chose has the smoothed
+    count ≈ ε, so it jumps to about m_k / ε, far from the data, and comes back as its sum
+    decays. On MNIST (pythae's MLP, 16 codes of K = 256 scalars, one epoch) this start
+    reconstructs better than starting as if each code had been chosen once by its own
+    vector (N_k = 1): test mse per pixel 0.0157 against 0.0182 (docs/ZOO.md).
 
     Attributes:
       num_embeddings: K.
@@ -139,7 +143,7 @@ class VectorQuantizer(nn.Module):
             book = self.variable(
                 EMA_COLLECTION, "codebook", lambda: init(self.make_rng("params"), shape) - 1.0 / k
             )
-            size = self.variable(EMA_COLLECTION, "cluster_size", lambda: jnp.ones((k,)))
+            size = self.variable(EMA_COLLECTION, "cluster_size", lambda: jnp.zeros((k,)))
             total = self.variable(EMA_COLLECTION, "embed_sum", lambda: book.value)
             codebook = book.value
         indices = nearest_code(z_e, codebook)
