@@ -147,7 +147,8 @@ def apply_override(config, text: str) -> None:
 
 def build_config(args, binarized: bool = False):
     """The run's config: a pair's (pythae's MLP and trainer, its overrides) or --config with
-    --set; the epochs; for the binarized run, binarized MNIST and the Bernoulli recipe."""
+    --set; the epochs and --seed; for the binarized run, binarized MNIST and the Bernoulli
+    recipe."""
     if args.config:
         config = config_lib.load_config(args.config)
         for text in args.set:
@@ -165,6 +166,9 @@ def build_config(args, binarized: bool = False):
             for key, value in binarized_loss.items():
                 apply_override(config, f"{key}={value!r}")
     config.num_epochs = (args.nll_epochs or args.epochs) if binarized else args.epochs
+    # --seed seeds the training too (initialization, batch order, noise), as the peer's
+    # --seed seeds pythae's: without it, runs at other seeds differed in sampling only.
+    config.seed = args.seed
     config.num_steps = 0
     config.progress_bar = False
     if args.data_dir:
@@ -277,7 +281,7 @@ def main(argv=None) -> None:
     p.add_argument("--data_dir", default="", help="default: $AEJAX_DATA_DIR")
     p.add_argument("--num_samples", type=int, default=10_000)
     p.add_argument("--gmm_codes", type=int, default=10_000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="config.seed and the sampler's")
     p.add_argument("--nll", action="store_true", help="also the binarized run and its NLL")
     p.add_argument("--nll_epochs", type=int, default=0, help="default: --epochs")
     p.add_argument("--nll_k", type=int, default=1000)

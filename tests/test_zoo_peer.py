@@ -203,17 +203,18 @@ def test_override_sets_typed_values_and_names_unknown_keys():
 @pytest.mark.parametrize("name", sorted(zoo.PAIRS))
 def test_each_pair_is_pythaes_setting(name):
     args = zoo.argparse.Namespace(
-        config="", set=[], model=name, epochs=2, nll_epochs=0, data_dir="/data"
+        config="", set=[], model=name, epochs=2, nll_epochs=0, data_dir="/data", seed=3
     )
     config = zoo.build_config(args)
     config_lib.validate(config)
+    assert config.seed == 3  # --seed seeds the training, as the peer's seeds pythae's
     losses.parse_recipe(config.loss)
     assert (config.batch_size, config.optimizer.learning_rate) == (100, 1e-3)
     assert config.optimizer.schedule == "constant" and config.num_epochs == 2
     assert tuple(config.model.encoder_widths) == (512, 16) and config.data.data_dir == "/data"
     if zoo.PAIRS[name][2] is not None:
         binarized = zoo.build_config(args, binarized=True)
-        assert binarized.data.source == "binarized_mnist"
+        assert binarized.data.source == "binarized_mnist" and binarized.seed == 3
         terms = losses.parse_recipe(binarized.loss)
         assert any(t.endswith("bce") for t in terms), binarized.loss
         assert "gaussian_nll" not in terms and "mse" not in terms
@@ -291,7 +292,7 @@ def test_each_new_pair_has_pythaes_values_on_both_sides(name):
     peer = _peer()
     assert name in zoo.PAIRS and name in peer.MODELS
     args = zoo.argparse.Namespace(
-        config="", set=[], model=name, epochs=1, nll_epochs=0, data_dir=""
+        config="", set=[], model=name, epochs=1, nll_epochs=0, data_dir="", seed=0
     )
     config = zoo.build_config(args)
     values = dict(peer.MODELS[name][4])
