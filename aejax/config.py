@@ -65,7 +65,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.dropout = 0.0
     c.model.batch_norm = False
     # Kernel initializer of the MLP and conv layers: lecun_normal (flax's default),
-    # lecun_uniform, glorot_uniform (Keras' default), glorot_normal, he_normal, he_uniform.
+    # lecun_uniform, glorot_uniform (Keras' default), glorot_normal, he_normal, he_uniform,
+    # torch (PyTorch's: kernels and biases U(±1/√fan_in); the others start biases at 0).
     c.model.kernel_init = "lecun_normal"
     # The fields only some families read (top_k, x_logvar, features, latent_dim, prior, ...),
     # with their defaults from the one table that holds them, aejax.models.FAMILY_FIELDS.

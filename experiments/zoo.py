@@ -146,13 +146,11 @@ def apply_override(config, text: str) -> None:
 
 
 def build_config(args, binarized: bool = False):
-    """The run's config: a pair's (pythae's MLP and trainer, its overrides) or --config with
+    """The run's config: a pair's (pythae's MLP and trainer, its overrides) or --config, then
     --set; the epochs and --seed; for the binarized run, binarized MNIST and the Bernoulli
     recipe."""
     if args.config:
         config = config_lib.load_config(args.config)
-        for text in args.set:
-            apply_override(config, text)
     else:
         spec, overrides, binarized_loss, _ = PAIRS[args.model]
         config = config_lib.load_config(spec)
@@ -165,6 +163,8 @@ def build_config(args, binarized: bool = False):
                 binarized_loss = {"loss": binarized_loss}
             for key, value in binarized_loss.items():
                 apply_override(config, f"{key}={value!r}")
+    for text in args.set:  # last: it may change a pair's settings (model.kernel_init=...)
+        apply_override(config, text)
     config.num_epochs = (args.nll_epochs or args.epochs) if binarized else args.epochs
     # --seed seeds the training too (initialization, batch order, noise), as the peer's
     # --seed seeds pythae's: without it, runs at other seeds differed in sampling only.
@@ -275,7 +275,12 @@ def main(argv=None) -> None:
     )
     p.add_argument("--model", required=True, help=f"a row's name; pairs: {', '.join(PAIRS)}")
     p.add_argument("--config", default="", help="config:preset instead of the pair's")
-    p.add_argument("--set", action="append", default=[], help="key=value (with --config)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        help="key=value, over the pair's or --config's settings",
+    )
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--out", default="runs/zoo")
     p.add_argument("--data_dir", default="", help="default: $AEJAX_DATA_DIR")

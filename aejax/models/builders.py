@@ -331,7 +331,7 @@ def build_vae_gan(cfg, input_shape: Sequence[int]) -> nn.Module:
             f"(the discriminator's {depth} layers) or -1 (its output)"
         )
     feature_layer = depth if level == -1 else level
-    return VAEGAN(vae, FeatureDiscriminator(layers, feature_layer))
+    return VAEGAN(vae, FeatureDiscriminator(layers, feature_layer, _kernel_init(cfg)))
 
 
 def build_vae_nf(cfg, input_shape: Sequence[int]) -> nn.Module:

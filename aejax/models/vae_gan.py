@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 from aejax.errors import ConfigError
 from aejax.models.interface import ModelInterface
-from aejax.models.layers import Conv, Dense, flatten, get_activation
+from aejax.models.layers import Conv, Dense, flatten, get_activation, get_initializer
 
 _LAYER = re.compile(r"^(dense|conv):([1-9][0-9]*)(?::([a-z_]+))?$")
 
@@ -72,23 +72,27 @@ class FeatureDiscriminator(nn.Module):
     Attributes:
       layers: (kind, width, activation) of each hidden layer (`parse_discriminator_layers`).
       feature_layer: l in 1..len(layers) + 1.
+      kernel_init: name of the kernel initializer (`aejax.models.layers.INITIALIZERS`).
     """
 
     layers: tuple[tuple[str, int, str], ...]
     feature_layer: int
+    kernel_init: str = "lecun_normal"
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
         h, features = x, None
+        init = get_initializer(self.kernel_init)
         for i, (kind, width, act) in enumerate(self.layers, start=1):
             if kind == "conv":
-                h = Conv(width, (4, 4), strides=2, padding=((1, 1), (1, 1)))(h)
+                conv = Conv(width, (4, 4), strides=2, padding=((1, 1), (1, 1)), kernel_init=init)
+                h = conv(h)
             else:
-                h = Dense(width)(flatten(h))
+                h = Dense(width, kernel_init=init)(flatten(h))
             h = get_activation(act, "config.model.discriminator_layers")(h)
             if i == self.feature_layer:
                 features = h
-        logits = Dense(1)(flatten(h))[:, 0]
+        logits = Dense(1, kernel_init=init)(flatten(h))[:, 0]
         if features is None:
             features = nn.sigmoid(logits)[:, None]
         return features, logits
