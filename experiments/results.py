@@ -6,7 +6,7 @@
 Each row trains its runs under W/<row> (a finished run is reused, an interrupted one
 resumed), evaluates them, and saves W/<row>/result.json; --write then builds the page from
 every saved row. The rows, their presets and targets: experiments/results_rows.py (and
-results_compute.py), aejax/configs/results.py.
+results_compute.py, results_denoising.py, app_rows.py), aejax/configs/results.py.
 """
 
 import dataclasses

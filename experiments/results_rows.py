@@ -26,13 +26,13 @@ from results_compute import (
     Options,
     Row,
     adjusted_config,
-    denoising,
     fashion,
     machine,
     probe,
     reconstruction,
     vae_likelihood,
 )
+from results_denoising import denoising
 
 # --------------------------------------------------------------------------- anomaly
 
