@@ -35,7 +35,13 @@ def main():
     args = parser.parse_args()
     data = sprites.RenderedSprites()
     factors = data.sample_factors(args.n, np.random.default_rng(0))
-    batched = lambda f: np.concatenate([data.images(f[i : i + 64]) for i in range(0, len(f), 64)])  # noqa: E731
+
+    def batched(f):
+        out = np.empty((len(f), sprites.SIZE, sprites.SIZE, 1), np.float32)
+        for i in range(0, len(f), 64):
+            out[i : i + 64] = data.images(f[i : i + 64])
+        return out
+
     renderers = {"numpy": numpy_renderer(), "jax": data.images, "jax, 64 a call": batched}
     batched(factors[:64]), data.images(factors)  # compile
     times, images = {name: [] for name in renderers}, {}

@@ -115,10 +115,11 @@ def _render(f, cos, sin, centre, unit) -> jax.Array:
     Jitted (on the default device, a GPU when there is one) rather than numpy, because
     the disentanglement metrics render about 870,000 sprites a model. Every pixel is
     tested against all three shapes and the sprite's shape selects one: at the metrics'
-    64 sprites a call this is several times faster than a call per shape, and about as
-    fast at 4,096 a call. 16,384 random sprites render at 234,000-275,000 images/s
-    against numpy's 2,700-4,700, 60-90 times faster, on a 2-core CPU at load average 2
-    (benchmarks/sprites_render.py, two runs), with the same pixels."""
+    64 sprites a call this was several times faster than a call per shape, and about as
+    fast at 4,096 a call. On 16,384 random sprites, two runs of
+    benchmarks/sprites_render.py on a 2-core CPU at load average 2-3 (medians of 3
+    rounds): numpy 2,350-2,620 images/s; this 233,000-236,000 in chunks of 4,096 (90-100
+    times numpy) and 150,000-163,000 at 64 a call (57-70 times); the same pixels."""
     pixels = jnp.arange(SIZE, dtype=jnp.float32) + 0.5
     # Image rows go down; y goes up as in dSprites' position_y.
     px, py = pixels[None, None, :], (SIZE - pixels)[None, :, None]
