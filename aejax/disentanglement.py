@@ -29,31 +29,69 @@ from sklearn import ensemble, linear_model, metrics
 Represent = object  # a callable: images [N, ...] -> codes [N, d]
 
 
+# Images rendered and encoded per call: the metrics' batches of 64 are gathered, so that a
+# representation that runs in fixed batches (a trained model's: 1,000 images a call) is
+# not called once per small batch, padded.
+CHUNK_IMAGES = 8192
+
+
 def _codes(represent, images: np.ndarray) -> np.ndarray:
     codes = np.asarray(represent(images), np.float64)
     return codes.reshape(len(codes), -1)
 
 
-def codes_and_factors(represent, data, n: int, rng: np.random.Generator, batch_size: int = 64):
+def _encoded(represent, data, factors: np.ndarray) -> np.ndarray:
+    """Codes [n, d] of the images of factors [n, num_factors], CHUNK_IMAGES a call."""
+    return np.concatenate(
+        [
+            _codes(represent, data.images(factors[i : i + CHUNK_IMAGES]))
+            for i in range(0, len(factors), CHUNK_IMAGES)
+        ]
+    )
+
+
+def _drawn(represent, data, n: int, draw):
+    """Calls `draw()` n times, in order; each returns (label, [factors [b, num_factors],
+    ...]). Yields each draw's label and the codes of its factor arrays, rendering and
+    encoding the draws' images about CHUNK_IMAGES at a time. The draws take the random
+    numbers in the same order as drawing and encoding one by one would."""
+    done = 0
+    while done < n:
+        group, images = [], 0
+        while done < n and images < CHUNK_IMAGES:
+            label, sets = draw()
+            group.append((label, sets))
+            images += sum(len(f) for f in sets)
+            done += 1
+        codes = _encoded(represent, data, np.concatenate([f for _, sets in group for f in sets]))
+        start = 0
+        for label, sets in group:
+            out = []
+            for f in sets:
+                out.append(codes[start : start + len(f)])
+                start += len(f)
+            yield label, out
+
+
+def codes_and_factors(represent, data, n: int, rng: np.random.Generator):
     """n random points: codes [n, d] and their factors [n, num_factors]."""
     factors = data.sample_factors(n, rng)
-    codes = [
-        _codes(represent, data.images(factors[i : i + batch_size])) for i in range(0, n, batch_size)
-    ]
-    return np.concatenate(codes), factors
+    return _encoded(represent, data, factors), factors
 
 
 # --- the β-VAE score ---------------------------------------------------------------------
 
 
 def _beta_vae_points(represent, data, n, rng, batch_size):
-    features, labels = [], []
-    for _ in range(n):
+    def draw():
         k = rng.integers(len(data.factor_sizes))
         f1, f2 = data.sample_factors(batch_size, rng), data.sample_factors(batch_size, rng)
         f2[:, k] = f1[:, k]
-        diff = _codes(represent, data.images(f1)) - _codes(represent, data.images(f2))
-        features.append(np.mean(np.abs(diff), axis=0))
+        return k, [f1, f2]
+
+    features, labels = [], []
+    for k, (z1, z2) in _drawn(represent, data, n, draw):
+        features.append(np.mean(np.abs(z1 - z2), axis=0))
         labels.append(k)
     return np.stack(features), np.asarray(labels)
 
@@ -78,12 +116,15 @@ def beta_vae_score(
 
 
 def _factor_vae_votes(represent, data, n, rng, batch_size, scale, active):
-    votes = np.zeros((len(scale), len(data.factor_sizes)), np.int64)
-    for _ in range(n):
+    def draw():
         k = rng.integers(len(data.factor_sizes))
         f = data.sample_factors(batch_size, rng)
         f[:, k] = f[0, k]
-        local = np.var(_codes(represent, data.images(f)), axis=0, ddof=1)
+        return k, [f]
+
+    votes = np.zeros((len(scale), len(data.factor_sizes)), np.int64)
+    for k, (z,) in _drawn(represent, data, n, draw):
+        local = np.var(z, axis=0, ddof=1)
         dim = np.flatnonzero(active)[np.argmin(local[active] / scale[active])]
         votes[dim, k] += 1
     return votes
@@ -108,7 +149,7 @@ def factor_vae_score(
     Returns:
       {"train_accuracy", "eval_accuracy", "num_active_dims"}.
     """
-    codes, _ = codes_and_factors(represent, data, num_variance_estimate, rng, batch_size)
+    codes, _ = codes_and_factors(represent, data, num_variance_estimate, rng)
     scale = np.var(codes, axis=0, ddof=1)
     active = scale > 0
     if not active.any():

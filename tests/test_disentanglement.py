@@ -74,6 +74,33 @@ def test_factor_vae_score_ignores_scale_order_and_collapsed_dimensions():
     assert flat == {"train_accuracy": 0.0, "eval_accuracy": 0.0, "num_active_dims": 0}
 
 
+def test_scores_gather_their_batches_and_keep_the_draws(monkeypatch):
+    """The metrics encode their batches a chunk of images at a time: the same draws and
+    scores as encoding one image a call (CHUNK_IMAGES = 1), in a handful of calls."""
+    data = Grid((3, 4, 5))
+    calls = []
+    noise_rng = np.random.default_rng(9)
+    weights = noise_rng.standard_normal((3, 4))
+
+    def rep(x):  # deterministic and not factorized, so the scores are not all 1
+        calls.append(len(x))
+        return np.tanh(x @ weights + 0.1 * x**2 @ weights)
+
+    kw = dict(batch_size=16, num_train=120, num_eval=60)
+    scores = lambda: (  # noqa: E731
+        dis.beta_vae_score(rep, data, np.random.default_rng(3), **kw),
+        dis.factor_vae_score(rep, data, np.random.default_rng(4), num_variance_estimate=500, **kw),
+    )
+    gathered = scores()
+    gathered_calls = len(calls)
+    monkeypatch.setattr(dis, "CHUNK_IMAGES", 1)
+    calls.clear()
+    one_by_one = scores()
+    assert gathered == one_by_one
+    assert len(calls) == 180 * 2 * 16 + 500 + 180 * 16  # every image alone
+    assert gathered_calls <= 6
+
+
 def test_dci_from_hand_built_importance_matrices():
     assert dis.dci_from_importance(np.eye(3)) == pytest.approx((1.0, 1.0), abs=1e-6)
     assert dis.dci_from_importance(np.ones((3, 3))) == pytest.approx((0.0, 0.0), abs=1e-6)
