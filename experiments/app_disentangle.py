@@ -23,7 +23,7 @@ from aejax import disentanglement, plots
 from aejax.configs.disentangle import MODELS
 from aejax.data import sprites
 from aejax.evaluate import TrainedModel
-from results_compute import Adjust, Options, adjusted_config, machine
+from results_compute import Adjust, Options, adjusted_config, machine, timed_training
 
 METRICS = ("beta_vae", "factor_vae", "mig", "dci_disentanglement", "dci_completeness")
 
@@ -97,11 +97,10 @@ def run_models(
     """Trains and scores every model and seed (see the module docstring).
 
     Returns:
-      model -> seed -> {metric: value, "test_bce", "seconds" (train and score, when done
-      by this call or the one that saved it), "train_seconds", "steps", "trained_here"}.
+      model -> seed -> {metric: value, "test_bce", "seconds" (the wall time of the call
+      that scored it: training or reusing the run, and scoring), "train_seconds" (the
+      run's training, `timed_training`), "steps", "trained_here"}.
     """
-    from aejax.train import train_and_evaluate
-
     results = {}
     for model in models:
         results[model] = {}
@@ -117,8 +116,7 @@ def run_models(
             if model == "annealed":  # the capacity reaches its maximum at the run's end
                 config.loss_options.kl_capacity.anneal_steps = config.num_steps
             t = time.perf_counter()
-            _, metrics = train_and_evaluate(config, run)
-            train_seconds = time.perf_counter() - t
+            metrics, train_seconds, _ = timed_training(config, run)
             trained = TrainedModel.load(run)
             row = scores(trained, num_points, seed)
             row["test_bce"] = float(metrics.get("test/bce", np.nan))

@@ -98,18 +98,22 @@ def adjusted_config(spec: str, adjust: Adjust) -> ml_collections.ConfigDict:
     return config
 
 
-def train_preset(spec: str, run_dir: str, adjust: Adjust) -> tuple[TrainedModel, dict]:
-    """Trains (or reuses) the run of preset `spec` in run_dir. Returns the model and its
-    training record: the preset, wall seconds (measured when the run was trained, saved in
-    run_dir/train_seconds.json and read back when it is reused) and steps."""
+def timed_training(config, run_dir: str) -> tuple[dict, float | None, bool]:
+    """Trains (or reuses, or continues) config's run in run_dir.
+
+    Returns:
+      (the final metrics, the wall seconds of the training, whether it started here). The
+      seconds are measured when the run is trained from its start, saved in
+      run_dir/train_seconds.json and read back when the run is reused; None for a run
+      continued whose start was not timed.
+    """
     from aejax.train import train_and_evaluate
 
-    config = adjusted_config(spec, adjust)
     record_path = os.path.join(run_dir, "train_seconds.json")
     ckpt_dir = os.path.join(run_dir, "checkpoints")
     fresh = not (os.path.isdir(ckpt_dir) and os.listdir(ckpt_dir))
     t0 = time.perf_counter()
-    train_and_evaluate(config, run_dir)
+    _, final = train_and_evaluate(config, run_dir)
     seconds = time.perf_counter() - t0
     if fresh:
         with open(record_path, "w") as f:
@@ -118,7 +122,14 @@ def train_preset(spec: str, run_dir: str, adjust: Adjust) -> tuple[TrainedModel,
         with open(record_path) as f:
             seconds = json.load(f)["seconds"]
     else:
-        seconds = None  # resumed a run whose first part was not timed here
+        seconds = None
+    return final, seconds, fresh
+
+
+def train_preset(spec: str, run_dir: str, adjust: Adjust) -> tuple[TrainedModel, dict]:
+    """Trains (or reuses) the run of preset `spec` in run_dir (`timed_training`). Returns
+    the model and its training record: the preset, wall seconds, steps."""
+    _, seconds, fresh = timed_training(adjusted_config(spec, adjust), run_dir)
     m = TrainedModel.load(run_dir)
     return m, {"preset": spec, "train_seconds": seconds, "steps": m.step, "trained_here": fresh}
 
