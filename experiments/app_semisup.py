@@ -119,12 +119,12 @@ def compute(workdir: str, adjust: Adjust, opts: Options) -> dict:
         res["m1"] = _probe(m1.encode, lab, valid, test, opts)
         pool = n_train - n
         m2, run = _m2_run("m2_mnist", n, pool, os.path.join(workdir, f"m2_{n}"), adjust)
-        runs.append(run)
+        runs.append({**run, "preset": f"{run['preset']} ({n} labels)"})
         res["m2"] = (*_m2_errors(m2), {})
         m12, run = _m2_run(
             "m1m2_mnist", n, pool, os.path.join(workdir, f"m1m2_{n}"), adjust, codes_path
         )
-        runs.append(run)
+        runs.append({**run, "preset": f"{run['preset']} ({n} labels)"})
         res["m1m2"] = (*_m2_errors(m12), {})
         table[n] = res
         chosen[n] = {k: v[2] for k, v in res.items() if v[2]}

@@ -25,14 +25,17 @@ Presets:
   shared with other jobs (load average about 10).
 - `m2_mnist`: MNIST, 100 labels, 100 validation examples; M2 as in the paper (one hidden
   layer of 500 softplus units in each MLP, z of 50), batch 100, Adam 1e-3, 9,000 steps
-  (15 epochs; the paper trains for thousands). Each step is ten times a VAE's work: about
-  2 s a step on the 2-core CPU under load, a median of 2,190 steps/s (100 labels) to 3,750
-  (1,000 labels) on an H200 GPU shared by 14 training processes, where the 100-label run
-  ends at test/m2_elbo 110.26 nats.
+  (15 epochs; the paper trains for thousands). Each step is ten times a VAE's work: 9,000
+  steps took 550 to 630 s on the 2-core CPU shared with two other training jobs (about
+  32 steps/s alone, over a 200-step run); on an H200 GPU shared by 14 training processes,
+  a median of 2,190 steps/s (100 labels) to 3,750 (1,000 labels). Expected (100 labels):
+  test/m2_elbo 110.26 nats, and the argmax of q(y|x) errs on 20.1% of the test digits
+  (the results row `semi_supervised`: 10.3%, 9.8%, 6.5% with 600, 1,000, 3,000 labels).
     aejax train semi_supervised:m2_mnist --workdir runs/m2_mnist
 - `m1_mnist`: M1, a VAE 784-600-600-(50 Gaussian) on all 60,000 MNIST training images
   (no labels), softplus, bce + kl_normal, batch 100, 30 epochs (18,000 steps; test/loss
-  96.97 nats, a median of 1,256 steps/s on the shared H200);
+  96.97 nats; 352 s on the 2-core CPU shared with another job, a median of 1,256
+  steps/s on the shared H200);
   `experiments/app_semisup.py` fits a
   logistic regression to the codes of the labelled examples.
     aejax train semi_supervised:m1_mnist --workdir runs/m1_mnist
