@@ -22,7 +22,8 @@ import numpy as np
 
 from aejax import config as config_lib
 from aejax import metrics
-from aejax.errors import AejaxError
+from aejax.configs.disentangle import MODELS as DISENTANGLE_MODELS
+from aejax.errors import AejaxError, ConfigError
 from aejax.evaluate import TrainedModel
 
 Adjust = Callable[[ml_collections.ConfigDict], None]
@@ -41,6 +42,8 @@ class Options:
       sets: ADBench set stems (None: all).
       disentangle_points: training points of each disentanglement metric.
       disentangle_seeds: seeds of each disentangling model.
+      disentangle_models: the disentangling models trained (`disentangle:<model>_sprites`);
+        the row compares β-TC-VAE with the VAE, so both must be among them.
     """
 
     iwae_k: int = 5000
@@ -51,6 +54,7 @@ class Options:
     sets: tuple[str, ...] | None = None
     disentangle_points: int = 3000
     disentangle_seeds: int = 3
+    disentangle_models: tuple[str, ...] = DISENTANGLE_MODELS
 
     def __post_init__(self):
         """Refuses a bad setting (ConfigError naming its flag) before any row trains."""
@@ -58,6 +62,14 @@ class Options:
             config_lib.check_number(getattr(self, name), f"--{name}", integer=True, low=1)
         for c in self.probe_c:
             config_lib.check_number(c, "probe_c", low=0, low_open=True)
+        models = self.disentangle_models
+        if any(m not in DISENTANGLE_MODELS for m in models) or not {"beta_tcvae", "vae"} <= set(
+            models
+        ):
+            raise ConfigError(
+                f"--disentangle_models={','.join(models)}: give models of "
+                f"{', '.join(DISENTANGLE_MODELS)}, beta_tcvae and vae among them"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,7 +15,7 @@ from sklearn.decomposition import PCA as SkPCA
 
 import anomaly_protocols
 import results_rows
-from aejax.errors import AejaxError
+from aejax.errors import AejaxError, ConfigError
 from aejax.evaluate import TrainedModel
 from results_compute import VAE_PRESETS
 
@@ -242,3 +242,37 @@ def test_unknown_row_is_refused(tmp_path):
         text=True,
     )
     assert proc.returncode == 2 and "unknown row 'x'" in proc.stderr
+
+
+def test_disentangle_models_must_be_known_and_hold_the_compared_pair(tmp_path):
+    with pytest.raises(ConfigError, match="--disentangle_models=beta_tcvae,nope: give models"):
+        results_rows.Options(disentangle_models=("beta_tcvae", "nope"))
+    with pytest.raises(ConfigError, match="beta_tcvae and vae among them"):
+        results_rows.Options(disentangle_models=("factor_vae", "vae"))
+    kept = results_rows.Options(disentangle_models=("vae", "beta_tcvae"))
+    assert kept.disentangle_models == ("vae", "beta_tcvae")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "experiments/results.py",
+            "--workdir",
+            str(tmp_path),
+            "--rows",
+            "disentanglement",
+            "--disentangle_models",
+            "vae",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "--disentangle_models=vae: give models" in proc.stderr
+    assert not os.listdir(tmp_path)  # refused before any row trains
+
+
+def test_write_names_a_non_default_setting_in_the_rows_command():
+    import results
+
+    assert results._flag_value(("beta_tcvae", "vae")) == "beta_tcvae,vae"
+    assert results._flag_value(["a"]) == results._flag_value(("a",)) == "a"
+    assert results._flag_value(5000) == "5000"
