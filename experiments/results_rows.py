@@ -319,9 +319,13 @@ def to_markdown(
         lines += [f"- Reference: {r['reference']}."]
         lines += [f"- Command: `{commands.get(r['row'], '')}`"]
         for run in r["runs"]:
+            trained = (
+                "its training not timed"
+                if run["train_seconds"] is None
+                else f"trained in {_minutes(run['train_seconds'])}"
+            )
             lines.append(
-                f"- Run `{run['preset'].replace('.py:', ':')}`: {run['steps']} steps, trained in "
-                f"{_minutes(run['train_seconds'])}."
+                f"- Run `{run['preset'].replace('.py:', ':')}`: {run['steps']} steps, {trained}."
             )
         lines.append(
             f"- Evaluated in {_minutes(r['evaluate_seconds'])} on {r['machine']} (load average "
