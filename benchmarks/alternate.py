@@ -8,8 +8,8 @@ machine whose speed drifts.
 
 Each round runs every config of each side in its own process (the order of the sides
 swaps every round), each writing its benchmark JSON under --out; then the table gives,
-per config and side, the median and min-max over rounds of the end-to-end steps/s, the
-bare step's steps/s and the step's compile seconds (trace + XLA).
+per config and side, the median and min-max over rounds of the end-to-end steps/s (and the
+median of its logged windows), the bare step's steps/s and the step's compile seconds (trace + XLA).
 """
 
 import argparse
@@ -21,6 +21,10 @@ import sys
 
 FIELDS = {
     "e2e steps/s": "e2e_steps_per_s",
+    # The median of the loop's logged windows: the steady rate, which the machine's
+    # occasional stalls of a few hundred ms (seen on both sides, with and without
+    # checkpoints) do not move as they move the whole stretch's rate above.
+    "e2e window steps/s": "e2e_window_steps_per_s_median",
     "bare steps/s": "steps_per_s",
     "step compile s": None,  # lower_s + compile_s
 }
