@@ -35,6 +35,11 @@ flags.DEFINE_list(
     list(results_rows.Options.disentangle_models),
     "disentanglement: the models trained, comma-separated (beta_tcvae and vae among them).",
 )
+flags.DEFINE_integer(
+    "cluster_width",
+    results_rows.Options.cluster_width,
+    "clustering: the AAE's hidden width (the paper's 3000 takes hours a run on a CPU).",
+)
 
 HEADER = """# Results: published numbers reproduced
 
@@ -180,6 +185,7 @@ def main(argv):
         iwae_k=f.iwae_k,
         valid_k=f.valid_k,
         disentangle_models=tuple(f.disentangle_models),
+        cluster_width=f.cluster_width,
     )
     for name in rows:
         r = results_rows.run_row(name, f.workdir, adjust, opts)
@@ -193,7 +199,7 @@ def main(argv):
             r["row"]: f"python experiments/results.py --rows {r['row']} --workdir runs/results"
             + "".join(
                 f" --{k} {_flag_value(r[k])}"
-                for k in ("iwae_k", "valid_k", "disentangle_models")
+                for k in ("iwae_k", "valid_k", "disentangle_models", "cluster_width")
                 if _flag_value(r.get(k, getattr(opts, k))) != _flag_value(getattr(opts, k))
             )
             for r in saved

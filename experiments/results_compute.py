@@ -44,6 +44,8 @@ class Options:
       disentangle_seeds: seeds of each disentangling model.
       disentangle_models: the disentangling models trained (`disentangle:<model>_sprites`);
         the row compares β-TC-VAE with the VAE, so both must be among them.
+      cluster_width: the clustering AAE's hidden width (its encoder's, decoder's and
+        discriminators' two layers); the paper's 3000 takes hours a run on a CPU.
     """
 
     iwae_k: int = 5000
@@ -55,10 +57,18 @@ class Options:
     disentangle_points: int = 3000
     disentangle_seeds: int = 3
     disentangle_models: tuple[str, ...] = DISENTANGLE_MODELS
+    cluster_width: int = 3000
 
     def __post_init__(self):
         """Refuses a bad setting (ConfigError naming its flag) before any row trains."""
-        for name in ("iwae_k", "valid_k", "tune_images", "disentangle_points", "disentangle_seeds"):
+        for name in (
+            "iwae_k",
+            "valid_k",
+            "tune_images",
+            "disentangle_points",
+            "disentangle_seeds",
+            "cluster_width",
+        ):
             config_lib.check_number(getattr(self, name), f"--{name}", integer=True, low=1)
         for c in self.probe_c:
             config_lib.check_number(c, "probe_c", low=0, low_open=True)

@@ -276,3 +276,21 @@ def test_write_names_a_non_default_setting_in_the_rows_command():
     assert results._flag_value(("beta_tcvae", "vae")) == "beta_tcvae,vae"
     assert results._flag_value(["a"]) == results._flag_value(("a",)) == "a"
     assert results._flag_value(5000) == "5000"
+
+
+def test_cluster_width_is_checked_and_sizes_every_hidden_layer():
+    import app_cluster
+    from aejax import config as config_lib
+
+    with pytest.raises(ConfigError, match="--cluster_width"):
+        results_rows.Options(cluster_width=0)
+    seen = []
+    config = config_lib.load_config(app_cluster.PRESETS[16])
+    assert tuple(config.model.encoder_widths) == (3000, 3000, 5)  # the paper's
+    app_cluster.sized(lambda c: seen.append(tuple(c.model.encoder_widths)), 512)(config)
+    assert tuple(config.model.encoder_widths) == (512, 512, 5)  # the style code is kept
+    assert tuple(config.model.discriminator_widths) == (512, 512)
+    assert seen == [(512, 512, 5)]  # the row's own adjustment comes after
+    # A run of another width never reuses the paper-width run's folder.
+    assert app_cluster.run_name(16, 3000) == "aae16"
+    assert app_cluster.run_name(16, 512) == "aae16_w512"
