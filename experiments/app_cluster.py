@@ -83,6 +83,8 @@ def compute(workdir: str, adjust: Adjust, opts: Options) -> dict:
     for k, preset in PRESETS.items():
         run_dir = os.path.join(workdir, run_name(k, width))
         m, run = train_preset(preset, run_dir, sized(adjust, width))
+        if width != PAPER_WIDTH:
+            run["preset"] += f" at hidden width {width}"
         runs.append(run)
         ds = m.dataset
         if ds.valid_x is None or ds.valid_y is None:
