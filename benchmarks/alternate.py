@@ -9,7 +9,8 @@ machine whose speed drifts.
 Each round runs every config of each side in its own process (the order of the sides
 swaps every round), each writing its benchmark JSON under --out; then the table gives,
 per config and side, the median and min-max over rounds of the end-to-end steps/s (and the
-median of its logged windows), the bare step's steps/s and the step's compile seconds (trace + XLA).
+median of its logged windows), the bare step's steps/s and the step's compile seconds
+(trace + XLA).
 """
 
 import argparse

@@ -14,12 +14,13 @@ import os
 import numpy as np
 
 from aejax import clustering, metrics, plots  # noqa: F401 (plots: the Agg backend)
+from aejax.configs import aae_cluster
 from aejax.errors import AejaxError
 from results_compute import Adjust, Options, train_preset
 
 PRESETS = {16: "aae_cluster.py:mnist16", 30: "aae_cluster.py:mnist30"}
 PAPER = {16: 0.0955, 30: 0.0410}  # Makhzani et al., 2016, Table 3 (test error)
-PAPER_WIDTH = 3000  # the presets' hidden layers and discriminators, as the paper's
+PAPER_WIDTH = aae_cluster.MNIST_WIDTH  # the presets' hidden layers, as the paper's
 FIGURE_COLUMNS = 12
 
 
@@ -60,7 +61,7 @@ def cluster_figure(path: str, x: np.ndarray, assignments: np.ndarray, classes, t
 
 def sized(adjust: Adjust, width: int) -> Adjust:
     """`adjust`, after setting the AAE's two hidden layers (encoder, decoder and both
-    discriminators) to `width` units; the presets' own are the paper's 3000."""
+    discriminators) to `width` units; the presets' own are the paper's, PAPER_WIDTH."""
 
     def apply(config):
         config.model.encoder_widths = (width, width, config.model.encoder_widths[-1])

@@ -22,6 +22,7 @@ import numpy as np
 
 from aejax import config as config_lib
 from aejax import metrics
+from aejax.configs.aae_cluster import MNIST_WIDTH as CLUSTER_PAPER_WIDTH
 from aejax.configs.disentangle import MODELS as DISENTANGLE_MODELS
 from aejax.errors import AejaxError, ConfigError
 from aejax.evaluate import TrainedModel
@@ -45,7 +46,8 @@ class Options:
       disentangle_models: the disentangling models trained (`disentangle:<model>_sprites`);
         the row compares β-TC-VAE with the VAE, so both must be among them.
       cluster_width: the clustering AAE's hidden width (its encoder's, decoder's and
-        discriminators' two layers); the paper's 3000 takes hours a run on a CPU.
+        discriminators' two layers); the presets' own, the paper's 3000, takes hours a run
+        on a CPU.
     """
 
     iwae_k: int = 5000
@@ -57,7 +59,7 @@ class Options:
     disentangle_points: int = 3000
     disentangle_seeds: int = 3
     disentangle_models: tuple[str, ...] = DISENTANGLE_MODELS
-    cluster_width: int = 3000
+    cluster_width: int = CLUSTER_PAPER_WIDTH
 
     def __post_init__(self):
         """Refuses a bad setting (ConfigError naming its flag) before any row trains."""

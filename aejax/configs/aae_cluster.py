@@ -44,6 +44,9 @@ from aejax.configs import unknown_preset
 
 # The presets, the default first (`aejax list` shows them).
 PRESETS = ("digits", "mnist16", "mnist30")
+# The MNIST presets' two hidden layers of the encoder, decoder and discriminators (the
+# paper's width).
+MNIST_WIDTH = 3000
 
 
 def get_config(arg: str = "digits"):
@@ -71,8 +74,8 @@ def get_config(arg: str = "digits"):
     elif arg in ("mnist16", "mnist30"):
         mnist_schedule(config, 50)
         config.model.num_clusters = int(arg.removeprefix("mnist"))
-        config.model.encoder_widths = (3000, 3000, 5)
-        config.model.discriminator_widths = (3000, 3000)
+        config.model.encoder_widths = (MNIST_WIDTH, MNIST_WIDTH, 5)
+        config.model.discriminator_widths = (MNIST_WIDTH, MNIST_WIDTH)
         config.data.valid_fraction = 1 / 6  # 10k of the 60k training images
         config.eval_every_steps = 390 * 10
     else:
