@@ -107,6 +107,16 @@ PAIRS = {
     # The Hamiltonian flows' likelihood is a model field too (their leapfrog steps use it).
     "hvae": ("hvae:mnist", {}, _HAMILTONIAN_BCE, ""),
     "rhvae": ("rhvae:mnist", {}, _HAMILTONIAN_BCE, ""),
+    # pythae's Adversarial_AE samples its Gaussian posterior and updates the autoencoder on
+    # ½·mse + 0.9·(its BCE on D(z)) and the discriminator from one forward pass; aejax makes
+    # the discriminator's update after the autoencoder's, from a second forward pass.
+    "aae": (
+        "aae:mnist_gaussian",
+        {},
+        None,
+        "Gaussian posterior, discriminator 16-256-1 relu; the discriminator's update follows "
+        "the autoencoder's (pythae's: both from one forward pass)",
+    ),
     # pythae's default MLP discriminator (784-256-1) on both sides, its hidden layer the
     # features (the file's reconstruction_layer 3 needs pythae's convolutional one).
     "vaegan": (

@@ -1,11 +1,12 @@
 """Adversarial autoencoder: its loss terms by hand, the prior, the three updates of each
-step touching only their parameters, exact resume, and codes that match the prior."""
+step touching only their parameters, exact resume, and codes that match the prior; with a
+Gaussian posterior, the sampled code the discriminator judges and the joint update."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import tiny_config
+from conftest import override, tiny_config
 from jax.test_util import check_grads
 from test_denoising import load_config
 
@@ -158,7 +159,12 @@ def test_resume_is_bit_exact(tmp_path):
         ({"extra_phases": ("adv_generator",)}, "must be 'recipe @ params/path'"),
         ({"extra_phases": ("mse @ discriminator",)}, "name a term twice"),
         ({"model.prior": "laplace"}, "config.model.prior='laplace' is not known"),
-        ({"model.aae_base": "rnn"}, "config.model.aae_base='rnn' is not known"),
+        ({"model.aae_base": "rnn"}, "config.model.aae_base='rnn' is not known; valid: conv,"),
+        (
+            {"model.aae_base": "conv_vae", "model.latent_dim": 0},
+            "latent_dim must be > 0 for an adversarial conv_vae AE",
+        ),
+        ({"model.discriminator_activation": "rleu"}, "discriminator_activation='rleu'"),
     ],
 )
 def test_config_errors(overrides, message):
@@ -198,3 +204,68 @@ def test_trained_codes_are_closer_to_the_prior_than_a_plain_aes(tmp_path):
     # Samples from the prior decode to images in [0, 1].
     x = sampling.sample_prior(exp.model, {"params": state.params}, jax.random.key(1), 4)
     assert x.shape == (4, 8, 8, 1) and float(x.min()) >= 0 and float(x.max()) <= 1
+
+
+GAUSSIAN = {
+    "model.aae_base": "vae",
+    "model.discriminator_widths": (16,),
+    "model.discriminator_activation": "relu",
+    "loss": "0.5*mse + 0.9*adv_generator",
+    "loss_params": "autoencoder",
+    "extra_phases": ("adv_discriminator @ discriminator",),
+}
+
+
+def test_a_gaussian_posterior_gives_the_discriminator_a_sampled_code():
+    """aae_base "vae": the discriminator judges z = μ + σ·ε (standardized, z's noise has
+    zero mean and unit variance over 4000 draws), its logits are a relu MLP computed here in
+    numpy, and `encode` gives μ."""
+    exp = train.Experiment.from_config(aae_config(**GAUSSIAN), "/nonexistent")
+    x = np.asarray(exp.dataset.train_x[:500])
+    variables = {"params": exp.init_state().params}
+    _, aux = exp.model.apply(variables, x, train=True, rngs={"latent": jax.random.key(5)})
+    assert aux["z"].shape == aux["mean"].shape == (500, 4)
+    eps = np.asarray((aux["z"] - aux["mean"]) / jnp.exp(0.5 * aux["logvar"]))
+    assert abs(eps.mean()) < 0.05 and abs(eps.std() - 1) < 0.05, (eps.mean(), eps.std())
+    mean = exp.model.apply(variables, x, method="encode")
+    np.testing.assert_allclose(mean, aux["mean"], rtol=1e-6, atol=1e-6)
+    d = jax.tree.map(np.asarray, variables["params"]["discriminator"]["DenseStack_0"])
+    layer = lambda name, h: h @ d[name]["kernel"] + d[name]["bias"]
+    for key, z in (("d_fake", aux["z"]), ("d_real", aux["z_prior"])):
+        hidden = np.maximum(layer("dense_0", np.asarray(z)), 0.0)
+        np.testing.assert_allclose(aux[key], layer("dense_1", hidden)[:, 0], rtol=1e-5, atol=1e-5)
+
+
+def test_the_joint_update_moves_the_encoder_by_both_terms_and_the_discriminator_after():
+    """pythae's Adversarial_AE update: the main phase adds 0.9·adv_generator to ½·mse on the
+    autoencoder (the encoder moves otherwise than under ½·mse alone, the decoder the same,
+    the discriminator not at all); the discriminator's phase then moves it alone."""
+    before, recon, _ = _one_step(aae_config(**{**GAUSSIAN, "loss": "0.5*mse", "extra_phases": ()}))
+    _, joint, _ = _one_step(aae_config(**{**GAUSSIAN, "extra_phases": ()}))
+    _, full, metrics = _one_step(aae_config(**GAUSSIAN))
+    p0, p1, p2, p3 = (s.params for s in (before, recon, joint, full))
+    assert trees_equal(p1["autoencoder"]["decoder"], p2["autoencoder"]["decoder"])
+    assert not trees_equal(p1["autoencoder"]["encoder"], p2["autoencoder"]["encoder"])
+    assert trees_equal(p0["discriminator"], p2["discriminator"])
+    assert trees_equal(p2["autoencoder"], p3["autoencoder"])
+    assert not trees_equal(p2["discriminator"], p3["discriminator"])
+    total = 0.5 * metrics["mse"] + 0.9 * metrics["adv_generator"] + metrics["adv_discriminator"]
+    np.testing.assert_allclose(metrics["loss"], total, rtol=1e-6)
+
+
+def test_gaussian_posterior_codes_match_the_prior_only_with_the_adversary(tmp_path):
+    """The `gaussian` preset as it ships (100 epochs on the digits), against the same VAE
+    trained on ½·mse alone: the sampled test codes (the aggregated posterior) are much
+    nearer N(0, I) by MMD with the adversarial terms (measured: 0.0049 against 0.61).
+    Without a KL term σ shrinks towards 0 (measured: under 0.005 in every unit)."""
+    mmd = {}
+    for name, overrides in (("aae", {}), ("recon", {"loss": "0.5*mse", "extra_phases": ()})):
+        config = override(load_config("aae.py", "gaussian"), **overrides)
+        config.progress_bar = False
+        state, _ = train.train_and_evaluate(config, str(tmp_path / name))
+        exp = train.Experiment.from_workdir(str(tmp_path / name))
+        rngs = {"latent": jax.random.key(2)}
+        _, aux = exp.model.apply({"params": state.params}, exp.dataset.test_x, rngs=rngs)
+        prior = np.asarray(sample_code_prior(jax.random.key(0), len(aux["z"]), 8))
+        mmd[name] = _mmd(np.asarray(aux["z"]), prior, 4.0)
+    assert mmd["aae"] < 0.05 and mmd["aae"] < mmd["recon"] / 5, mmd

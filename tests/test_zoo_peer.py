@@ -270,6 +270,15 @@ def _aejax_values(name: str, config) -> dict:
         out |= {"adversarial_loss_scale": s, "margin": gate.margin}
         out |= {"equilibrium": gate.equilibrium, "reconstruction_layer": m.reconstruction_layer}
         out["reconstruction_loss"] = "mse"  # pythae's VAEGAN reads it not: its features' term
+    elif name == "aae":
+        # pythae's Adversarial_AE: its default discriminator (latent-256-1, relu), a sampled
+        # Gaussian posterior, recon + adversarial_loss_scale · BCE(D(z), 1) on the
+        # autoencoder, then the discriminator's BCE
+        assert m.aae_base == "vae" and config.loss_params == "autoencoder"
+        assert (tuple(m.discriminator_widths), m.discriminator_activation) == ((256,), "relu")
+        assert [terms_of(p) for p in config.extra_phases] == [{"adv_discriminator": 1.0}]
+        assert config.extra_phases[0].endswith("@ discriminator")
+        out["adversarial_loss_scale"] = terms["adv_generator"]
     return out
 
 
@@ -280,7 +289,7 @@ def terms_of(phase: str) -> dict[str, float]:
 
 NEW_PAIRS = (
     "beta_vae iwae miwae ciwae piwae vamp vae_lin_nf vae_iaf msssim_vae svae pvae hvae rhvae "
-    "vaegan".split()
+    "vaegan aae".split()
 )
 
 

@@ -5,6 +5,11 @@ the codes of the batch, as many samples of the prior, and the discriminator's lo
 both. The three updates of the paper (reconstruction, discriminator, generator) are loss
 recipes of `config.phases`, each applied to its own part of the parameters with its own
 optimizer state (see `aejax.train.make_train_step`).
+
+The code is deterministic with an autoencoder ("mlp", "conv"), or drawn from a Gaussian
+posterior with a VAE ("vae", "conv_vae": z = μ + σ·ε, the second of the paper's §2 choices and
+pythae's default, `deterministic_posterior=False`); the discriminator judges that draw,
+and `encode` gives μ.
 """
 
 import math
@@ -58,7 +63,8 @@ class AdversarialAE(ModelInterface, nn.Module):
     given, so evaluation is deterministic).
 
     Attributes:
-      autoencoder: an `Autoencoder` whose code is a vector [B, latent_dim].
+      autoencoder: an `Autoencoder`, or a `VAE`, whose code (aux["z"]; a VAE's sampled
+        code) is a vector [B, latent_dim].
       discriminator: maps codes to logits [B].
       latent_dim: the code size.
       prior: "gaussian" or "mixture" (see `sample_code_prior`).

@@ -48,9 +48,12 @@ FAMILY_FIELDS = {
     # conv, conv_vae: the decoder layer by layer ("conv:C", "conv:C:valid", "up"), then a
     # SAME conv to the input's channels; empty: the encoder's mirror
     "decoder_layers": (),
-    "aae_base": "mlp",  # aae: the autoencoder's family, mlp | conv
+    # aae: the autoencoder's family, mlp | conv (a deterministic code) | vae | conv_vae (a
+    # Gaussian posterior: the discriminator sees the sampled code)
+    "aae_base": "mlp",
     "prior": "gaussian",  # aae: gaussian | mixture
     "discriminator_widths": (64, 64),  # aae, factor_vae, aae_cluster
+    "discriminator_activation": "leaky_relu",  # aae: its discriminator's hidden layers
     **CLUSTER_FIELDS,  # aae_cluster: the categorical head (aejax/models/aae_cluster.py)
     "vae_base": "vae",  # factor_vae, vae_gan: the VAE's family, vae | conv_vae
     "discriminator_layers": ("dense:256:relu",),  # vae_gan: pythae's default MLP
@@ -231,30 +234,35 @@ def build_conv_vae(cfg, input_shape: Sequence[int]) -> nn.Module:
 
 
 def build_aae(cfg, input_shape: Sequence[int]) -> nn.Module:
-    """Adversarial autoencoder: the `aae_base` family's autoencoder ("mlp", or "conv" with a
-    latent vector of `latent_dim`), a discriminator MLP of `discriminator_widths` on its
-    code, and a `prior` ("gaussian" or "mixture") to match."""
+    """Adversarial autoencoder: the `aae_base` family's autoencoder ("mlp", "conv", or with a
+    Gaussian posterior "vae", "conv_vae"; the conv ones with a latent vector of
+    `latent_dim`), a discriminator MLP of `discriminator_widths` and
+    `discriminator_activation` on its code, and a `prior` ("gaussian" or "mixture")."""
     base = _field(cfg, "aae_base")
-    if base == "mlp":
-        ae = build_mlp(cfg, input_shape)
-        latent = ae.encoder.widths[-1]
-    elif base == "conv":
-        ae = build_conv(cfg, input_shape)
-        latent = ae.encoder.latent_dim
-        if not latent:
-            raise ConfigError(
-                "config.model.latent_dim must be > 0 for an adversarial conv AE: the "
-                "discriminator and the prior need a code vector"
-            )
+    builders = {"mlp": build_mlp, "conv": build_conv, "vae": build_vae, "conv_vae": build_conv_vae}
+    if base not in builders:
+        raise ConfigError(
+            f"config.model.aae_base={base!r} is not known; valid: {', '.join(sorted(builders))}"
+        )
+    ae = builders[base](cfg, input_shape)
+    if base in ("vae", "conv_vae"):
+        latent = ae.latent_shape[0] if len(ae.latent_shape) == 1 else 0
     else:
-        raise ConfigError(f"config.model.aae_base={base!r} is not known; valid: conv, mlp")
+        latent = ae.encoder.widths[-1] if base == "mlp" else ae.encoder.latent_dim
+    if not latent:
+        raise ConfigError(
+            f"config.model.latent_dim must be > 0 for an adversarial {base} AE: the "
+            "discriminator and the prior need a code vector"
+        )
     prior = _field(cfg, "prior")
     if prior not in PRIORS:
         raise ConfigError(f"config.model.prior={prior!r} is not known; valid: {', '.join(PRIORS)}")
     widths = _positive_widths(
         _field(cfg, "discriminator_widths"), "config.model.discriminator_widths"
     )
-    return AdversarialAE(ae, Discriminator(widths), latent_dim=latent, prior=prior)
+    activation = _field(cfg, "discriminator_activation")
+    get_activation(activation, "config.model.discriminator_activation")
+    return AdversarialAE(ae, Discriminator(widths, activation), latent_dim=latent, prior=prior)
 
 
 def build_aae_cluster(cfg, input_shape: Sequence[int]) -> nn.Module:
