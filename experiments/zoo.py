@@ -61,6 +61,18 @@ from aejax.train import train_and_evaluate
 # its "bce" is aejax's bce. The binarized recipe is a recipe, or a dict of overrides.
 _REPRO = "pythae's reproducibility run (no MNIST config file)"
 _HAMILTONIAN_BCE = {"loss": "bce + kl_sample", "model.likelihood": "bce"}
+
+
+def _capacity(steps_per_epoch: int) -> dict:
+    """pythae's DisentangledBetaVAE capacity (C 30, warmup_epoch 25) as `kl_capacity_example`
+    options: C = 30·min(1, epoch / 26), raised at each epoch's first step."""
+    return {
+        "capacity_max": 30.0,
+        "anneal_steps": 26 * steps_per_epoch,
+        "stair_steps": steps_per_epoch,
+    }
+
+
 PAIRS = {
     "ae": ("ae:mnist", {"loss": "mse"}, None, ""),
     "vae": ("vae:mnist", {"loss": "0.5*mse + kl_normal"}, "bce + kl_normal", ""),
@@ -107,6 +119,30 @@ PAIRS = {
     # The Hamiltonian flows' likelihood is a model field too (their leapfrog steps use it).
     "hvae": ("hvae:mnist", {}, _HAMILTONIAN_BCE, ""),
     "rhvae": ("rhvae:mnist", {}, _HAMILTONIAN_BCE, ""),
+    # The disentangling VAEs on pythae's MNIST files. pythae's β-TC-VAE estimates log q(z) by
+    # its minibatch-stratified matrix, which as released (the stride of Chen et al.'s code)
+    # weights every example but the first 1/M: minibatch-weighted sampling up to a
+    # constant, aejax's estimator.
+    "beta_tc_vae": (
+        "vae:mnist",
+        {"loss": "0.5*mse + tc_mutual_information + 2*tc_total_correlation + tc_dimwise_kl"},
+        "bce + tc_mutual_information + 2*tc_total_correlation + tc_dimwise_kl",
+        "α = 1, β = 2, γ = 1; minibatch-weighted sampling (pythae's use_mss matrix, see "
+        "docs/ZOO.md)",
+    ),
+    # C = 30·min(1, epoch / 26), raised once an epoch (600 steps; 500 on binarized MNIST).
+    "disentangled_beta_vae": (
+        "vae:mnist",
+        {
+            "loss": "0.5*mse + 5*kl_capacity_example",
+            "loss_options": {"kl_capacity_example": _capacity(600)},
+        },
+        {
+            "loss": "bce + 5*kl_capacity_example",
+            "loss_options": {"kl_capacity_example": _capacity(500)},
+        },
+        "β = 5, C = 30 over 25 warm-up epochs, each example's own |KL − C|",
+    ),
     # pythae's Adversarial_AE samples its Gaussian posterior and updates the autoencoder on
     # ½·mse + 0.9·(its BCE on D(z)) and the discriminator from one forward pass; aejax makes
     # the discriminator's update after the autoencoder's, from a second forward pass.

@@ -100,6 +100,35 @@ def test_kl_capacity_hand_computed():
     check_grads(f, (mean,), order=1, modes=["rev"])
 
 
+def test_capacity_in_stairs_is_pythaes_epoch_schedule():
+    """stair_steps k: C = C_max · min(1, epoch / (warmup + 1)), epochs of k steps counted
+    from 1 (pythae's DisentangledBetaVAE, C 30 and warmup_epoch 25 at 600 steps an epoch)."""
+    for step, epoch in ((0, 1), (599, 1), (600, 2), (14999, 25), (15000, 26), (40000, 67)):
+        c = disentangle.capacity(step, 30.0, 26 * 600, stair_steps=600)
+        np.testing.assert_allclose(c, 30.0 * min(epoch / 26, 1.0), rtol=1e-6, err_msg=str(step))
+    np.testing.assert_allclose(disentangle.capacity(300, 30.0, 600), 15.0)  # k = 0: linear
+
+
+def test_kl_capacity_example_hand_computed():
+    mean = jnp.asarray([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]])
+    logvar = jnp.asarray([[0.0, 0.0], [0.0, 0.0], [np.log(2.0), 0.0]])
+    kl = np.array([0.5, 2.0, 0.5 * (2.0 - 1.0 - np.log(2.0))])  # ½ Σ μ² + σ² − 1 − log σ²
+    opts = dict(capacity_max=30.0, anneal_steps=26 * 600, stair_steps=600)
+    got = disentangle.kl_capacity_example(mean=mean, logvar=logvar, step=0, **opts)
+    np.testing.assert_allclose(got, np.abs(kl - 30.0 / 26), rtol=1e-6)
+    batch = disentangle.kl_capacity(mean=mean, logvar=logvar, step=0, **opts)
+    np.testing.assert_allclose(batch, [abs(kl.mean() - 30.0 / 26)] * 3, rtol=1e-6)
+    f = lambda mean, logvar: disentangle.kl_capacity_example(
+        mean=mean, logvar=logvar, step=1200, **opts
+    ).sum()  # noqa: E731
+    check_grads(f, (mean, logvar), order=1, modes=["rev"])
+    assert not losses.get_term("kl_capacity_example").batch
+    with pytest.raises(ConfigError, match="stair_steps"):
+        losses.term_options(
+            {"kl_capacity_example": {"stair_steps": -1}}, {"kl_capacity_example": 1}
+        )
+
+
 def test_declared_batch_level_with_checked_options():
     for name in ("tc_mutual_information", "tc_total_correlation", "tc_dimwise_kl", "kl_capacity"):
         assert losses.get_term(name).batch

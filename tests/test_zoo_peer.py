@@ -228,6 +228,9 @@ def _peer():
     return zoo_peer
 
 
+_TC = {"alpha": "mutual_information", "beta": "total_correlation", "gamma": "dimwise_kl"}
+
+
 def _aejax_values(name: str, config) -> dict:
     """The pythae config values a pair's aejax config stands for (`zoo_peer.MODELS`' keys)."""
     terms = losses.parse_recipe(config.loss)
@@ -270,6 +273,13 @@ def _aejax_values(name: str, config) -> dict:
         out |= {"adversarial_loss_scale": s, "margin": gate.margin}
         out |= {"equilibrium": gate.equilibrium, "reconstruction_layer": m.reconstruction_layer}
         out["reconstruction_loss"] = "mse"  # pythae's VAEGAN reads it not: its features' term
+    elif name == "beta_tc_vae":
+        out |= {t: terms[f"tc_{n}"] for t, n in _TC.items()}
+    elif name == "disentangled_beta_vae":
+        c = opts.kl_capacity_example
+        assert c.stair_steps == 600  # raised once an epoch, as pythae's
+        out |= {"beta": terms["kl_capacity_example"], "C": c.capacity_max}
+        out["warmup_epoch"] = c.anneal_steps // c.stair_steps - 1
     elif name == "aae":
         # pythae's Adversarial_AE: its default discriminator (latent-256-1, relu), a sampled
         # Gaussian posterior, recon + adversarial_loss_scale · BCE(D(z), 1) on the
@@ -289,7 +299,7 @@ def terms_of(phase: str) -> dict[str, float]:
 
 NEW_PAIRS = (
     "beta_vae iwae miwae ciwae piwae vamp vae_lin_nf vae_iaf msssim_vae svae pvae hvae rhvae "
-    "vaegan aae".split()
+    "vaegan aae beta_tc_vae disentangled_beta_vae".split()
 )
 
 
@@ -309,6 +319,10 @@ def test_each_new_pair_has_pythaes_values_on_both_sides(name):
         values["reconstruction_loss"] = "mse"
         assert (config.model.curvature, config.model.pvae_isotropic) == (1.0, False)
         assert config.model.pvae_decoder == "mlp"
+    if name == "beta_tc_vae":
+        # Not a value aejax sets: pythae's stratified matrix as released is minibatch-weighted
+        # sampling, aejax's estimator, but for the batch's first example (docs/ZOO.md).
+        assert values.pop("use_mss") is True
     got = _aejax_values(name, config)
     assert got == values, (got, values)
 

@@ -96,8 +96,10 @@ def register_all(register_loss) -> None:
     _CAPACITY = {
         "capacity_max": (lambda v: v >= 0, ">= 0"),
         "anneal_steps": (lambda v: isinstance(v, int) and v >= 1, "an integer >= 1"),
+        "stair_steps": (lambda v: isinstance(v, int) and v >= 0, "an integer >= 0"),
     }
     register_loss("kl_capacity", disentangle.kl_capacity, batch=True, domains=_CAPACITY)
+    register_loss("kl_capacity_example", disentangle.kl_capacity_example, domains=_CAPACITY)
     register_loss("factor_tc", disentangle.factor_tc)
     register_loss("factor_discriminator", disentangle.factor_discriminator, batch=True)
     # M2's semi-supervised terms (aejax.losses.semisup), on partly labelled examples.

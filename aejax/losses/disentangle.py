@@ -23,6 +23,8 @@ eq. 8): γ·|KL − C| with the capacity C raised linearly from 0 to `capacity_m
 `anneal_steps` training steps (the trainer passes `step`); the KL is the batch mean, as
 in their objective and in disentanglement_lib's AnnealedVAE, so this too is a batch-level
 term (its value, the same for every example, is γ·|mean KL − C| with γ the recipe weight).
+pythae's DisentangledBetaVAE takes each example's own |KL − C| (`kl_capacity_example`)
+and raises C once an epoch (the option `stair_steps` of both terms).
 """
 
 import math
@@ -97,23 +99,60 @@ def tc_dimwise_kl(*, z, mean, logvar, num_train, **_) -> jax.Array:
     return kl_decomposition(z, mean, logvar, num_train)["dimwise_kl"]
 
 
-def capacity(step, capacity_max: float, anneal_steps: int) -> jax.Array:
-    """C(step) = capacity_max · min(1, step / anneal_steps), in nats."""
-    fraction = jnp.minimum(1.0, jnp.asarray(step, jnp.float32) / anneal_steps)
-    return capacity_max * fraction
+def capacity(step, capacity_max: float, anneal_steps: int, stair_steps: int = 0) -> jax.Array:
+    """C(step) = capacity_max · min(1, s / anneal_steps), in nats, with s = step; or, with
+    `stair_steps` k > 0, s = k·⌈(step + 1) / k⌉, C held over each stair of k steps at its
+    value at the stair's end (pythae's DisentangledBetaVAE raises C once an epoch, to
+    C_max · min(1, epoch / (warmup_epoch + 1)) with epochs counted from 1: k the steps of an
+    epoch and anneal_steps (warmup_epoch + 1)·k)."""
+    s = jnp.asarray(step, jnp.float32)
+    if stair_steps:
+        s = jnp.ceil((s + 1.0) / stair_steps) * stair_steps
+    return capacity_max * jnp.minimum(1.0, s / anneal_steps)
+
+
+def _kl_normal(mean, logvar) -> jax.Array:
+    """KL(N(mean, exp(logvar)) ‖ N(0, I)) of each example, [B]."""
+    return 0.5 * jnp.sum(_flat(jnp.square(mean) + jnp.exp(logvar) - 1.0 - logvar), axis=1)
 
 
 def kl_capacity(
-    *, mean, logvar, step, capacity_max: float = 25.0, anneal_steps: int = 100_000, **_
+    *,
+    mean,
+    logvar,
+    step,
+    capacity_max: float = 25.0,
+    anneal_steps: int = 100_000,
+    stair_steps: int = 0,
+    **_,
 ) -> jax.Array:
     """|mean_b KL(q(z|x_b) ‖ N(0, I)) − C(step)|, the same for every example, [B].
 
     The defaults are disentanglement_lib's AnnealedVAE (C_max = 25 nats over 100,000
-    steps); the recipe weight is the paper's γ (1000 in Burgess et al.'s dSprites runs).
+    steps, raised every step: `stair_steps` 0, see `capacity`); the recipe weight is the
+    paper's γ (1000 in Burgess et al.'s dSprites runs).
     """
-    kl = 0.5 * jnp.sum(_flat(jnp.square(mean) + jnp.exp(logvar) - 1.0 - logvar), axis=1)
-    value = jnp.abs(jnp.mean(kl) - capacity(step, capacity_max, anneal_steps))
+    kl = _kl_normal(mean, logvar)
+    value = jnp.abs(jnp.mean(kl) - capacity(step, capacity_max, anneal_steps, stair_steps))
     return jnp.broadcast_to(value, kl.shape)
+
+
+def kl_capacity_example(
+    *,
+    mean,
+    logvar,
+    step,
+    capacity_max: float = 25.0,
+    anneal_steps: int = 100_000,
+    stair_steps: int = 0,
+    **_,
+) -> jax.Array:
+    """Each example's own |KL(q(z|x_b) ‖ N(0, I)) − C(step)|, [B]: pythae's
+    DisentangledBetaVAE, whose mean over the batch is at least `kl_capacity`'s value. Its
+    MNIST setting (C_max 30, warmup_epoch 25) at 600 steps an epoch: capacity_max 30,
+    anneal_steps 15600, stair_steps 600."""
+    kl = _kl_normal(mean, logvar)
+    return jnp.abs(kl - capacity(step, capacity_max, anneal_steps, stair_steps))
 
 
 def factor_tc(*, d_joint: jax.Array, **_) -> jax.Array:
