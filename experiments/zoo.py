@@ -143,6 +143,16 @@ PAIRS = {
         },
         "β = 5, C = 30 over 25 warm-up epochs, each example's own |KL − C|",
     ),
+    # pythae's FactorVAE halves each batch: 50 images for the VAE, the other 50's codes
+    # shuffled for the discriminator (16-1000x5-2, leaky relu 0.2); aejax's shuffles the
+    # batch's own codes (disentanglement_lib's choice), the discriminator 16-1000x5-1.
+    "factor_vae": (
+        "disentangle:factor_vae",
+        {"model.discriminator_widths": (1000,) * 5, "loss": "0.5*mse + kl_normal + 5*factor_tc"},
+        "bce + kl_normal + 5*factor_tc",
+        "γ = 5; the VAE's update on the whole batch of 100 (pythae's: 50), the batch's own "
+        "codes shuffled",
+    ),
     # pythae's Adversarial_AE samples its Gaussian posterior and updates the autoencoder on
     # ½·mse + 0.9·(its BCE on D(z)) and the discriminator from one forward pass; aejax makes
     # the discriminator's update after the autoencoder's, from a second forward pass.

@@ -280,6 +280,11 @@ def _aejax_values(name: str, config) -> dict:
         assert c.stair_steps == 600  # raised once an epoch, as pythae's
         out |= {"beta": terms["kl_capacity_example"], "C": c.capacity_max}
         out["warmup_epoch"] = c.anneal_steps // c.stair_steps - 1
+    elif name == "factor_vae":
+        # pythae's FactorVAEDiscriminator: 5 hidden layers of 1000 units
+        assert tuple(m.discriminator_widths) == (1000,) * 5 and config.loss_params == "vae"
+        assert [terms_of(p) for p in config.extra_phases] == [{"factor_discriminator": 1.0}]
+        out["gamma"] = terms["factor_tc"]
     elif name == "aae":
         # pythae's Adversarial_AE: its default discriminator (latent-256-1, relu), a sampled
         # Gaussian posterior, recon + adversarial_loss_scale · BCE(D(z), 1) on the
@@ -299,7 +304,7 @@ def terms_of(phase: str) -> dict[str, float]:
 
 NEW_PAIRS = (
     "beta_vae iwae miwae ciwae piwae vamp vae_lin_nf vae_iaf msssim_vae svae pvae hvae rhvae "
-    "vaegan aae beta_tc_vae disentangled_beta_vae".split()
+    "vaegan aae beta_tc_vae disentangled_beta_vae factor_vae".split()
 )
 
 
