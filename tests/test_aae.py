@@ -236,6 +236,24 @@ def test_a_gaussian_posterior_gives_the_discriminator_a_sampled_code():
         np.testing.assert_allclose(aux[key], layer("dense_1", hidden)[:, 0], rtol=1e-5, atol=1e-5)
 
 
+def test_a_conv_vae_base_judges_its_latent_vector():
+    config = aae_config(
+        **{
+            **GAUSSIAN,
+            "model.aae_base": "conv_vae",
+            "model.features": (4, 8),
+            "model.latent_dim": 3,
+        }
+    )
+    _, state, metrics = _one_step(config)
+    exp = train.Experiment.from_config(config, "/nonexistent")
+    x = exp.dataset.train_x[:5]
+    _, aux = exp.model.apply({"params": state.params}, x, rngs={"latent": jax.random.key(1)})
+    assert aux["z"].shape == aux["z_prior"].shape == (5, 3) and aux["d_fake"].shape == (5,)
+    assert not np.allclose(aux["z"], aux["mean"])  # sampled at evaluation too (fixed key)
+    assert all(np.isfinite(metrics[k]) for k in ("mse", "adv_generator", "adv_discriminator"))
+
+
 def test_the_joint_update_moves_the_encoder_by_both_terms_and_the_discriminator_after():
     """pythae's Adversarial_AE update: the main phase adds 0.9·adv_generator to ½·mse on the
     autoencoder (the encoder moves otherwise than under ½·mse alone, the decoder the same,
