@@ -55,13 +55,6 @@ from aejax.samplers import GaussianMixtureSampler, sample_decoded
 from aejax.sampling import sample_prior
 from aejax.train import train_and_evaluate
 
-# pythae model: (aejax config:preset, overrides beyond pythae's MLP and trainer, the recipe of
-# the binarized run or None (no likelihood), a note). pythae's reconstruction term "mse" is
-# ½‖x − x̂‖² in its VAEs (a unit-variance Gaussian up to a constant), ‖x − x̂‖² in its AEs;
-# its "bce" is aejax's bce. The binarized recipe is a recipe, or a dict of overrides.
-_REPRO = "pythae's reproducibility run (no MNIST config file)"
-_HAMILTONIAN_BCE = {"loss": "bce + kl_sample", "model.likelihood": "bce"}
-
 
 def _capacity(steps_per_epoch: int) -> dict:
     """pythae's DisentangledBetaVAE capacity (C 30, warmup_epoch 25) as `kl_capacity_example`
@@ -72,6 +65,13 @@ def _capacity(steps_per_epoch: int) -> dict:
         "stair_steps": steps_per_epoch,
     }
 
+
+# pythae model: (aejax config:preset, overrides beyond pythae's MLP and trainer, the recipe of
+# the binarized run or None (no likelihood), a note). pythae's reconstruction term "mse" is
+# ½‖x − x̂‖² in its VAEs (a unit-variance Gaussian up to a constant), ‖x − x̂‖² in its AEs;
+# its "bce" is aejax's bce. The binarized recipe is a recipe, or a dict of overrides.
+_REPRO = "pythae's reproducibility run (no MNIST config file)"
+_HAMILTONIAN_BCE = {"loss": "bce + kl_sample", "model.likelihood": "bce"}
 
 PAIRS = {
     "ae": ("ae:mnist", {"loss": "mse"}, None, ""),
@@ -121,8 +121,8 @@ PAIRS = {
     "rhvae": ("rhvae:mnist", {}, _HAMILTONIAN_BCE, ""),
     # The disentangling VAEs on pythae's MNIST files. pythae's β-TC-VAE estimates log q(z) by
     # its minibatch-stratified matrix, which as released (the stride of Chen et al.'s code)
-    # weights every example but the first 1/M: minibatch-weighted sampling up to a
-    # constant, aejax's estimator.
+    # weights the batch's first example 1/N (in all rows but one) and the others 1/M or
+    # about: minibatch-weighted sampling, aejax's estimator, up to a constant (docs/ZOO.md).
     "beta_tc_vae": (
         "vae:mnist",
         {"loss": "0.5*mse + tc_mutual_information + 2*tc_total_correlation + tc_dimwise_kl"},

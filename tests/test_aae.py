@@ -218,7 +218,7 @@ GAUSSIAN = {
 
 def test_a_gaussian_posterior_gives_the_discriminator_a_sampled_code():
     """aae_base "vae": the discriminator judges z = μ + σ·ε (standardized, z's noise has
-    zero mean and unit variance over 4000 draws), its logits are a relu MLP computed here in
+    zero mean and unit variance over 2000 draws), its logits are a relu MLP computed here in
     numpy, and `encode` gives μ."""
     exp = train.Experiment.from_config(aae_config(**GAUSSIAN), "/nonexistent")
     x = np.asarray(exp.dataset.train_x[:500])

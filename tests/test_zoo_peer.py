@@ -277,7 +277,13 @@ def _aejax_values(name: str, config) -> dict:
         out |= {t: terms[f"tc_{n}"] for t, n in _TC.items()}
     elif name == "disentangled_beta_vae":
         c = opts.kl_capacity_example
-        assert c.stair_steps == 600  # raised once an epoch, as pythae's
+        assert c.stair_steps == 600 and c.anneal_steps % c.stair_steps == 0  # once an epoch
+        args = zoo.argparse.Namespace(
+            config="", set=[], model=name, epochs=1, nll_epochs=0, data_dir="", seed=0
+        )
+        binarized = zoo.build_config(args, binarized=True).loss_options.kl_capacity_example
+        assert binarized.stair_steps == 500  # 50,000 binarized images in batches of 100
+        assert binarized.anneal_steps == 26 * 500 and binarized.capacity_max == c.capacity_max
         out |= {"beta": terms["kl_capacity_example"], "C": c.capacity_max}
         out["warmup_epoch"] = c.anneal_steps // c.stair_steps - 1
     elif name == "factor_vae":

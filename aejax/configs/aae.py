@@ -1,6 +1,7 @@
 """Adversarial autoencoder (Makhzani et al., 2015, "Adversarial Autoencoders").
 
-An MLP autoencoder whose code is pushed towards a prior by a discriminator on the code.
+An MLP autoencoder (or, in the `gaussian` presets, an MLP VAE) whose code is pushed towards
+a prior by a discriminator on the code.
 Each step of the deterministic presets makes the paper's three updates, in order, each with
 its own Adam state:
 

@@ -32,6 +32,8 @@ import math
 import jax
 import jax.numpy as jnp
 
+from aejax.losses.terms import kl_normal
+
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
@@ -105,15 +107,11 @@ def capacity(step, capacity_max: float, anneal_steps: int, stair_steps: int = 0)
     value at the stair's end (pythae's DisentangledBetaVAE raises C once an epoch, to
     C_max · min(1, epoch / (warmup_epoch + 1)) with epochs counted from 1: k the steps of an
     epoch and anneal_steps (warmup_epoch + 1)·k)."""
+    # The trainer's evaluation after e epochs passes step e·k: the next stair's C.
     s = jnp.asarray(step, jnp.float32)
     if stair_steps:
         s = jnp.ceil((s + 1.0) / stair_steps) * stair_steps
     return capacity_max * jnp.minimum(1.0, s / anneal_steps)
-
-
-def _kl_normal(mean, logvar) -> jax.Array:
-    """KL(N(mean, exp(logvar)) ‖ N(0, I)) of each example, [B]."""
-    return 0.5 * jnp.sum(_flat(jnp.square(mean) + jnp.exp(logvar) - 1.0 - logvar), axis=1)
 
 
 def kl_capacity(
@@ -132,7 +130,7 @@ def kl_capacity(
     steps, raised every step: `stair_steps` 0, see `capacity`); the recipe weight is the
     paper's γ (1000 in Burgess et al.'s dSprites runs).
     """
-    kl = _kl_normal(mean, logvar)
+    kl = kl_normal(mean=mean, logvar=logvar)
     value = jnp.abs(jnp.mean(kl) - capacity(step, capacity_max, anneal_steps, stair_steps))
     return jnp.broadcast_to(value, kl.shape)
 
@@ -151,7 +149,7 @@ def kl_capacity_example(
     DisentangledBetaVAE, whose mean over the batch is at least `kl_capacity`'s value. Its
     MNIST setting (C_max 30, warmup_epoch 25) at 600 steps an epoch: capacity_max 30,
     anneal_steps 15600, stair_steps 600."""
-    kl = _kl_normal(mean, logvar)
+    kl = kl_normal(mean=mean, logvar=logvar)
     return jnp.abs(kl - capacity(step, capacity_max, anneal_steps, stair_steps))
 
 
