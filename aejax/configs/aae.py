@@ -50,12 +50,13 @@ from aejax.configs import unknown_preset
 PRESETS = ("digits", "mixture", "mnist", "gaussian", "mnist_gaussian")
 
 
-def gaussian_posterior(config, adversarial_weight: float) -> None:
+def gaussian_posterior(config) -> None:
     """The AAE with a Gaussian posterior and a joint update, pythae's Adversarial_AE: the
     discriminator judges z = μ + σ·ε; one update of the encoder and decoder on ½·mse plus
-    `adversarial_weight`·adv_generator, then one of the discriminator."""
+    0.9·adv_generator (pythae's MNIST adversarial_loss_scale), then one of the
+    discriminator."""
     config.model.aae_base = "vae"
-    config.loss = f"0.5*mse + {adversarial_weight}*adv_generator"
+    config.loss = "0.5*mse + 0.9*adv_generator"
     config.extra_phases = ("adv_discriminator @ discriminator",)
 
 
@@ -82,7 +83,7 @@ def get_config(arg: str = "digits"):
         if arg == "mixture":
             config.model.prior = "mixture"
         if arg == "gaussian":
-            gaussian_posterior(config, 0.9)
+            gaussian_posterior(config)
     elif arg == "mnist":
         mnist_schedule(config, 10)
         config.model.encoder_widths = (1000, 1000, 8)
@@ -94,7 +95,7 @@ def get_config(arg: str = "digits"):
         config.model.encoder_widths = (512, 16)
         config.model.discriminator_widths = (256,)
         config.model.discriminator_activation = "relu"
-        gaussian_posterior(config, 0.9)
+        gaussian_posterior(config)
     else:
         raise unknown_preset("aae", arg, PRESETS)
     return config

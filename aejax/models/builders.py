@@ -245,7 +245,7 @@ def build_aae(cfg, input_shape: Sequence[int]) -> nn.Module:
             f"config.model.aae_base={base!r} is not known; valid: {', '.join(sorted(builders))}"
         )
     ae = builders[base](cfg, input_shape)
-    if base in ("vae", "conv_vae"):
+    if isinstance(ae, VAE):
         latent = ae.latent_shape[0] if len(ae.latent_shape) == 1 else 0
     else:
         latent = ae.encoder.widths[-1] if base == "mlp" else ae.encoder.latent_dim
